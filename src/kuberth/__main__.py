@@ -1,0 +1,5 @@
+"""Allow ``python -m kuberth``."""
+
+from kuberth.cli import main
+
+main()

@@ -1,0 +1,159 @@
+"""The `kuberth` command: the server, the local control plane, and the one-command dev setup.
+
+Heavy modules are imported inside the commands so `kuberth --help` stays instant.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from kuberth.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from kuberth.cluster.build import Binaries
+    from kuberth.cluster.plane import ControlPlane
+
+app = typer.Typer(
+    help="Kuberth: self-service Kubernetes namespaces for GitHub users.", no_args_is_help=True
+)
+cluster_app = typer.Typer(
+    help="A real local control plane (etcd, kube-apiserver, controllers, scheduler, kwok) for "
+    "development and tests, built from Go modules.",
+    no_args_is_help=True,
+)
+app.add_typer(cluster_app, name="cluster")
+
+Host = Annotated[str | None, typer.Option(help="Listen address [default: KUBERTH_HOST]")]
+Port = Annotated[int | None, typer.Option(help="Listen port [default: KUBERTH_PORT]")]
+
+
+def _say(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+def _fail(error: Exception) -> typer.Exit:
+    typer.secho(f"error: {error}", err=True, fg=typer.colors.RED)
+    return typer.Exit(code=1)
+
+
+def _binaries(settings: Settings) -> Binaries:
+    from kuberth.cluster.build import Builder, BuildError
+    from kuberth.cluster.versions import Versions
+
+    try:
+        return Builder(cache_dir=settings.cache_dir, versions=Versions(), progress=_say).ensure()
+    except BuildError as error:
+        raise _fail(error) from error
+
+
+def _plane(settings: Settings) -> ControlPlane:
+    from kuberth.cluster.plane import ControlPlane
+
+    return ControlPlane(settings.cluster_dir)
+
+
+def _start_plane(settings: Settings) -> ControlPlane:
+    from kuberth.cluster.plane import ClusterError
+
+    binaries = _binaries(settings)
+    plane = _plane(settings)
+    started = time.monotonic()
+    try:
+        plane.up(binaries, report=_say)
+    except ClusterError as error:
+        raise _fail(error) from error
+    _say(f"control plane ready in {time.monotonic() - started:.1f}s")
+    return plane
+
+
+def _serve(settings: Settings) -> None:
+    import uvicorn
+
+    from kuberth.http.app import create_app
+
+    uvicorn.run(
+        create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level
+    )
+
+
+@app.command()
+def serve(host: Host = None, port: Port = None) -> None:
+    """Run the Kuberth server against the configured cluster (kubeconfig or in-cluster)."""
+    settings = get_settings()
+    overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    _serve(settings.model_copy(update=overrides))
+
+
+@app.command()
+def dev(host: Host = None, port: Port = None) -> None:
+    """Start the local control plane (if it is not running) and the server against it."""
+    settings = get_settings()
+    plane = _plane(settings)
+    owned = not plane.is_running()
+    if owned:
+        plane = _start_plane(settings)
+    else:
+        _say(f"using the control plane already running from {settings.cluster_dir}")
+    overrides: dict[str, object] = {"kubeconfig": plane.kubeconfig, "environment": "development"}
+    overrides.update({k: v for k, v in {"host": host, "port": port}.items() if v is not None})
+    try:
+        _serve(settings.model_copy(update=overrides))
+    finally:
+        if owned:
+            _say("stopping the control plane")
+            plane.down()
+
+
+@cluster_app.command("build")
+def cluster_build() -> None:
+    """Build (or find in the cache) the control-plane binaries."""
+    binaries = _binaries(get_settings())
+    _say(f"binaries: {binaries.kubernetes_dir}, {binaries.etcd_dir}, {binaries.kwok_dir}")
+
+
+@cluster_app.command("up")
+def cluster_up() -> None:
+    """Start the control plane on 127.0.0.1 and write an admin kubeconfig."""
+    settings = get_settings()
+    plane = _plane(settings)
+    if plane.is_running():
+        _say(f"a control plane is already running from {settings.cluster_dir}")
+    else:
+        plane = _start_plane(settings)
+    kubectl = _binaries(settings).kubectl
+    typer.echo(
+        f"\nexport KUBECONFIG={plane.kubeconfig}\n"
+        f"{kubectl} get nodes\n\n"
+        "Stop it with: kuberth cluster down"
+    )
+
+
+@cluster_app.command("status")
+def cluster_status() -> None:
+    """Report each component of the control plane; exit 1 if any is not healthy."""
+    components = _plane(get_settings()).status()
+    if not components:
+        typer.echo("no control plane is running")
+        raise typer.Exit(code=1)
+    for component in components:
+        typer.echo(f"{component.name:<24} pid {component.pid:<8} {component.state:<10} ", nl=False)
+        if component.state == "crashed":
+            typer.echo(f"\n--- last lines of its log ---\n{component.detail}\n---")
+        else:
+            typer.echo(component.detail)
+    if any(c.state != "healthy" for c in components):
+        raise typer.Exit(code=1)
+
+
+@cluster_app.command("down")
+def cluster_down() -> None:
+    """Stop every process of the control plane and remove its state."""
+    stopped = _plane(get_settings()).down()
+    typer.echo(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
+
+
+def main() -> None:
+    app()

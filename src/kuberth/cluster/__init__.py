@@ -1,0 +1,1 @@
+"""The local Kubernetes control plane for development and tests, built from Go modules."""

@@ -1,0 +1,316 @@
+"""Starts, inspects and stops the local control plane as plain processes on 127.0.0.1.
+
+`up` runs each component in its own session so it outlives the command that started it; the pids,
+ports and paths go to ``state.json`` so `status` and `down` can find them again from any process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+from kuberth.cluster.build import Binaries
+from kuberth.cluster.components import (
+    COMPONENTS,
+    FAKE_NODE_NAME,
+    Layout,
+    Ports,
+    commands,
+    fake_node,
+    health_urls,
+    kubeconfig,
+    server_url,
+)
+from kuberth.cluster.pki import CLIENTS, create_pki
+
+#: How long each component may take to become healthy; envtest allows 20 s for the API server.
+START_TIMEOUT = 60.0
+STOP_TIMEOUT = 10.0
+LOG_TAIL_LINES = 30
+
+Report = Callable[[str], None]
+
+
+class ClusterError(Exception):
+    """The local control plane failed; the message carries what the failing component logged."""
+
+
+@dataclass(frozen=True)
+class ComponentStatus:
+    name: str
+    pid: int
+    state: str  # healthy | unhealthy | crashed
+    detail: str
+
+
+def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
+    """The last lines of a component's log, for error messages."""
+    try:
+        text = path.read_text(errors="replace")
+    except FileNotFoundError:
+        return "(no log written)"
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class ControlPlane:
+    """One local control plane, identified by its state directory."""
+
+    def __init__(self, directory: Path) -> None:
+        self.layout = Layout(directory)
+        self._children: dict[str, subprocess.Popen[bytes]] = {}
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.layout.admin_kubeconfig
+
+    # -- state ---------------------------------------------------------------------------------
+
+    def _read_state(self) -> dict[str, Any] | None:
+        try:
+            state: dict[str, Any] = json.loads(self.layout.state_file.read_text())
+        except FileNotFoundError:
+            return None
+        return state
+
+    def _write_state(self, ports: Ports, pids: dict[str, int]) -> None:
+        state = {"ports": asdict(ports), "pids": pids, "kubeconfig": str(self.kubeconfig)}
+        self.layout.state_file.write_text(json.dumps(state, indent=2))
+
+    def is_running(self) -> bool:
+        """Whether a plane started from this directory has processes alive."""
+        state = self._read_state()
+        return state is not None and any(_alive(pid) for pid in state["pids"].values())
+
+    # -- up ------------------------------------------------------------------------------------
+
+    def up(self, binaries: Binaries, *, report: Report = lambda _: None) -> Path:
+        """Start every component, wait until the API server is ready and the Node is Ready.
+
+        Returns the admin kubeconfig. On failure nothing is left running.
+
+        Raises:
+            ClusterError: a plane is already running here, or a component crashed or did not
+                become healthy in time (the message has the tail of its log).
+        """
+        if self.is_running():
+            raise ClusterError(f"a control plane is already running from {self.layout.directory}")
+        shutil.rmtree(self.layout.directory, ignore_errors=True)
+        started = time.monotonic()
+        self.layout.logs.mkdir(parents=True)
+        pki = create_pki(self.layout.pki.directory)
+        ports = Ports(*(free_port() for _ in range(6)))
+        for client in CLIENTS:
+            path = self.kubeconfig if client == "admin" else self.layout.kubeconfig(client)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            config = kubeconfig(
+                server=server_url(ports),
+                ca_pem=pki.ca_cert.read_bytes(),
+                cert_pem=pki.client_cert(client).read_bytes(),
+                key_pem=pki.client_key(client).read_bytes(),
+                user=CLIENTS[client][0],
+            )
+            path.write_text(yaml.safe_dump(config))
+            path.chmod(0o600)
+
+        argv = commands(binaries, self.layout, ports)
+        urls = health_urls(ports)
+        pids: dict[str, int] = {}
+        try:
+            # etcd and the API server come first, one after the other; the rest only need the API.
+            for name in ("etcd", "kube-apiserver"):
+                pids[name] = self._spawn(name, argv[name])
+                self._write_state(ports, pids)
+                self._wait_healthy(name, urls[name])
+                report(f"{name} ready ({time.monotonic() - started:.1f}s)")
+            for name in COMPONENTS[2:]:
+                pids[name] = self._spawn(name, argv[name])
+            self._write_state(ports, pids)
+            self._create_and_wait_for_node()
+            for name in COMPONENTS[2:]:
+                self._wait_healthy(name, urls[name])
+            report(f"node {FAKE_NODE_NAME} Ready ({time.monotonic() - started:.1f}s)")
+        except BaseException:
+            self.down()
+            raise
+        return self.kubeconfig
+
+    def _spawn(self, name: str, argv: list[str]) -> int:
+        with self.layout.log(name).open("ab") as log:
+            process = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.layout.directory,
+                start_new_session=True,  # outlive `kuberth cluster up`; no Ctrl-C from its terminal
+            )
+        self._children[name] = process
+        return process.pid
+
+    def _crashed(self, name: str) -> ClusterError | None:
+        process = self._children.get(name)
+        if process is None or process.poll() is None:
+            return None
+        return ClusterError(
+            f"{name} exited with code {process.returncode} during start-up; "
+            f"last lines of {self.layout.log(name)}:\n{log_tail(self.layout.log(name))}"
+        )
+
+    def _wait_healthy(self, name: str, url: str) -> None:
+        # A process that is still starting has no event to watch; poll its health endpoint briefly.
+        deadline = time.monotonic() + START_TIMEOUT
+        with self._http() as client:
+            while True:
+                if crash := self._crashed(name):
+                    raise crash
+                with contextlib.suppress(httpx.HTTPError):
+                    if client.get(url).status_code == 200:
+                        return
+                if time.monotonic() > deadline:
+                    raise ClusterError(
+                        f"{name} was not healthy at {url} after {START_TIMEOUT:.0f}s; "
+                        f"last lines of {self.layout.log(name)}:\n{log_tail(self.layout.log(name))}"
+                    )
+                time.sleep(0.05)
+
+    def _http(self) -> httpx.Client:
+        pki = self.layout.pki
+        context = ssl.create_default_context(cafile=str(pki.ca_cert))
+        context.load_cert_chain(pki.client_cert("admin"), pki.client_key("admin"))
+        # The controller manager and scheduler serve self-signed certs: trust, for these probes
+        # only, the loopback endpoints this plane itself chose.
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        return httpx.Client(verify=context, timeout=2.0)
+
+    def _create_and_wait_for_node(self) -> None:
+        from kubernetes import client, config, watch
+
+        api = client.CoreV1Api(config.new_client_from_config(str(self.kubeconfig)))
+        try:
+            node = client.V1Node.from_dict(fake_node())
+            assert node is not None
+            api.create_node(node)
+            stream = watch.Watch().stream(
+                api.list_node,
+                field_selector=f"metadata.name={FAKE_NODE_NAME}",
+                timeout_seconds=int(START_TIMEOUT),
+            )
+            for event in stream:
+                conditions = event["object"].status.conditions or []
+                if any(c.type == "Ready" and c.status == "True" for c in conditions):
+                    return
+                for name in COMPONENTS[2:]:
+                    if crash := self._crashed(name):
+                        raise crash
+        finally:
+            api.api_client.close()
+        raise ClusterError(
+            f"node {FAKE_NODE_NAME} did not become Ready in {START_TIMEOUT:.0f}s; last lines of "
+            f"the kwok log:\n{log_tail(self.layout.log('kwok'))}"
+        )
+
+    # -- status and down -----------------------------------------------------------------------
+
+    def status(self) -> list[ComponentStatus]:
+        """Each component's state; a crashed one carries the tail of its log."""
+        state = self._read_state()
+        if state is None:
+            return []
+        urls = health_urls(Ports(**state["ports"]))
+        result = []
+        with self._http() as client:
+            for name, pid in state["pids"].items():
+                if not _alive(pid):
+                    tail = log_tail(self.layout.log(name))
+                    result.append(ComponentStatus(name, pid, "crashed", tail))
+                    continue
+                try:
+                    response = client.get(urls[name])
+                    healthy = response.status_code == 200
+                    detail = (
+                        urls[name] if healthy else f"{response.status_code} {response.text[:200]}"
+                    )
+                except httpx.HTTPError as error:
+                    healthy, detail = False, f"{urls[name]}: {error}"
+                result.append(
+                    ComponentStatus(name, pid, "healthy" if healthy else "unhealthy", detail)
+                )
+        return result
+
+    def down(self) -> list[str]:
+        """Stop every process this plane started and remove its state; returns what was stopped."""
+        state = self._read_state()
+        pids: dict[str, int] = state["pids"] if state else {}
+        pids.update({name: p.pid for name, p in self._children.items() if name not in pids})
+        stopped = []
+        for name in reversed(COMPONENTS):
+            pid = pids.get(name)
+            if pid is None:
+                continue
+            if self._stop(name, pid):
+                stopped.append(name)
+        self._children.clear()
+        shutil.rmtree(self.layout.directory, ignore_errors=True)
+        return stopped
+
+    def _stop(self, name: str, pid: int) -> bool:
+        if not _alive(pid):
+            self._reap(name)
+            return False
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT
+        while _alive(pid) and time.monotonic() < deadline:
+            self._reap(name)
+            time.sleep(0.05)
+        if _alive(pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+        self._reap(name, block=True)
+        return True
+
+    def _reap(self, name: str, *, block: bool = False) -> None:
+        """Collect our own child's exit status so it does not linger as a zombie."""
+        process = self._children.get(name)
+        if process is not None:
+            if block:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    process.wait(timeout=STOP_TIMEOUT)
+            else:
+                process.poll()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie has exited but not been collected yet; it is not running.
+    with contextlib.suppress(OSError):
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return fields[0] != "Z"
+    return True

@@ -1,0 +1,1 @@
+"""HTTP layer: FastAPI routes, dependencies and the one place errors become responses."""

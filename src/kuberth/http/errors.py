@@ -1,0 +1,55 @@
+"""The one JSON error shape, rendered once for every error a client can see."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from kuberth.exceptions import KubernetesUnavailableError, KuberthError
+
+
+class ErrorBody(BaseModel):
+    """Every error response of the API has this shape."""
+
+    error: str
+    message: str
+    field: str | None = None
+
+
+def _response(status: int, body: ErrorBody, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(status_code=status, content=body.model_dump(), headers=headers)
+
+
+async def _kuberth_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, KuberthError)
+    headers = None
+    if isinstance(exc, KubernetesUnavailableError):
+        headers = {"Retry-After": str(exc.retry_after)}
+    body = ErrorBody(error=exc.error, message=exc.message, field=exc.field)
+    return _response(exc.status_code, body, headers)
+
+
+async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+    # ("body", "name") -> "name": the field as the client wrote it, without FastAPI's prefix.
+    location = [str(part) for part in first.get("loc", ()) if part not in ("body", "query", "path")]
+    field = ".".join(location) or None
+    message = f"{field}: {first['msg']}" if field else str(first["msg"])
+    return _response(422, ErrorBody(error="invalid_request", message=message, field=field))
+
+
+async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    codes = {401: "unauthenticated", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}
+    body = ErrorBody(error=codes.get(exc.status_code, "http_error"), message=str(exc.detail))
+    return _response(exc.status_code, body, dict(exc.headers) if exc.headers else None)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(KuberthError, _kuberth_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)

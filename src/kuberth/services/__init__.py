@@ -1,0 +1,1 @@
+"""Domain services: what Kuberth does, independent of HTTP. Calls storage, never the HTTP layer."""

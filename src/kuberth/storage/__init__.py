@@ -1,0 +1,1 @@
+"""Storage layer: the Kubernetes API and (later) the database. Never imports the HTTP layer."""
