@@ -5,6 +5,7 @@ Heavy modules are imported inside the commands so `kuberth --help` stays instant
 
 from __future__ import annotations
 
+import signal
 import time
 from typing import TYPE_CHECKING, Annotated
 
@@ -95,6 +96,7 @@ def dev(host: Host = None, port: Port = None) -> None:
     owned = not plane.is_running()
     if owned:
         plane = _start_plane(settings)
+        plane.report_crashes(lambda message: typer.secho(message, err=True, fg=typer.colors.RED))
     else:
         _say(f"using the control plane already running from {settings.cluster_dir}")
     overrides: dict[str, object] = {"kubeconfig": plane.kubeconfig, "environment": "development"}
@@ -103,8 +105,14 @@ def dev(host: Host = None, port: Port = None) -> None:
         _serve(settings.model_copy(update=overrides))
     finally:
         if owned:
+            # Ctrl-C reaches us twice under `uv run` (the terminal's and uv's forwarded copy):
+            # the first stops the server, and a second must not cut the plane's shutdown short.
+            previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
             _say("stopping the control plane")
-            plane.down()
+            try:
+                plane.down()
+            finally:
+                signal.signal(signal.SIGINT, previous)
 
 
 @cluster_app.command("build")

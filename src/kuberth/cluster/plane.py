@@ -14,6 +14,7 @@ import signal
 import socket
 import ssl
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -79,6 +80,7 @@ class ControlPlane:
     def __init__(self, directory: Path) -> None:
         self.layout = Layout(directory)
         self._children: dict[str, subprocess.Popen[bytes]] = {}
+        self._stopping = False
 
     @property
     def kubeconfig(self) -> Path:
@@ -231,6 +233,21 @@ class ControlPlane:
             f"the kwok log:\n{log_tail(self.layout.log('kwok'))}"
         )
 
+    def report_crashes(self, report: Report) -> None:
+        """Report, with the tail of its log, any component this process started that exits.
+
+        One daemon thread per component blocks on its exit; `down` is not reported as a crash.
+        """
+
+        def wait(name: str, process: subprocess.Popen[bytes]) -> None:
+            code = process.wait()
+            if not self._stopping:
+                log = self.layout.log(name)
+                report(f"{name} exited with code {code}; last lines of {log}:\n{log_tail(log)}")
+
+        for name, process in self._children.items():
+            threading.Thread(target=wait, args=(name, process), daemon=True).start()
+
     # -- status and down -----------------------------------------------------------------------
 
     def status(self) -> list[ComponentStatus]:
@@ -264,6 +281,7 @@ class ControlPlane:
         state = self._read_state()
         pids: dict[str, int] = state["pids"] if state else {}
         pids.update({name: p.pid for name, p in self._children.items() if name not in pids})
+        self._stopping = True
         stopped = []
         for name in reversed(COMPONENTS):
             pid = pids.get(name)

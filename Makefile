@@ -1,0 +1,48 @@
+# One entry point for every habit. uv is bootstrapped into .tools/ when it is not installed, so a
+# fresh machine needs nothing but Python 3.11+ and Go 1.26+.
+UV_VERSION := 0.13.9
+UV := $(or $(shell command -v uv 2>/dev/null),.tools/bin/uv)
+export UV_PYTHON_DOWNLOADS := never
+
+.PHONY: install run test test-unit test-integration lint format cluster-up cluster-down clean
+
+.tools/bin/uv:
+	python3 -m venv .tools
+	.tools/bin/pip install --quiet "uv==$(UV_VERSION)"
+
+.venv/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --locked
+	@touch $@
+
+install: .venv/.synced
+
+run: install  ## the local control plane + Kuberth on http://127.0.0.1:8000
+	$(UV) run kuberth dev
+
+test: install  ## every test; builds (or reuses) the control plane first
+	$(UV) run pytest
+
+test-unit: install
+	$(UV) run pytest tests/unit
+
+test-integration: install
+	$(UV) run pytest tests/integration
+
+lint: install
+	$(UV) run ruff check src tests
+	$(UV) run ruff format --check src tests
+	$(UV) run mypy
+	$(UV) run lint-imports
+
+format: install
+	$(UV) run ruff format src tests
+	$(UV) run ruff check --fix src tests
+
+cluster-up: install
+	$(UV) run kuberth cluster up
+
+cluster-down: install
+	$(UV) run kuberth cluster down
+
+clean:
+	rm -rf .venv .tools .mypy_cache .ruff_cache .pytest_cache
