@@ -1,7 +1,7 @@
 """Errors a client of Kuberth may see, each with its own code and HTTP status.
 
-Services raise these; the HTTP layer renders every one of them the same way, once, so a route never
-builds an error response by hand.
+Services and storage raise these; the HTTP layer renders every one of them the same way, once, so
+a route never builds an error response by hand.
 """
 
 from __future__ import annotations
@@ -21,12 +21,65 @@ class KuberthError(Exception):
         self.field = field
 
 
-class KubernetesUnavailableError(KuberthError):
-    """The Kubernetes API server could not be reached or did not answer in time."""
+class InvalidInputError(KuberthError):
+    """The request is well-formed but a field's value is not acceptable."""
 
-    error = "kubernetes_unavailable"
+    error = "invalid"
+    status_code = 422
+
+
+class BadRequestError(KuberthError):
+    """The request cannot be understood (e.g. a failed OAuth state check)."""
+
+    error = "bad_request"
+    status_code = 400
+
+
+class UnauthenticatedError(KuberthError):
+    error = "unauthenticated"
+    status_code = 401
+
+
+class ForbiddenError(KuberthError):
+    error = "forbidden"
+    status_code = 403
+
+
+class NotFoundError(KuberthError):
+    """Not there, or not the caller's: the two are indistinguishable on purpose."""
+
+    error = "not_found"
+    status_code = 404
+
+
+class ConflictError(KuberthError):
+    error = "conflict"
+    status_code = 409
+
+
+class UpstreamError(KuberthError):
+    """Kubernetes (or GitHub) answered with an error of its own."""
+
+    error = "upstream_error"
+    status_code = 502
+
+
+class UnavailableError(KuberthError):
+    """A dependency is unreachable or overloaded; the client should retry later."""
+
+    error = "unavailable"
     status_code = 503
 
     def __init__(self, message: str, *, retry_after: int) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class KubernetesUnavailableError(UnavailableError):
+    """The Kubernetes API server could not be reached, did not answer in time, or throttled us."""
+
+    error = "kubernetes_unavailable"
+
+
+class DatabaseUnavailableError(UnavailableError):
+    error = "database_unavailable"

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
+import secrets
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import Field
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -51,6 +52,134 @@ class Settings(BaseSettings):
         default_factory=lambda: _xdg_dir("XDG_CACHE_HOME", ".cache"),
         description="Where the Go-built control-plane binaries are cached, keyed by version.",
     )
+
+    # -- sign-in --------------------------------------------------------------------------------
+    public_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="Where users reach Kuberth; the OAuth redirect URI is built from it, exactly.",
+    )
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="Signs session cookies. Required (32+ characters) outside development.",
+    )
+    github_url: str = Field(
+        default="https://github.com",
+        description="GitHub's web URL (authorize and token endpoints); GitHub Enterprise's here.",
+    )
+    github_api_url: str = Field(
+        default="https://api.github.com", description="GitHub's REST API URL."
+    )
+    github_client_id: str = Field(default="", description="The GitHub OAuth app's client id.")
+    github_client_secret: SecretStr = Field(
+        default=SecretStr(""), description="The GitHub OAuth app's client secret."
+    )
+    signup_anyone: bool = Field(
+        default=False, description="Let any GitHub user sign up. Off: only the rules below."
+    )
+    signup_logins: list[str] = Field(
+        default=[], description="GitHub logins that may sign up (JSON list)."
+    )
+    signup_orgs: list[str] = Field(
+        default=[], description="Members of these GitHub organisations may sign up."
+    )
+    signup_teams: list[str] = Field(
+        default=[], description="Members of these teams, as `org/team-slug`, may sign up."
+    )
+    admin_github_ids: list[int] = Field(
+        default=[],
+        description="Numeric GitHub ids of operators: they see every tenant. Ids, because logins "
+        "can be renamed and then taken by someone else.",
+    )
+
+    # -- storage --------------------------------------------------------------------------------
+    database_url: str = Field(
+        default_factory=lambda: (
+            "sqlite:///" + str(_xdg_dir("XDG_STATE_HOME", ".local/state") / "kuberth.db")
+        ),
+        description="SQLAlchemy URL: SQLite (the default) or postgresql+psycopg://...",
+    )
+
+    # -- tenants --------------------------------------------------------------------------------
+    namespace_prefix: str = Field(
+        default="",
+        pattern=r"^([a-z0-9]([a-z0-9-]*[a-z0-9])?-)?$",
+        description="Put before every personal namespace name, e.g. `t-`.",
+    )
+    kuberth_namespace: str = Field(
+        default="kuberth", description="Kuberth's own namespace; never given to a tenant."
+    )
+    reserved_namespaces: list[str] = Field(
+        default=[],
+        description="More names no tenant may have, besides default, kube-*, openshift-* and "
+        "Kuberth's own.",
+    )
+    max_namespaces_per_user: int = Field(
+        default=4, ge=1, description="Namespaces a tenant may hold, the personal one included."
+    )
+    tenant_quota: dict[str, str] = Field(
+        default={
+            "requests.cpu": "4",
+            "requests.memory": "8Gi",
+            "limits.cpu": "8",
+            "limits.memory": "16Gi",
+            "pods": "50",
+            "services": "20",
+            "services.nodeports": "0",
+            "services.loadbalancers": "0",
+            "count/deployments.apps": "20",
+            "count/ingresses.networking.k8s.io": "20",
+            "persistentvolumeclaims": "10",
+            "requests.storage": "20Gi",
+        },
+        description="The ResourceQuota of every tenant namespace (`hard`).",
+    )
+    tenant_default_requests: dict[str, str] = Field(
+        default={"cpu": "100m", "memory": "128Mi"},
+        description="LimitRange: requests a container gets when it names none.",
+    )
+    tenant_default_limits: dict[str, str] = Field(
+        default={"cpu": "500m", "memory": "512Mi"},
+        description="LimitRange: limits a container gets when it names none.",
+    )
+    pod_security_level: Literal["restricted", "baseline", "privileged"] = Field(
+        default="restricted", description="Pod Security Admission level enforced on tenants."
+    )
+    ingress_controller_namespace: str = Field(
+        default="ingress-nginx",
+        description="Namespace of the ingress controller, allowed through the default-deny policy.",
+    )
+    namespace_delete_timeout: float = Field(
+        default=60.0, gt=0, le=600, description="Longest a DELETE waits for a namespace to go."
+    )
+
+    @property
+    def development(self) -> bool:
+        return self.environment == "development"
+
+    @property
+    def oauth_redirect_uri(self) -> str:
+        return self.public_url.rstrip("/") + "/auth/github/callback"
+
+    @model_validator(mode="after")
+    def _development_secret_key(self) -> Self:
+        if self.secret_key is None and self.development:
+            # A development server signs with a key of its own; sessions end with the process.
+            self.secret_key = SecretStr(secrets.token_urlsafe(32))
+        return self
+
+    def session_secret(self) -> str:
+        """The key that signs sessions.
+
+        Raises:
+            ValueError: outside development, when the key is unset or shorter than 32 characters
+                (checked when the server starts, so `kuberth cluster` needs no secret).
+        """
+        key = self.secret_key.get_secret_value() if self.secret_key else ""
+        if len(key) < 32 and not self.development:
+            raise ValueError(
+                "KUBERTH_SECRET_KEY must be set, with 32+ characters, outside development"
+            )
+        return key
 
 
 @lru_cache

@@ -8,16 +8,23 @@ from __future__ import annotations
 import os
 import re
 import secrets
-from collections.abc import Iterator
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from kubernetes import client, config
 
 from kuberth.cluster.build import Binaries, Builder
-from kuberth.cluster.plane import ControlPlane
+from kuberth.cluster.plane import ControlPlane, free_port
 from kuberth.cluster.versions import Versions
+from kuberth.devtools.github import GitHubStandIn, StandInServer, ThreadedServer
+from kuberth.services.builders.tenant import OWNER_ID
 from kuberth.settings import Settings
+from tests.integration.postgres import PostgresServer
 
 TEST_LABEL = "kuberth.dev/test"
 
@@ -63,3 +70,128 @@ def namespace(request: pytest.FixtureRequest, admin_api: client.ApiClient) -> It
     yield name
     if not request.config.getoption("--keep-namespaces"):
         core.delete_namespace(name)
+
+
+@pytest.fixture(scope="session")
+def github() -> Iterator[StandInServer]:
+    """The local GitHub stand-in, serving on a loopback port for the whole session."""
+    server = StandInServer(GitHubStandIn(), port=free_port()).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A private PostgreSQL server (Debian's binaries), one per session.
+
+    Its directory is outside pytest's (which only root may enter): the server runs as `postgres`.
+    """
+    directory = Path(tempfile.mkdtemp(prefix="kuberth-postgres-"))
+    server = PostgresServer(directory).start()
+    yield server
+    server.stop()
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty database of each kind Kuberth supports."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/kuberth.db"
+    server: PostgresServer = request.getfixturevalue("postgres")
+    return server.create_database(f"kt_{secrets.token_hex(6)}")
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path}/kuberth.db"
+
+
+KuberthFactory = Callable[..., AbstractContextManager[TestClient]]
+
+
+@pytest.fixture
+def kuberth_settings(
+    kubeconfig: Path, github: StandInServer, sqlite_url: str
+) -> Callable[..., Settings]:
+    """Settings for a Kuberth against the plane and the stand-in, production-strict."""
+
+    def make(public_url: str = "http://testserver", **overrides: object) -> Settings:
+        github.state.redirect_uris.add(f"{public_url}/auth/github/callback")
+        values: dict[str, object] = {
+            "environment": "production",
+            "kubeconfig": kubeconfig,
+            "database_url": sqlite_url,
+            "secret_key": secrets.token_urlsafe(32),
+            "public_url": public_url,
+            "github_url": github.url,
+            "github_api_url": github.api_url,
+            "github_client_id": github.state.client_id,
+            "github_client_secret": github.state.client_secret,
+            "signup_anyone": True,
+            **overrides,
+        }
+        return Settings(**values)
+
+    return make
+
+
+@pytest.fixture
+def kuberth(kuberth_settings: Callable[..., Settings]) -> KuberthFactory:
+    """Starts Kuberth in process (a TestClient); settings can be overridden."""
+
+    @contextmanager
+    def start(**overrides: object) -> Iterator[TestClient]:
+        from kuberth.http.app import create_app
+
+        with TestClient(create_app(kuberth_settings(**overrides)), follow_redirects=False) as http:
+            yield http
+
+    return start
+
+
+@pytest.fixture
+def kuberth_server(
+    kuberth_settings: Callable[..., Settings],
+) -> Callable[..., AbstractContextManager[str]]:
+    """Starts Kuberth as a real HTTP server on a loopback port; yields its URL."""
+
+    @contextmanager
+    def start(**overrides: object) -> Iterator[str]:
+        from kuberth.http.app import create_app
+
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        server = ThreadedServer(
+            create_app(kuberth_settings(public_url=url, **overrides)), port=port
+        )
+        server.start()
+        try:
+            yield url
+        finally:
+            server.stop()
+
+    return start
+
+
+@pytest.fixture
+def new_id(
+    request: pytest.FixtureRequest, admin_api: client.ApiClient
+) -> Iterator[Callable[[], int]]:
+    """Fresh GitHub ids, so tests never meet each other's users on the shared cluster.
+
+    The namespaces of these ids are deleted after the test (unless --keep-namespaces).
+    """
+    ids: list[int] = []
+
+    def make() -> int:
+        ids.append(10_000_000 + secrets.randbelow(10**9))
+        return ids[-1]
+
+    yield make
+    if request.config.getoption("--keep-namespaces"):
+        return
+    core = client.CoreV1Api(admin_api)
+    for github_id in ids:
+        for ns in core.list_namespace(label_selector=f"{OWNER_ID}={github_id}").items:
+            core.delete_namespace(ns.metadata.name)

@@ -2,43 +2,86 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from authlib.integrations.starlette_client import OAuth
 from fastapi import FastAPI
+from starlette.middleware.sessions import SessionMiddleware
 
 import kuberth
+from kuberth.exceptions import KuberthError
 from kuberth.http.errors import install_error_handlers
-from kuberth.http.routes import health
-from kuberth.services.health import HealthService
+from kuberth.http.routes import auth, health, me, namespaces, tokens
+from kuberth.http.services import build_services
 from kuberth.settings import Settings
-from kuberth.storage.kubernetes.client import make_api_client
-from kuberth.storage.kubernetes.cluster import ClusterStorage
+
+log = logging.getLogger(__name__)
+
+SESSION_COOKIE = "kuberth_session"
+SESSION_MAX_AGE = 14 * 24 * 3600
+
+
+def _oauth(settings: Settings, *, org_scope: bool) -> OAuth:
+    oauth = OAuth()
+    github = settings.github_url.rstrip("/")
+    oauth.register(
+        "github",
+        client_id=settings.github_client_id,
+        client_secret=settings.github_client_secret.get_secret_value(),
+        authorize_url=f"{github}/login/oauth/authorize",
+        access_token_url=f"{github}/login/oauth/access_token",
+        client_kwargs={
+            "scope": "read:user read:org" if org_scope else "read:user",
+            "code_challenge_method": "S256",
+            "token_endpoint_auth_method": "client_secret_post",
+        },
+    )
+    return oauth
 
 
 def create_app(settings: Settings) -> FastAPI:
-    """Build the app; the Kubernetes client is made once, when the app starts."""
+    """Build the app; clients, the database and its migrations are set up when it starts.
+
+    Raises:
+        ValueError: outside development without a proper ``KUBERTH_SECRET_KEY``.
+    """
+    secret = settings.session_secret()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        api_client = make_api_client(settings)
-        cluster = ClusterStorage(
-            api_client,
-            timeout=settings.kubernetes_request_timeout,
-            retry_after=settings.kubernetes_retry_after,
-        )
-        app.state.health = HealthService(probes={"kubernetes": cluster})
+        services = build_services(settings)
+        app.state.services = services
+        app.state.oauth = _oauth(settings, org_scope=services.signup.needs_org_scope)
+        try:
+            services.provisioner.ensure_tenant_role()
+        except KuberthError as error:  # e.g. the operator pre-created it and we may not change it
+            log.warning("could not apply the tenant ClusterRole: %s", error.message)
         try:
             yield
         finally:
-            api_client.close()  # type: ignore[no-untyped-call]
+            await services.aclose()
 
     app = FastAPI(
         title="Kuberth",
         version=kuberth.__version__,
-        description="Self-service, multi-tenant Kubernetes namespaces for GitHub users.",
+        description=(
+            "Self-service, multi-tenant Kubernetes namespaces for GitHub users. Authenticate with "
+            "the session cookie set by `/auth/github/login`, or with a personal API token as "
+            "`Authorization: Bearer kbt_...`. Every error has the shape `{error, message, field}`."
+        ),
         lifespan=lifespan,
     )
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=secret,
+        session_cookie=SESSION_COOKIE,
+        max_age=SESSION_MAX_AGE,
+        same_site="lax",  # sent on the redirect back from GitHub, not on cross-site POSTs
+        https_only=settings.public_url.startswith("https://"),
+    )
     install_error_handlers(app)
-    app.include_router(health.router)
+    for module in (health, auth, me, namespaces, tokens):
+        app.include_router(module.router)
     return app

@@ -1,17 +1,38 @@
-"""FastAPI dependencies: the per-process services, taken from the app's state."""
+"""FastAPI dependencies: the per-process services and the caller."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from kuberth.services.health import HealthService
-
-
-def _health_service(request: Request) -> HealthService:
-    service: HealthService = request.app.state.health
-    return service
+from kuberth.http.services import Services
+from kuberth.services.principal import Principal
 
 
-Health = Annotated[HealthService, Depends(_health_service)]
+def _services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(_services)]
+
+_bearer = HTTPBearer(auto_error=False, description="A personal API token (kbt_...)")
+
+
+def _principal(
+    request: Request,
+    services: ServicesDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """The caller, from a Bearer token or else the session cookie.
+
+    Identity headers a client sends (Impersonate-*, X-Forwarded-User, ...) are never read.
+    """
+    if credentials is not None:
+        return services.users.from_token(credentials.credentials)
+    return services.users.from_session(request.session.get("user_id"))
+
+
+CurrentPrincipal = Annotated[Principal, Depends(_principal)]

@@ -8,7 +8,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from kuberth.exceptions import KubernetesUnavailableError, KuberthError
+from kuberth.exceptions import KuberthError, UnavailableError
 
 
 class ErrorBody(BaseModel):
@@ -26,7 +26,7 @@ def _response(status: int, body: ErrorBody, headers: dict[str, str] | None = Non
 async def _kuberth_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, KuberthError)
     headers = None
-    if isinstance(exc, KubernetesUnavailableError):
+    if isinstance(exc, UnavailableError):
         headers = {"Retry-After": str(exc.retry_after)}
     body = ErrorBody(error=exc.error, message=exc.message, field=exc.field)
     return _response(exc.status_code, body, headers)
@@ -53,3 +53,19 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(KuberthError, _kuberth_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+
+
+_DESCRIPTIONS = {
+    400: "Malformed request",
+    401: "Not signed in, or the token is invalid",
+    403: "Not allowed",
+    404: "Not found, or not yours",
+    409: "Conflict with the current state",
+    422: "A field's value is invalid; `field` names it",
+    503: "A dependency is unreachable; retry after `Retry-After` seconds",
+}
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, object]]:
+    """OpenAPI entries for the errors a route can answer with, all of the one shape."""
+    return {code: {"model": ErrorBody, "description": _DESCRIPTIONS[code]} for code in codes}

@@ -28,7 +28,11 @@ def test_unreachable_api_server_is_503_with_retry_after(tmp_path: Path) -> None:
         )
     )
     settings = Settings(
-        kubeconfig=kubeconfig, kubernetes_retry_after=7, kubernetes_request_timeout=2
+        environment="development",
+        kubeconfig=kubeconfig,
+        database_url=f"sqlite:///{tmp_path}/kuberth.db",
+        kubernetes_retry_after=7,
+        kubernetes_request_timeout=2,
     )
     with TestClient(create_app(settings)) as http:
         assert http.get("/healthz").json() == {"status": "ok", "checks": {}}

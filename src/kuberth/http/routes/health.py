@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from kuberth.http.dependencies import Health
+from kuberth.http.dependencies import ServicesDep
 from kuberth.http.errors import ErrorBody
 
 router = APIRouter(tags=["health"])
@@ -23,8 +23,8 @@ def healthz() -> HealthStatus:
 
 @router.get(
     "/readyz",
-    summary="Readiness: every dependency (the Kubernetes API server) answers",
+    summary="Readiness: the Kubernetes API server and the database answer",
     responses={503: {"model": ErrorBody, "description": "A dependency is unreachable"}},
 )
-def readyz(health: Health) -> HealthStatus:
-    return HealthStatus(status="ok", checks=health.check_ready())
+def readyz(services: ServicesDep) -> HealthStatus:
+    return HealthStatus(status="ok", checks=services.health.check_ready())

@@ -1,0 +1,1 @@
+"""Development tools (the GitHub stand-in); never used by `kuberth serve`."""

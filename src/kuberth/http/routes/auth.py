@@ -1,0 +1,79 @@
+"""Sign-in with GitHub (authorization code + PKCE, one-time state) and sign-out."""
+
+from __future__ import annotations
+
+import logging
+
+from authlib.integrations.base_client import OAuthError
+from authlib.integrations.starlette_client import OAuth
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import RedirectResponse, Response
+
+from kuberth.exceptions import BadRequestError, ForbiddenError
+from kuberth.http.dependencies import ServicesDep
+from kuberth.http.errors import error_responses
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/auth", tags=["auth"])
+
+DEFAULT_NEXT = "/api/v1/me"
+
+
+def safe_next(target: str | None) -> str:
+    """Only same-site relative paths: "/x" yes; "//evil", "/\\\\evil", "https://evil" no."""
+    if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
+        return DEFAULT_NEXT
+    if any(c in target for c in "\r\n\t") or "\\" in target:
+        return DEFAULT_NEXT
+    return target
+
+
+@router.get(
+    "/github/login",
+    summary="Start signing in with GitHub",
+    response_class=RedirectResponse,
+    status_code=302,
+)
+async def login(request: Request, services: ServicesDep, next: str | None = None) -> Response:
+    oauth: OAuth = request.app.state.oauth
+    request.session["next"] = safe_next(next)
+    redirect: Response = await oauth.github.authorize_redirect(
+        request, services.settings.oauth_redirect_uri
+    )
+    return redirect
+
+
+@router.get(
+    "/github/callback",
+    summary="GitHub redirects here after the user authorizes Kuberth",
+    response_class=RedirectResponse,
+    status_code=302,
+    responses=error_responses(400, 403, 503),
+)
+async def callback(request: Request, services: ServicesDep) -> Response:
+    oauth: OAuth = request.app.state.oauth
+    try:
+        token = await oauth.github.authorize_access_token(request)
+    except OAuthError as error:
+        # Missing, replayed or mismatched state; a used or forged code; a denied authorization.
+        raise BadRequestError(f"sign-in failed: {error.description or error.error}") from error
+    access_token = token["access_token"]
+    github_user = await services.github.user(access_token)
+    allowed = await services.signup.allows(github_user, token=access_token, github=services.github)
+    del token, access_token  # the GitHub token is not kept past the sign-in checks
+    if not allowed:
+        log.info("sign-up refused for GitHub user %s (%d)", github_user.login, github_user.id)
+        raise ForbiddenError(f"{github_user.login} may not sign up here")
+    principal, namespace = await run_in_threadpool(services.users.sign_in, github_user)
+    target = safe_next(request.session.get("next"))
+    request.session.clear()  # a fresh session: nothing from before sign-in carries over
+    request.session["user_id"] = principal.github_id
+    log.info("signed in %s (%d) with namespace %s", principal.login, principal.github_id, namespace)
+    return RedirectResponse(target, status_code=302)
+
+
+@router.post("/logout", summary="Sign out", status_code=204)
+def logout(request: Request) -> Response:
+    request.session.clear()
+    return Response(status_code=204)

@@ -1,0 +1,27 @@
+"""Who am I."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from kuberth.http.dependencies import CurrentPrincipal, ServicesDep
+from kuberth.http.errors import error_responses
+from kuberth.http.schemas import Me, Namespace
+
+router = APIRouter(prefix="/api/v1", tags=["users"])
+
+
+@router.get(
+    "/me", summary="The signed-in user and their namespaces", responses=error_responses(401)
+)
+def me(principal: CurrentPrincipal, services: ServicesDep) -> Me:
+    namespaces = services.namespaces.list(principal)
+    if principal.is_admin:  # an operator's own namespaces, not every tenant's
+        namespaces = [n for n in namespaces if n.owner_id == principal.github_id]
+    return Me(
+        github_id=principal.github_id,
+        login=principal.login,
+        name=principal.name,
+        is_admin=principal.is_admin,
+        namespaces=[Namespace.model_validate(n) for n in namespaces],
+    )

@@ -1,0 +1,115 @@
+"""The caller's namespaces: list, create, read with status and quota, delete and wait."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+
+from kuberth.exceptions import BadRequestError, InvalidInputError
+from kuberth.http.dependencies import CurrentPrincipal, ServicesDep
+from kuberth.http.errors import error_responses
+from kuberth.http.schemas import DeletionPending, Namespace, NamespaceCreate, NamespaceList
+
+router = APIRouter(prefix="/api/v1/namespaces", tags=["namespaces"])
+
+NamespaceName = Annotated[str, Path(description="The namespace", max_length=253)]
+
+_CREATE_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {"schema": {"$ref": "#/components/schemas/NamespaceCreate"}},
+        "application/x-www-form-urlencoded": {
+            "schema": {"$ref": "#/components/schemas/NamespaceCreate"}
+        },
+    },
+}
+
+
+async def _create_body(request: Request) -> NamespaceCreate:
+    """JSON, or a form as the original sketch took it; errors name the field."""
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+        data: object = dict((await request.form()).items())
+    else:
+        try:
+            data = json.loads(await request.body() or b"null")
+        except ValueError as error:
+            raise BadRequestError("the body is not valid JSON") from error
+    try:
+        return NamespaceCreate.model_validate(data)
+    except ValidationError as error:
+        first = error.errors()[0]
+        field = ".".join(str(part) for part in first["loc"]) or None
+        raise InvalidInputError(f"{field or 'body'}: {first['msg']}", field=field) from error
+
+
+@router.get("", summary="Your namespaces", responses=error_responses(401, 503))
+def list_namespaces(principal: CurrentPrincipal, services: ServicesDep) -> NamespaceList:
+    items = services.namespaces.list(principal)
+    return NamespaceList(items=[Namespace.model_validate(n) for n in items])
+
+
+@router.post(
+    "",
+    summary="Create a namespace named <your personal namespace>-<suffix>",
+    status_code=201,
+    openapi_extra={"requestBody": _CREATE_BODY},
+    responses={
+        201: {"model": Namespace},
+        **error_responses(400, 401, 403, 409, 422, 503),
+    },
+)
+async def create_namespace(
+    request: Request, principal: CurrentPrincipal, services: ServicesDep
+) -> Namespace:
+    body = await _create_body(request)
+    summary = await run_in_threadpool(services.namespaces.create, principal, body.name)
+    return Namespace.model_validate(summary)
+
+
+@router.get(
+    "/{namespace}",
+    summary="A namespace with its phase, conditions and quota usage",
+    responses=error_responses(401, 404, 503),
+)
+def get_namespace(
+    namespace: NamespaceName, principal: CurrentPrincipal, services: ServicesDep
+) -> Namespace:
+    return Namespace.model_validate(services.namespaces.get(principal, namespace))
+
+
+@router.delete(
+    "/{namespace}",
+    summary="Delete a namespace and wait (with a watch) until it is gone",
+    status_code=204,
+    responses={
+        202: {"model": DeletionPending, "description": "Still terminating (or wait=false)"},
+        **error_responses(401, 404, 422, 503),
+    },
+)
+def delete_namespace(
+    namespace: NamespaceName,
+    principal: CurrentPrincipal,
+    services: ServicesDep,
+    wait: Annotated[bool, Query(description="Wait until the namespace is gone")] = True,
+    timeout: Annotated[
+        float | None, Query(gt=0, le=600, description="Longest wait in seconds")
+    ] = None,
+) -> Response:
+    outcome = services.namespaces.delete(
+        principal,
+        namespace,
+        wait=wait,
+        timeout=min(
+            timeout or services.namespaces.delete_timeout, services.namespaces.delete_timeout
+        ),
+    )
+    if outcome.gone:
+        return Response(status_code=204)
+    body = DeletionPending(namespace=Namespace.model_validate(outcome.namespace))
+    return JSONResponse(status_code=202, content=body.model_dump(mode="json"))

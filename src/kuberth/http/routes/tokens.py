@@ -1,0 +1,42 @@
+"""Personal API tokens."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+
+from kuberth.http.dependencies import CurrentPrincipal, ServicesDep
+from kuberth.http.errors import error_responses
+from kuberth.http.schemas import Token, TokenCreate, TokenCreated, TokenList
+
+router = APIRouter(prefix="/api/v1/tokens", tags=["tokens"])
+
+
+@router.get("", summary="Your API tokens (never their values)", responses=error_responses(401))
+def list_tokens(principal: CurrentPrincipal, services: ServicesDep) -> TokenList:
+    return TokenList(items=[Token.model_validate(t) for t in services.tokens.list(principal)])
+
+
+@router.post(
+    "",
+    summary="Create an API token; its value is in this response only",
+    status_code=201,
+    responses=error_responses(401, 422),
+)
+def create_token(
+    body: TokenCreate, principal: CurrentPrincipal, services: ServicesDep
+) -> TokenCreated:
+    value, info = services.tokens.create(
+        principal, name=body.name, expires_in_days=body.expires_in_days
+    )
+    return TokenCreated(token=value, **Token.model_validate(info).model_dump())
+
+
+@router.delete(
+    "/{token_id}",
+    summary="Revoke an API token",
+    status_code=204,
+    responses=error_responses(401, 404),
+)
+def revoke_token(token_id: int, principal: CurrentPrincipal, services: ServicesDep) -> Response:
+    services.tokens.revoke(principal, token_id)
+    return Response(status_code=204)

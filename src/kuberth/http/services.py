@@ -1,0 +1,102 @@
+"""Builds the per-process services once, at start-up, from the settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kuberth.services.builders.tenant import TenantPolicy
+from kuberth.services.health import HealthService
+from kuberth.services.namespaces import NamespaceService
+from kuberth.services.provisioning import Provisioner
+from kuberth.services.signup import SignupRules
+from kuberth.services.tokens import TokenService
+from kuberth.services.users import UserService
+from kuberth.settings import Settings
+from kuberth.storage.database.engine import Database, make_engine, migrate
+from kuberth.storage.github import GitHubApi
+from kuberth.storage.kubernetes.api import KubernetesApi
+from kuberth.storage.kubernetes.client import make_api_client
+from kuberth.storage.kubernetes.namespaces import NamespaceStorage
+from kuberth.storage.kubernetes.resources import (
+    BASELINE_STORAGE,
+    ClusterRoleStorage,
+    ResourceQuotaStorage,
+)
+
+
+@dataclass
+class Services:
+    settings: Settings
+    database: Database
+    health: HealthService
+    users: UserService
+    namespaces: NamespaceService
+    tokens: TokenService
+    provisioner: Provisioner
+    signup: SignupRules
+    github: GitHubApi
+
+    kubernetes: KubernetesApi
+
+    async def aclose(self) -> None:
+        await self.github.aclose()
+        self.database.engine.dispose()
+        self.kubernetes.close()
+
+
+def build_services(settings: Settings) -> Services:
+    """Wire storage into services. Migrates the database to the newest schema."""
+    database = Database(
+        make_engine(settings.database_url), retry_after=settings.kubernetes_retry_after
+    )
+    migrate(database.engine)
+    api = KubernetesApi(
+        make_api_client(settings),
+        timeout=settings.kubernetes_request_timeout,
+        retry_after=settings.kubernetes_retry_after,
+    )
+    namespaces = NamespaceStorage(api)
+    reserved = (settings.kuberth_namespace, *settings.reserved_namespaces)
+    provisioner = Provisioner(
+        namespaces=namespaces,
+        cluster_roles=ClusterRoleStorage(api),
+        baseline_storage={kind: storage(api) for kind, storage in BASELINE_STORAGE.items()},
+        policy=TenantPolicy(
+            quota=settings.tenant_quota,
+            default_requests=settings.tenant_default_requests,
+            default_limits=settings.tenant_default_limits,
+            pod_security_level=settings.pod_security_level,
+            ingress_controller_namespace=settings.ingress_controller_namespace,
+        ),
+        prefix=settings.namespace_prefix,
+        reserved=reserved,
+    )
+    return Services(
+        settings=settings,
+        database=database,
+        health=HealthService(probes={"kubernetes": api, "database": database}),
+        users=UserService(
+            sessions=database.session,
+            provisioner=provisioner,
+            admin_ids=frozenset(settings.admin_github_ids),
+        ),
+        namespaces=NamespaceService(
+            sessions=database.session,
+            namespaces=namespaces,
+            quotas=ResourceQuotaStorage(api),
+            provisioner=provisioner,
+            reserved=reserved,
+            max_per_user=settings.max_namespaces_per_user,
+            delete_timeout=settings.namespace_delete_timeout,
+        ),
+        tokens=TokenService(sessions=database.session),
+        provisioner=provisioner,
+        signup=SignupRules.from_settings(
+            anyone=settings.signup_anyone,
+            logins=settings.signup_logins,
+            orgs=settings.signup_orgs,
+            teams=settings.signup_teams,
+        ),
+        github=GitHubApi(settings.github_api_url),
+        kubernetes=api,
+    )

@@ -1,0 +1,225 @@
+"""Manifests of a tenant namespace and its baseline, as pure functions (no I/O).
+
+Everything here is applied with server-side apply under the ``kuberth`` field manager, so applying
+the same manifests again converges instead of failing, and a removed piece comes back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+Manifest = dict[str, Any]
+
+MANAGED_BY = "app.kubernetes.io/managed-by"
+OWNER_ID = "kuberth.dev/owner-id"
+OWNER_LOGIN = "kuberth.dev/owner-login"
+PERSONAL = "kuberth.dev/personal"
+TENANT_CLUSTER_ROLE = "kuberth:tenant"
+TENANTS_GROUP = "kuberth:tenants"
+BASELINE_NAME = "kuberth-tenant"
+
+_READ = ["get", "list", "watch"]
+_WRITE = ["get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"]
+
+
+def tenant_user(github_id: int) -> str:
+    """The Kubernetes user a tenant's requests impersonate."""
+    return f"kuberth:{github_id}"
+
+
+@dataclass(frozen=True)
+class TenantPolicy:
+    """The operator's choices that shape every tenant namespace."""
+
+    quota: dict[str, str]
+    default_requests: dict[str, str]
+    default_limits: dict[str, str]
+    pod_security_level: str
+    ingress_controller_namespace: str
+
+
+def tenant_cluster_role() -> Manifest:
+    """What a tenant may do in its own namespaces: edit-like, without RBAC, quota or policy writes.
+
+    Bound per namespace by a RoleBinding, so it grants nothing outside the tenant's namespaces.
+    Namespaces, quotas, limit ranges and network policies are readable, not writable: a tenant can
+    neither relabel its namespace (Pod Security) nor lift its quota or its default-deny policy.
+    """
+    rules = [
+        {
+            "apiGroups": [""],
+            "resources": [
+                "pods",
+                "services",
+                "configmaps",
+                "secrets",
+                "persistentvolumeclaims",
+                "replicationcontrollers",
+                "serviceaccounts",
+            ],
+            "verbs": _WRITE,
+        },
+        {
+            "apiGroups": [""],
+            "resources": ["pods/log", "pods/status", "services/status", "endpoints", "events"],
+            "verbs": _READ,
+        },
+        {
+            "apiGroups": [""],
+            "resources": ["pods/exec", "pods/portforward", "pods/attach", "pods/eviction"],
+            "verbs": ["get", "create"],
+        },
+        {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get", "watch", "delete"]},
+        {
+            "apiGroups": [""],
+            "resources": ["resourcequotas", "limitranges"],
+            "verbs": _READ,
+        },
+        {
+            "apiGroups": ["apps"],
+            "resources": ["deployments", "replicasets", "statefulsets", "daemonsets"],
+            "verbs": _WRITE,
+        },
+        {
+            "apiGroups": ["apps"],
+            "resources": ["deployments/scale", "replicasets/scale", "statefulsets/scale"],
+            "verbs": ["get", "update", "patch"],
+        },
+        {
+            "apiGroups": ["apps"],
+            "resources": ["deployments/status", "replicasets/status", "statefulsets/status"],
+            "verbs": _READ,
+        },
+        {"apiGroups": ["batch"], "resources": ["jobs", "cronjobs"], "verbs": _WRITE},
+        {"apiGroups": ["autoscaling"], "resources": ["horizontalpodautoscalers"], "verbs": _WRITE},
+        {"apiGroups": ["policy"], "resources": ["poddisruptionbudgets"], "verbs": _WRITE},
+        {"apiGroups": ["networking.k8s.io"], "resources": ["ingresses"], "verbs": _WRITE},
+        {"apiGroups": ["networking.k8s.io"], "resources": ["networkpolicies"], "verbs": _READ},
+        {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": _READ},
+        {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": _READ},
+    ]
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRole",
+        "metadata": {"name": TENANT_CLUSTER_ROLE, "labels": {MANAGED_BY: "kuberth"}},
+        "rules": rules,
+    }
+
+
+def namespace(
+    name: str, *, github_id: int, login: str, personal: bool, pod_security_level: str
+) -> Manifest:
+    """The namespace, labelled with its owner (the id decides; the login is for people)."""
+    labels = {
+        MANAGED_BY: "kuberth",
+        OWNER_ID: str(github_id),
+        PERSONAL: "true" if personal else "false",
+        "pod-security.kubernetes.io/enforce": pod_security_level,
+        "pod-security.kubernetes.io/enforce-version": "latest",
+        "pod-security.kubernetes.io/warn": pod_security_level,
+        "pod-security.kubernetes.io/audit": pod_security_level,
+    }
+    return {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": name, "labels": labels, "annotations": {OWNER_LOGIN: login}},
+    }
+
+
+def _meta(namespace_name: str) -> dict[str, Any]:
+    return {"name": BASELINE_NAME, "namespace": namespace_name, "labels": {MANAGED_BY: "kuberth"}}
+
+
+def resource_quota(namespace_name: str, policy: TenantPolicy) -> Manifest:
+    return {
+        "apiVersion": "v1",
+        "kind": "ResourceQuota",
+        "metadata": _meta(namespace_name),
+        "spec": {"hard": dict(policy.quota)},
+    }
+
+
+def limit_range(namespace_name: str, policy: TenantPolicy) -> Manifest:
+    """Defaults for containers that name no resources, so the quota never refuses them for that."""
+    return {
+        "apiVersion": "v1",
+        "kind": "LimitRange",
+        "metadata": _meta(namespace_name),
+        "spec": {
+            "limits": [
+                {
+                    "type": "Container",
+                    "defaultRequest": dict(policy.default_requests),
+                    "default": dict(policy.default_limits),
+                }
+            ]
+        },
+    }
+
+
+def network_policy(namespace_name: str, policy: TenantPolicy) -> Manifest:
+    """Default deny, except inside the namespace, from the ingress controller, to cluster DNS."""
+    same_namespace: Manifest = {"podSelector": {}}
+    ingress_controller = {
+        "namespaceSelector": {
+            "matchLabels": {"kubernetes.io/metadata.name": policy.ingress_controller_namespace}
+        }
+    }
+    dns = {
+        "to": [
+            {
+                "namespaceSelector": {
+                    "matchLabels": {"kubernetes.io/metadata.name": "kube-system"}
+                },
+                "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+            }
+        ],
+        "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+    }
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": _meta(namespace_name),
+        "spec": {
+            "podSelector": {},
+            "policyTypes": ["Ingress", "Egress"],
+            "ingress": [{"from": [same_namespace, ingress_controller]}],
+            "egress": [{"to": [same_namespace]}, dns],
+        },
+    }
+
+
+def role_binding(namespace_name: str, *, github_id: int) -> Manifest:
+    """Binds the tenant's impersonated identity to the tenant role, in this namespace only."""
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": _meta(namespace_name),
+        "roleRef": {
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": "ClusterRole",
+            "name": TENANT_CLUSTER_ROLE,
+        },
+        "subjects": [
+            {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "User",
+                "name": tenant_user(github_id),
+            }
+        ],
+    }
+
+
+def baseline(namespace_name: str, *, github_id: int, policy: TenantPolicy) -> list[Manifest]:
+    """The objects every tenant namespace carries, in apply order.
+
+    The RoleBinding comes last: until every other piece is in place the tenant has no access, so a
+    half-provisioned namespace is never usable.
+    """
+    return [
+        resource_quota(namespace_name, policy),
+        limit_range(namespace_name, policy),
+        network_policy(namespace_name, policy),
+        role_binding(namespace_name, github_id=github_id),
+    ]

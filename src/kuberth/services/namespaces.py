@@ -1,0 +1,172 @@
+"""The namespace API's domain: list, read, create and delete a tenant's namespaces.
+
+Ownership is decided by the database (mirroring the namespaces' owner labels): a namespace that is
+not the caller's is "not found", never "forbidden", so nobody learns what other tenants have.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from kuberth.exceptions import ForbiddenError, InvalidInputError, NotFoundError
+from kuberth.services.builders.tenant import BASELINE_NAME
+from kuberth.services.naming import invalid_name_reason, is_reserved
+from kuberth.services.principal import Principal
+from kuberth.services.provisioning import Provisioner
+from kuberth.storage.database.models import TenantNamespace
+from kuberth.storage.database.users import NamespaceStore
+from kuberth.storage.kubernetes.api import JSON
+from kuberth.storage.kubernetes.namespaces import NamespaceStorage
+from kuberth.storage.kubernetes.resources import ResourceQuotaStorage
+
+
+@dataclass(frozen=True)
+class NamespaceSummary:
+    name: str
+    personal: bool
+    owner_id: int
+    phase: str | None = None
+    conditions: list[dict[str, Any]] = field(default_factory=list)
+    finalizers: list[str] = field(default_factory=list)
+    quota: dict[str, dict[str, str]] = field(default_factory=dict)
+    created_at: str | None = None
+
+
+@dataclass(frozen=True)
+class DeleteOutcome:
+    gone: bool
+    namespace: NamespaceSummary
+
+
+class NamespaceService:
+    def __init__(
+        self,
+        *,
+        sessions: Callable[[], AbstractContextManager[Session]],
+        namespaces: NamespaceStorage,
+        quotas: ResourceQuotaStorage,
+        provisioner: Provisioner,
+        reserved: tuple[str, ...],
+        max_per_user: int,
+        delete_timeout: float,
+    ) -> None:
+        self._sessions = sessions
+        self._namespaces = namespaces
+        self._quotas = quotas
+        self._provisioner = provisioner
+        self._reserved = reserved
+        self._max_per_user = max_per_user
+        self.delete_timeout = delete_timeout
+
+    def list(self, principal: Principal) -> list[NamespaceSummary]:
+        """The caller's namespaces (operators: every tenant namespace), from the database."""
+        with self._sessions() as session:
+            store = NamespaceStore(session)
+            rows = store.all() if principal.is_admin else store.owned_by(principal.github_id)
+        return [_summary(row) for row in rows]
+
+    def get(self, principal: Principal, name: str) -> NamespaceSummary:
+        """Phase, conditions and quota usage, read as the caller (two API calls).
+
+        Raises:
+            NotFoundError: no such namespace, or not the caller's.
+        """
+        row = self._owned(principal, name)
+        identity = principal.kubernetes_identity
+        live = self._namespaces.read(name, identity=identity)
+        if live is None:
+            self._forget(name)  # deleted behind Kuberth's back (e.g. with kubectl)
+            raise NotFoundError(f"namespace {name} not found")
+        quota = self._quotas.read(BASELINE_NAME, namespace=name, identity=identity)
+        return _summary(row, live, quota)
+
+    def create(self, principal: Principal, name: str) -> NamespaceSummary:
+        """A namespace under the caller's prefix (operators: any name that is not reserved).
+
+        Raises:
+            InvalidInputError: not a valid namespace name.
+            ForbiddenError: reserved, outside the caller's prefix, or over the limit.
+            ConflictError: the name is taken.
+        """
+        if reason := invalid_name_reason(name):
+            raise InvalidInputError(f"name {reason}", field="name")
+        if is_reserved(name, extra=self._reserved):
+            raise ForbiddenError(f"namespace {name} is reserved", field="name")
+        with self._sessions() as session:
+            store = NamespaceStore(session)
+            personal = store.personal(principal.github_id)
+            count = store.count_owned_by(principal.github_id)
+        if not principal.is_admin:
+            if personal is None:
+                raise ForbiddenError("sign in again to get your personal namespace first")
+            if not name.startswith(f"{personal.name}-"):
+                raise ForbiddenError(
+                    f"your namespaces must be named {personal.name}-<suffix>", field="name"
+                )
+            if count >= self._max_per_user:
+                raise ForbiddenError(f"you already have {count} namespaces, the most allowed")
+        self._provisioner.provision_extra(
+            name, github_id=principal.github_id, login=principal.login
+        )
+        with self._sessions() as session:
+            NamespaceStore(session).record(name=name, owner_id=principal.github_id, personal=False)
+        return self.get(principal, name)
+
+    def delete(
+        self, principal: Principal, name: str, *, wait: bool, timeout: float
+    ) -> DeleteOutcome:
+        """Delete as the caller; with ``wait``, watch until it is gone or ``timeout`` passes.
+
+        Raises:
+            NotFoundError: no such namespace, not the caller's, or already gone.
+        """
+        row = self._owned(principal, name)
+        deleted = self._namespaces.delete(name, identity=principal.kubernetes_identity)
+        if deleted is None:
+            self._forget(name)
+            raise NotFoundError(f"namespace {name} not found")
+        if not wait:
+            return DeleteOutcome(gone=False, namespace=_summary(row, deleted))
+        result = self._namespaces.wait_for_deletion(name, since=deleted, timeout=timeout)
+        if result.gone:
+            self._forget(name)
+        return DeleteOutcome(gone=result.gone, namespace=_summary(row, result.last_seen))
+
+    def _owned(self, principal: Principal, name: str) -> TenantNamespace:
+        with self._sessions() as session:
+            row = NamespaceStore(session).get(name)
+        if row is None or (row.owner_id != principal.github_id and not principal.is_admin):
+            raise NotFoundError(f"namespace {name} not found")
+        return row
+
+    def _forget(self, name: str) -> None:
+        with self._sessions() as session:
+            NamespaceStore(session).forget(name)
+
+
+def _summary(
+    row: TenantNamespace, live: JSON | None = None, quota: JSON | None = None
+) -> NamespaceSummary:
+    if live is None:
+        return NamespaceSummary(name=row.name, personal=row.personal, owner_id=row.owner_id)
+    status = live.get("status", {})
+    usage: dict[str, dict[str, str]] = {}
+    if quota:
+        hard = quota.get("status", {}).get("hard", {})
+        used = quota.get("status", {}).get("used", {})
+        usage = {k: {"hard": v, "used": used.get(k, "0")} for k, v in sorted(hard.items())}
+    return NamespaceSummary(
+        name=row.name,
+        personal=row.personal,
+        owner_id=row.owner_id,
+        phase=status.get("phase"),
+        conditions=status.get("conditions", []),
+        finalizers=live.get("spec", {}).get("finalizers", []),
+        quota=usage,
+        created_at=live.get("metadata", {}).get("creationTimestamp"),
+    )

@@ -1,0 +1,126 @@
+"""Provisioning tenant namespaces: claim a name, label it with its owner, apply the baseline.
+
+Runs with Kuberth's own identity (the only thing it does besides impersonating). Every step is
+idempotent, so a second sign-in, a concurrent one, or a rerun after a crash converges.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from kuberth.exceptions import ConflictError, KuberthError
+from kuberth.services.builders import tenant
+from kuberth.services.naming import personal_name_candidates
+from kuberth.storage.kubernetes.api import JSON
+from kuberth.storage.kubernetes.namespaces import NamespaceStorage
+from kuberth.storage.kubernetes.resources import ClusterRoleStorage, ResourceStorage
+
+log = logging.getLogger(__name__)
+
+
+class Provisioner:
+    def __init__(
+        self,
+        *,
+        namespaces: NamespaceStorage,
+        cluster_roles: ClusterRoleStorage,
+        baseline_storage: dict[str, ResourceStorage],
+        policy: tenant.TenantPolicy,
+        prefix: str,
+        reserved: Sequence[str],
+    ) -> None:
+        self._namespaces = namespaces
+        self._cluster_roles = cluster_roles
+        self._baseline = baseline_storage
+        self._policy = policy
+        self._prefix = prefix
+        self._reserved = tuple(reserved)
+
+    def ensure_tenant_role(self) -> None:
+        """Apply the cluster-wide tenant role that every tenant RoleBinding points at."""
+        self._cluster_roles.apply(tenant.tenant_cluster_role())
+
+    def provision_personal(self, *, github_id: int, login: str, known: str | None) -> str:
+        """Make sure the user's personal namespace exists with its baseline; return its name.
+
+        ``known`` is the name recorded at an earlier sign-in: a renamed login keeps it.
+
+        Raises:
+            ConflictError: no name could be claimed (the namespace is still being deleted).
+            KuberthError: Kubernetes refused or is unreachable (nothing is handed out then).
+        """
+        candidates = (
+            [known]
+            if known
+            else personal_name_candidates(
+                login, github_id, prefix=self._prefix, reserved=self._reserved
+            )
+        )
+        for name in candidates:
+            if self._claim(
+                name, github_id=github_id, login=login, personal=True, must_be_new=False
+            ):
+                self.apply_baseline(name, github_id=github_id)
+                return name
+        if known:  # the recorded namespace was taken over by someone else meanwhile
+            return self.provision_personal(github_id=github_id, login=login, known=None)
+        raise ConflictError(f"no namespace could be claimed for {login}")
+
+    def provision_extra(self, name: str, *, github_id: int, login: str) -> None:
+        """Create a new namespace for the user; nothing is left behind if any step fails.
+
+        Raises:
+            ConflictError: the name is taken.
+            KuberthError: Kubernetes refused or is unreachable.
+        """
+        self._claim(name, github_id=github_id, login=login, personal=False, must_be_new=True)
+        try:
+            self.apply_baseline(name, github_id=github_id)
+        except KuberthError:
+            self._namespaces.delete(name)
+            raise
+
+    def apply_baseline(self, name: str, *, github_id: int) -> None:
+        for manifest in tenant.baseline(name, github_id=github_id, policy=self._policy):
+            self._baseline[manifest["kind"]].apply(manifest)
+
+    def _claim(
+        self, name: str, *, github_id: int, login: str, personal: bool, must_be_new: bool
+    ) -> bool:
+        """Create the namespace, or adopt it when its owner label carries this user's id.
+
+        Returns False when it belongs to someone else (or to no one: it was not made by Kuberth).
+        """
+        manifest = tenant.namespace(
+            name,
+            github_id=github_id,
+            login=login,
+            personal=personal,
+            pod_security_level=self._policy.pod_security_level,
+        )
+        existing = None if must_be_new else self._namespaces.read(name)
+        if existing is None:
+            try:
+                self._namespaces.create(manifest)
+                return True
+            except ConflictError:
+                if must_be_new:
+                    raise ConflictError(f"namespace {name} already exists", field="name") from None
+                existing = self._namespaces.read(name)
+                if existing is None:  # deleted between our create and read: try once more
+                    self._namespaces.create(manifest)
+                    return True
+        if not _owned_by(existing, github_id):
+            return False
+        if existing.get("status", {}).get("phase") == "Terminating":
+            raise ConflictError(f"namespace {name} is still being deleted; sign in again shortly")
+        self._namespaces.apply(manifest)  # repairs labels someone removed
+        return True
+
+
+def _owned_by(namespace: JSON, github_id: int) -> bool:
+    labels = namespace.get("metadata", {}).get("labels") or {}
+    return labels.get(tenant.MANAGED_BY) == "kuberth" and labels.get(tenant.OWNER_ID) == str(
+        github_id
+    )

@@ -1,0 +1,75 @@
+"""Signing in (after GitHub has said who it is) and recognising users on later requests."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+
+from sqlalchemy.orm import Session
+
+from kuberth.exceptions import UnauthenticatedError
+from kuberth.services.principal import Principal
+from kuberth.services.provisioning import Provisioner
+from kuberth.storage.database.models import User
+from kuberth.storage.database.tokens import TokenStore
+from kuberth.storage.database.users import NamespaceStore, UserStore
+from kuberth.storage.github import GitHubUser
+
+
+class UserService:
+    def __init__(
+        self,
+        *,
+        sessions: Callable[[], AbstractContextManager[Session]],
+        provisioner: Provisioner,
+        admin_ids: frozenset[int],
+    ) -> None:
+        self._sessions = sessions
+        self._provisioner = provisioner
+        self._admin_ids = admin_ids
+
+    def principal(self, user: User) -> Principal:
+        return Principal(user.id, user.login, user.name, is_admin=user.id in self._admin_ids)
+
+    def sign_in(self, github_user: GitHubUser) -> tuple[Principal, str]:
+        """Record the sign-in and make sure the personal namespace is complete; return its name.
+
+        Kubernetes first, database second: if provisioning fails nothing is recorded, and if the
+        database fails afterwards the namespace's owner label lets the next sign-in adopt it.
+
+        Raises:
+            KuberthError: provisioning failed (the user can sign in again; it converges).
+        """
+        with self._sessions() as session:
+            known = NamespaceStore(session).personal(github_user.id)
+            known_name = known.name if known else None
+        namespace = self._provisioner.provision_personal(
+            github_id=github_user.id, login=github_user.login, known=known_name
+        )
+        with self._sessions() as session:
+            user = UserStore(session).upsert(
+                github_id=github_user.id, login=github_user.login, name=github_user.name
+            )
+            store = NamespaceStore(session)
+            if known_name and known_name != namespace:
+                store.forget(known_name)
+            store.record(name=namespace, owner_id=github_user.id, personal=True)
+            return self.principal(user), namespace
+
+    def from_session(self, user_id: object) -> Principal:
+        """Raises UnauthenticatedError when the session names no (remaining) user."""
+        if not isinstance(user_id, int):
+            raise UnauthenticatedError("sign in first")
+        with self._sessions() as session:
+            user = UserStore(session).get(user_id)
+            if user is None:
+                raise UnauthenticatedError("sign in first")
+            return self.principal(user)
+
+    def from_token(self, token: str) -> Principal:
+        """Raises UnauthenticatedError for an unknown, revoked or expired token."""
+        with self._sessions() as session:
+            user = TokenStore(session).user_for(token)
+            if user is None:
+                raise UnauthenticatedError("the API token is invalid, expired or revoked")
+            return self.principal(user)

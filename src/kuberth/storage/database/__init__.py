@@ -1,0 +1,1 @@
+"""Kuberth's database: users, their namespaces and API tokens (SQLAlchemy 2, Alembic)."""

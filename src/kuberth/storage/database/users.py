@@ -1,0 +1,96 @@
+"""Users and their namespaces in the database."""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from kuberth.storage.database.models import TenantNamespace, User
+
+
+def _insert(session: Session) -> Callable[..., Any]:
+    """The dialect's INSERT, which has ON CONFLICT (SQLite and PostgreSQL alike)."""
+    dialect = session.get_bind().dialect.name
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
+
+
+class UserStore:
+    """Upserts keyed on the GitHub id, so concurrent first sign-ins make one row."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def upsert(self, *, github_id: int, login: str, name: str | None) -> User:
+        """Create the user, or refresh its login and name; either way record this sign-in."""
+        now = datetime.datetime.now(datetime.UTC)
+        insert = _insert(self._session)
+        statement = (
+            insert(User)
+            .values(id=github_id, login=login, name=name, created_at=now, last_sign_in_at=now)
+            .on_conflict_do_update(
+                index_elements=[User.id],
+                set_={"login": login, "name": name, "last_sign_in_at": now},
+            )
+        )
+        self._session.execute(statement)
+        user = self._session.get(User, github_id, populate_existing=True)
+        assert user is not None
+        return user
+
+    def get(self, github_id: int) -> User | None:
+        return self._session.get(User, github_id)
+
+    def list(self, *, offset: int = 0, limit: int = 100) -> list[User]:
+        statement = select(User).order_by(User.id).offset(offset).limit(limit)
+        return list(self._session.scalars(statement))
+
+    def count(self) -> int:
+        return self._session.scalar(select(func.count()).select_from(User)) or 0
+
+
+class NamespaceStore:
+    """Which user owns which namespace."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def personal(self, owner_id: int) -> TenantNamespace | None:
+        statement = select(TenantNamespace).where(
+            TenantNamespace.owner_id == owner_id, TenantNamespace.personal.is_(True)
+        )
+        return self._session.scalars(statement).first()
+
+    def get(self, name: str) -> TenantNamespace | None:
+        return self._session.get(TenantNamespace, name)
+
+    def owned_by(self, owner_id: int) -> list[TenantNamespace]:
+        statement = (
+            select(TenantNamespace)
+            .where(TenantNamespace.owner_id == owner_id)
+            .order_by(TenantNamespace.personal.desc(), TenantNamespace.name)
+        )
+        return list(self._session.scalars(statement))
+
+    def all(self) -> list[TenantNamespace]:
+        return list(self._session.scalars(select(TenantNamespace).order_by(TenantNamespace.name)))
+
+    def count_owned_by(self, owner_id: int) -> int:
+        statement = select(func.count()).where(TenantNamespace.owner_id == owner_id)
+        return self._session.scalar(statement) or 0
+
+    def record(self, *, name: str, owner_id: int, personal: bool) -> None:
+        """Record ownership; a row that already says the same is left as it is."""
+        insert = _insert(self._session)
+        self._session.execute(
+            insert(TenantNamespace)
+            .values(name=name, owner_id=owner_id, personal=personal)
+            .on_conflict_do_nothing()
+        )
+
+    def forget(self, name: str) -> None:
+        self._session.execute(delete(TenantNamespace).where(TenantNamespace.name == name))

@@ -1,0 +1,209 @@
+"""Raw JSON requests to the Kubernetes API, as Kuberth or as an impersonated tenant.
+
+The generated client's models are skipped on purpose: responses stay plain JSON (no conversion into
+model objects on every call), and each call can carry its own impersonation headers over the one
+shared connection pool. ``ApiException``-style failures are translated here, once, into Kuberth's
+exceptions with the kind, name and Kubernetes' own message.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import urllib3
+from kubernetes import client
+
+from kuberth.exceptions import (
+    BadRequestError,
+    ConflictError,
+    ForbiddenError,
+    InvalidInputError,
+    KubernetesUnavailableError,
+    NotFoundError,
+    UpstreamError,
+)
+
+JSON = dict[str, Any]
+
+APPLY_PATCH = "application/apply-patch+yaml"
+MERGE_PATCH = "application/merge-patch+json"
+FIELD_MANAGER = "kuberth"
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Whom a request acts as. Requests without one act as Kuberth itself."""
+
+    user: str
+    groups: tuple[str, ...] = ()
+
+    def headers(self) -> dict[str, str]:
+        headers = {"Impersonate-User": self.user}
+        if self.groups:
+            # One group is all Kuberth impersonates; repeated headers would need a multi-dict.
+            (headers["Impersonate-Group"],) = self.groups
+        return headers
+
+
+class KubernetesApi:
+    """The one place Kuberth sends HTTP requests to the API server."""
+
+    def __init__(self, api_client: client.ApiClient, *, timeout: float, retry_after: int) -> None:
+        self._api = api_client
+        self.timeout = timeout
+        self.retry_after = retry_after
+        #: Requests sent so far, for measurements (and, later, metrics).
+        self.requests_sent = 0
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Mapping[str, str | int | bool] | None = None,
+        body: JSON | None = None,
+        content_type: str | None = None,
+        identity: Identity | None = None,
+        what: str = "",
+    ) -> JSON:
+        """Send one request and return the decoded JSON body.
+
+        ``what`` names the object for error messages ("namespace alice").
+
+        Raises:
+            NotFoundError, ConflictError, ForbiddenError, InvalidInputError, BadRequestError:
+                Kubernetes refused the request (4xx), with its message.
+            KubernetesUnavailableError: unreachable, timed out, throttled (429) or 503.
+            UpstreamError: any other failure on the API server's side.
+        """
+        response = self._send(method, path, query, body, content_type, identity, self.timeout)
+        data = response.read()
+        if response.status >= 400:
+            raise self._error(response.status, data, response.headers, what or path)
+        decoded: JSON = json.loads(data) if data else {}
+        return decoded
+
+    def check_ready(self) -> None:
+        """Ask the API server's ``/readyz`` (one request).
+
+        Raises:
+            KubernetesUnavailableError: unreachable, too slow, or not ready.
+        """
+        response = self._send("GET", "/readyz", None, None, None, None, self.timeout)
+        response.read()
+        if response.status != 200:
+            raise KubernetesUnavailableError(
+                f"the Kubernetes API server is not ready ({response.status} {response.reason})",
+                retry_after=self.retry_after,
+            )
+
+    def close(self) -> None:
+        self._api.close()
+
+    def watch(
+        self,
+        path: str,
+        *,
+        query: Mapping[str, str | int | bool],
+        timeout: float,
+        identity: Identity | None = None,
+        what: str = "",
+    ) -> Iterator[JSON]:
+        """Stream watch events (``{"type", "object"}``) until the server ends the watch.
+
+        The server ends it after ``timeoutSeconds``; the socket read timeout is a little longer so
+        a dead connection cannot hang the caller.
+        """
+        params = {**query, "watch": "true", "timeoutSeconds": max(1, int(timeout + 0.999))}
+        response = self._send(
+            "GET", path, params, None, None, identity, (self.timeout, timeout + 5)
+        )
+        if response.status >= 400:
+            raise self._error(response.status, response.read(), response.headers, what or path)
+        raw = response.response
+        buffer = b""
+        try:
+            for chunk in raw.stream(amt=None, decode_content=True):
+                buffer += chunk
+                while b"\n" in buffer:
+                    line, buffer = buffer.split(b"\n", 1)
+                    if line.strip():
+                        yield json.loads(line)
+        except (urllib3.exceptions.HTTPError, OSError) as error:
+            raise KubernetesUnavailableError(
+                f"the watch on {what or path} was cut off ({type(error).__name__})",
+                retry_after=self.retry_after,
+            ) from error
+        finally:
+            raw.release_conn()
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        query: Mapping[str, str | int | bool] | None,
+        body: JSON | None,
+        content_type: str | None,
+        identity: Identity | None,
+        timeout: float | tuple[float, float],
+    ) -> Any:
+        self.requests_sent += 1
+        headers = {"Accept": "application/json, */*"}
+        if body is not None:
+            headers["Content-Type"] = content_type or "application/json"
+        if identity is not None:
+            headers.update(identity.headers())
+        params = [
+            (k, str(v).lower() if isinstance(v, bool) else str(v)) for k, v in (query or {}).items()
+        ]
+        method, url, headers, serialized, _ = self._api.param_serialize(
+            method=method,
+            resource_path=path,
+            query_params=params,
+            header_params=headers,
+            body=body,
+            auth_settings=["BearerToken"],
+        )
+        try:
+            return self._api.call_api(
+                method, url, header_params=headers, body=serialized, _request_timeout=timeout
+            )
+        except (urllib3.exceptions.HTTPError, OSError) as error:
+            raise KubernetesUnavailableError(
+                f"the Kubernetes API server is unreachable ({type(error).__name__})",
+                retry_after=self.retry_after,
+            ) from error
+        except client.ApiException as error:  # TLS failures surface as status 0
+            raise KubernetesUnavailableError(
+                f"the Kubernetes API server is unreachable ({error.reason})",
+                retry_after=self.retry_after,
+            ) from error
+
+    def _error(self, status: int, data: bytes, headers: Mapping[str, str], what: str) -> Exception:
+        try:
+            body: JSON = json.loads(data)
+        except ValueError:
+            body = {}
+        message = str(body.get("message") or data[:300].decode(errors="replace") or status)
+        causes = (body.get("details") or {}).get("causes") or []
+        field = next((c.get("field") for c in causes if c.get("field")), None)
+        if status == 404:
+            return NotFoundError(f"{what} not found")
+        if status == 409:
+            return ConflictError(message)
+        if status == 403:
+            return ForbiddenError(message)
+        if status == 422:
+            return InvalidInputError(message, field=field)
+        if status in (429, 503, 504):
+            retry_after = headers.get("Retry-After", "")
+            return KubernetesUnavailableError(
+                f"the Kubernetes API server is busy ({status}): {message}",
+                retry_after=int(retry_after) if retry_after.isdigit() else self.retry_after,
+            )
+        if 400 <= status < 500:
+            return BadRequestError(message, field=field)
+        return UpstreamError(f"the Kubernetes API server failed ({status}): {message}")

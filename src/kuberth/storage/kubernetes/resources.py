@@ -1,0 +1,178 @@
+"""One storage class per Kubernetes kind, all with the same verbs.
+
+``read`` returns None on 404; ``delete`` treats 404 as done; every call has a timeout (the
+:class:`KubernetesApi` default) and may act as an impersonated tenant.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from kuberth.exceptions import NotFoundError
+from kuberth.storage.kubernetes.api import (
+    APPLY_PATCH,
+    FIELD_MANAGER,
+    JSON,
+    MERGE_PATCH,
+    Identity,
+    KubernetesApi,
+)
+
+
+@dataclass(frozen=True)
+class Kind:
+    """Where a kind lives in the API."""
+
+    kind: str
+    api_version: str
+    plural: str
+    namespaced: bool = True
+
+    def path(self, namespace: str | None = None, name: str | None = None) -> str:
+        base = "/api/v1" if self.api_version == "v1" else f"/apis/{self.api_version}"
+        if self.namespaced:
+            if namespace is None:
+                raise ValueError(f"{self.kind} is namespaced")
+            base += f"/namespaces/{namespace}"
+        base += f"/{self.plural}"
+        return f"{base}/{name}" if name else base
+
+
+class ResourceStorage:
+    """create / read / list / apply / patch / delete for one kind."""
+
+    kind: Kind
+
+    def __init__(self, api: KubernetesApi) -> None:
+        self._api = api
+
+    def _what(self, name: str | None, namespace: str | None) -> str:
+        where = f" in {namespace}" if namespace else ""
+        return f"{self.kind.kind.lower()} {name}{where}" if name else f"{self.kind.plural}{where}"
+
+    def create(
+        self, body: JSON, *, namespace: str | None = None, identity: Identity | None = None
+    ) -> JSON:
+        name = body.get("metadata", {}).get("name")
+        return self._api.request(
+            "POST",
+            self.kind.path(namespace),
+            body=body,
+            identity=identity,
+            what=self._what(name, namespace),
+        )
+
+    def read(
+        self, name: str, *, namespace: str | None = None, identity: Identity | None = None
+    ) -> JSON | None:
+        try:
+            return self._api.request(
+                "GET",
+                self.kind.path(namespace, name),
+                identity=identity,
+                what=self._what(name, namespace),
+            )
+        except NotFoundError:
+            return None
+
+    def list(
+        self,
+        *,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        identity: Identity | None = None,
+    ) -> JSON:
+        query = {}
+        if label_selector:
+            query["labelSelector"] = label_selector
+        if field_selector:
+            query["fieldSelector"] = field_selector
+        return self._api.request(
+            "GET",
+            self.kind.path(namespace),
+            query=query,
+            identity=identity,
+            what=self._what(None, namespace),
+        )
+
+    def apply(
+        self, manifest: JSON, *, identity: Identity | None = None, force: bool = True
+    ) -> JSON:
+        """Server-side apply under the ``kuberth`` field manager: creates or converges."""
+        metadata: dict[str, Any] = manifest["metadata"]
+        namespace = metadata.get("namespace") if self.kind.namespaced else None
+        return self._api.request(
+            "PATCH",
+            self.kind.path(namespace, metadata["name"]),
+            query={"fieldManager": FIELD_MANAGER, "force": force},
+            body=manifest,
+            content_type=APPLY_PATCH,
+            identity=identity,
+            what=self._what(metadata["name"], namespace),
+        )
+
+    def patch(
+        self,
+        name: str,
+        patch: JSON,
+        *,
+        namespace: str | None = None,
+        identity: Identity | None = None,
+    ) -> JSON:
+        """JSON merge patch."""
+        return self._api.request(
+            "PATCH",
+            self.kind.path(namespace, name),
+            body=patch,
+            content_type=MERGE_PATCH,
+            identity=identity,
+            what=self._what(name, namespace),
+        )
+
+    def delete(
+        self, name: str, *, namespace: str | None = None, identity: Identity | None = None
+    ) -> JSON | None:
+        """Delete; returns the object as the API server left it (None when it was already gone)."""
+        try:
+            return self._api.request(
+                "DELETE",
+                self.kind.path(namespace, name),
+                body={
+                    "apiVersion": "v1",
+                    "kind": "DeleteOptions",
+                    "propagationPolicy": "Background",
+                },
+                identity=identity,
+                what=self._what(name, namespace),
+            )
+        except NotFoundError:
+            return None
+
+
+class ClusterRoleStorage(ResourceStorage):
+    kind = Kind("ClusterRole", "rbac.authorization.k8s.io/v1", "clusterroles", namespaced=False)
+
+
+class RoleBindingStorage(ResourceStorage):
+    kind = Kind("RoleBinding", "rbac.authorization.k8s.io/v1", "rolebindings")
+
+
+class ResourceQuotaStorage(ResourceStorage):
+    kind = Kind("ResourceQuota", "v1", "resourcequotas")
+
+
+class LimitRangeStorage(ResourceStorage):
+    kind = Kind("LimitRange", "v1", "limitranges")
+
+
+class NetworkPolicyStorage(ResourceStorage):
+    kind = Kind("NetworkPolicy", "networking.k8s.io/v1", "networkpolicies")
+
+
+#: Storage class for each kind the tenant baseline is made of.
+BASELINE_STORAGE: dict[str, type[ResourceStorage]] = {
+    cls.kind.kind: cls
+    for cls in (RoleBindingStorage, ResourceQuotaStorage, LimitRangeStorage, NetworkPolicyStorage)
+}

@@ -1,0 +1,70 @@
+"""A private PostgreSQL server for the tests, from the Debian package's binaries."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import psycopg
+
+from kuberth.cluster.plane import free_port
+
+
+class PostgresServer:
+    def __init__(self, directory: Path) -> None:
+        found = sorted(str(p) for p in Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+        initdb = found[-1] if found else shutil.which("initdb")
+        if initdb is None:
+            raise RuntimeError(
+                "PostgreSQL is not installed: `apt-get install postgresql` (make system-deps)"
+            )
+        self.bin = Path(initdb).parent
+        self.directory = directory
+        self.port = free_port()
+        # PostgreSQL refuses to run as root; run it as the package's postgres user then.
+        self._as = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+
+    def _run(self, *argv: str) -> None:
+        result = subprocess.run([*self._as, *argv], capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            raise RuntimeError(f"{argv[0]} failed: {result.stdout}{result.stderr}")
+
+    def start(self) -> PostgresServer:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        if self._as:
+            shutil.chown(self.directory, "postgres", "postgres")
+        data = self.directory / "data"
+        self._run(
+            str(self.bin / "initdb"), "-D", str(data), "-U", "kuberth", "--auth=trust", "-E", "UTF8"
+        )
+        options = (
+            f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1 "
+            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+        )
+        self._run(
+            str(self.bin / "pg_ctl"),
+            "-D",
+            str(data),
+            "-o",
+            options,
+            "-l",
+            str(self.directory / "log"),
+            "-w",
+            "start",
+        )
+        return self
+
+    def stop(self) -> None:
+        self._run(
+            str(self.bin / "pg_ctl"), "-D", str(self.directory / "data"), "-m", "immediate", "stop"
+        )
+
+    def create_database(self, name: str) -> str:
+        """A new, empty database; returns its SQLAlchemy URL."""
+        with psycopg.connect(
+            f"host=127.0.0.1 port={self.port} user=kuberth dbname=postgres", autocommit=True
+        ) as c:
+            c.execute(f'CREATE DATABASE "{name}"')
+        return f"postgresql+psycopg://kuberth@127.0.0.1:{self.port}/{name}"
