@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 class QuotaUsage(BaseModel):
     hard: str
-    used: str
+    used: str | None = Field(description="null until the quota controller has counted")
 
 
 class Namespace(BaseModel):

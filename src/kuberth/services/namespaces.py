@@ -33,7 +33,7 @@ class NamespaceSummary:
     phase: str | None = None
     conditions: list[dict[str, Any]] = field(default_factory=list)
     finalizers: list[str] = field(default_factory=list)
-    quota: dict[str, dict[str, str]] = field(default_factory=dict)
+    quota: dict[str, dict[str, str | None]] = field(default_factory=dict)
     created_at: str | None = None
 
 
@@ -155,11 +155,12 @@ def _summary(
     if live is None:
         return NamespaceSummary(name=row.name, personal=row.personal, owner_id=row.owner_id)
     status = live.get("status", {})
-    usage: dict[str, dict[str, str]] = {}
+    usage: dict[str, dict[str, str | None]] = {}
     if quota:
-        hard = quota.get("status", {}).get("hard", {})
+        # `used` is filled in by the quota controller shortly after the quota is created.
+        hard = quota.get("spec", {}).get("hard", {})
         used = quota.get("status", {}).get("used", {})
-        usage = {k: {"hard": v, "used": used.get(k, "0")} for k, v in sorted(hard.items())}
+        usage = {k: {"hard": v, "used": used.get(k)} for k, v in sorted(hard.items())}
     return NamespaceSummary(
         name=row.name,
         personal=row.personal,

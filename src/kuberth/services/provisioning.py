@@ -58,9 +58,12 @@ class Provisioner:
             )
         )
         for name in candidates:
-            if self._claim(
-                name, github_id=github_id, login=login, personal=True, must_be_new=False
-            ):
+            # A recorded name is read first (someone may have taken it over); a new one is simply
+            # created, which costs one request when, as usual, it is free.
+            claimed = self._claim(
+                name, github_id=github_id, login=login, personal=True, read_first=bool(known)
+            )
+            if claimed:
                 self.apply_baseline(name, github_id=github_id)
                 return name
         if known:  # the recorded namespace was taken over by someone else meanwhile
@@ -86,7 +89,14 @@ class Provisioner:
             self._baseline[manifest["kind"]].apply(manifest)
 
     def _claim(
-        self, name: str, *, github_id: int, login: str, personal: bool, must_be_new: bool
+        self,
+        name: str,
+        *,
+        github_id: int,
+        login: str,
+        personal: bool,
+        must_be_new: bool = False,
+        read_first: bool = False,
     ) -> bool:
         """Create the namespace, or adopt it when its owner label carries this user's id.
 
@@ -99,7 +109,7 @@ class Provisioner:
             personal=personal,
             pod_security_level=self._policy.pod_security_level,
         )
-        existing = None if must_be_new else self._namespaces.read(name)
+        existing = self._namespaces.read(name) if read_first else None
         if existing is None:
             try:
                 self._namespaces.create(manifest)

@@ -1,0 +1,117 @@
+"""Tenants' requests reach Kubernetes as kuberth:<id>, and RBAC itself draws the boundary."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+
+import pytest
+
+from kuberth.exceptions import ForbiddenError
+from kuberth.http.services import build_services
+from kuberth.settings import Settings
+from kuberth.storage.github import GitHubUser
+
+
+@pytest.fixture
+def services(kuberth_settings: Callable[..., Settings]):  # type: ignore[no-untyped-def]
+    built = build_services(kuberth_settings())
+    built.provisioner.ensure_tenant_role()
+    yield built
+    built.kubernetes.close()
+    built.database.engine.dispose()
+
+
+def test_kubernetes_sees_the_impersonated_tenant(services, new_id: Callable[[], int]) -> None:  # type: ignore[no-untyped-def]
+    user = GitHubUser(id=new_id(), login=f"t{secrets.token_hex(3)}", name=None)
+    principal, namespace = services.users.sign_in(user)
+    identity = principal.kubernetes_identity
+    review = services.kubernetes.request(
+        "POST",
+        "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+        body={"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"},
+        identity=identity,
+    )
+    info = review["status"]["userInfo"]
+    assert info["username"] == f"kuberth:{user.id}"
+    assert "kuberth:tenants" in info["groups"]
+
+    # Only RBAC can refuse these: Kuberth's own identity may do all of them.
+    for path in (
+        "/api/v1/namespaces/kube-system/secrets",
+        f"/api/v1/namespaces/{namespace}/resourcequotas/kuberth-tenant/status",
+        "/apis/rbac.authorization.k8s.io/v1/clusterroles",
+        "/api/v1/nodes",
+    ):
+        services.kubernetes.request("GET", path)
+        with pytest.raises(ForbiddenError):
+            services.kubernetes.request("GET", path, identity=identity)
+    # Writes the tenant role leaves out: RBAC objects and the namespace's own labels.
+    with pytest.raises(ForbiddenError):
+        services.kubernetes.request(
+            "POST",
+            f"/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}/roles",
+            body={"metadata": {"name": "x"}, "rules": []},
+            identity=identity,
+        )
+    with pytest.raises(ForbiddenError):
+        services.kubernetes.request(
+            "PATCH",
+            f"/api/v1/namespaces/{namespace}",
+            body={"metadata": {"labels": {"pod-security.kubernetes.io/enforce": "privileged"}}},
+            content_type="application/merge-patch+json",
+            identity=identity,
+        )
+    # And inside its namespace it can work.
+    created = services.kubernetes.request(
+        "POST",
+        f"/api/v1/namespaces/{namespace}/configmaps",
+        body={"metadata": {"name": "mine"}, "data": {"k": "v"}},
+        identity=identity,
+    )
+    assert created["metadata"]["namespace"] == namespace
+
+
+def test_a_tenant_cannot_reach_another_tenants_namespace_even_past_kuberth(
+    services,
+    new_id: Callable[[], int],  # type: ignore[no-untyped-def]
+) -> None:
+    """Were Kuberth's own ownership check missing, Kubernetes would still refuse."""
+    alice, _ = services.users.sign_in(GitHubUser(new_id(), f"a{secrets.token_hex(3)}", None))
+    _, bobs = services.users.sign_in(GitHubUser(new_id(), f"b{secrets.token_hex(3)}", None))
+    for method, path in (
+        ("GET", f"/api/v1/namespaces/{bobs}"),
+        ("GET", f"/api/v1/namespaces/{bobs}/configmaps"),
+        ("DELETE", f"/api/v1/namespaces/{bobs}"),
+    ):
+        with pytest.raises(ForbiddenError):
+            services.kubernetes.request(method, path, identity=alice.kubernetes_identity)
+
+
+def test_requests_per_sign_up_and_per_namespace_delete(
+    services,
+    new_id: Callable[[], int],
+    capsys: pytest.CaptureFixture[str],  # type: ignore[no-untyped-def]
+) -> None:
+    """How many API-server requests one sign-up and one namespace deletion make."""
+    api = services.kubernetes
+    user = GitHubUser(id=new_id(), login=f"t{secrets.token_hex(3)}", name=None)
+    before = api.requests_sent
+    principal, namespace = services.users.sign_in(user)
+    first = api.requests_sent - before
+    before = api.requests_sent
+    services.users.sign_in(user)
+    again = api.requests_sent - before
+    extra = f"{namespace}-x"
+    services.namespaces.create(principal, extra)
+    before = api.requests_sent
+    outcome = services.namespaces.delete(principal, extra, wait=True, timeout=60)
+    deletion = api.requests_sent - before
+    assert outcome.gone
+    with capsys.disabled():
+        print(
+            f"\nAPI-server requests: first sign-up {first}, repeat sign-in {again}, delete {deletion}"
+        )
+    assert first == 5  # create namespace + 4 server-side applies
+    assert again == 6  # read (ownership) + apply namespace + 4 applies
+    assert deletion == 2  # DELETE + one watch
