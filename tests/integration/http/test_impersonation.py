@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 
 from kuberth.exceptions import ForbiddenError
-from kuberth.http.services import build_services
+from kuberth.http.services import Services, build_services
 from kuberth.settings import Settings
 from kuberth.storage.github import GitHubUser
 
 
 @pytest.fixture
-def services(kuberth_settings: Callable[..., Settings]):  # type: ignore[no-untyped-def]
+def services(kuberth_settings: Callable[..., Settings]) -> Iterator[Services]:
     built = build_services(kuberth_settings())
     built.provisioner.ensure_tenant_role()
     yield built
@@ -22,7 +22,9 @@ def services(kuberth_settings: Callable[..., Settings]):  # type: ignore[no-unty
     built.database.engine.dispose()
 
 
-def test_kubernetes_sees_the_impersonated_tenant(services, new_id: Callable[[], int]) -> None:  # type: ignore[no-untyped-def]
+def test_kubernetes_sees_the_impersonated_tenant(
+    services: Services, new_id: Callable[[], int]
+) -> None:
     user = GitHubUser(id=new_id(), login=f"t{secrets.token_hex(3)}", name=None)
     principal, namespace = services.users.sign_in(user)
     identity = principal.kubernetes_identity
@@ -73,8 +75,8 @@ def test_kubernetes_sees_the_impersonated_tenant(services, new_id: Callable[[], 
 
 
 def test_a_tenant_cannot_reach_another_tenants_namespace_even_past_kuberth(
-    services,
-    new_id: Callable[[], int],  # type: ignore[no-untyped-def]
+    services: Services,
+    new_id: Callable[[], int],
 ) -> None:
     """Were Kuberth's own ownership check missing, Kubernetes would still refuse."""
     alice, _ = services.users.sign_in(GitHubUser(new_id(), f"a{secrets.token_hex(3)}", None))
@@ -89,9 +91,9 @@ def test_a_tenant_cannot_reach_another_tenants_namespace_even_past_kuberth(
 
 
 def test_requests_per_sign_up_and_per_namespace_delete(
-    services,
+    services: Services,
     new_id: Callable[[], int],
-    capsys: pytest.CaptureFixture[str],  # type: ignore[no-untyped-def]
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """How many API-server requests one sign-up and one namespace deletion make."""
     api = services.kubernetes
@@ -109,9 +111,7 @@ def test_requests_per_sign_up_and_per_namespace_delete(
     deletion = api.requests_sent - before
     assert outcome.gone
     with capsys.disabled():
-        print(
-            f"\nAPI-server requests: first sign-up {first}, repeat sign-in {again}, delete {deletion}"
-        )
+        print(f"\nAPI-server requests: sign-up {first}, sign-in again {again}, delete {deletion}")
     assert first == 5  # create namespace + 4 server-side applies
     assert again == 6  # read (ownership) + apply namespace + 4 applies
     assert deletion == 2  # DELETE + one watch

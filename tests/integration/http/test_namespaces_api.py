@@ -67,7 +67,7 @@ def test_create_an_extra_namespace(
     alice = tenants()
     name = f"{alice.namespace}-staging"
     payload = {"json": {"name": name}} if encoding == "json" else {"data": {"name": name}}
-    created = alice.http.post("/api/v1/namespaces", **payload)  # type: ignore[arg-type]
+    created = alice.http.post("/api/v1/namespaces", **payload)
     assert created.status_code == 201, created.text
     assert created.json()["name"] == name
     assert created.json()["personal"] is False
@@ -252,7 +252,7 @@ def test_unreachable_kubernetes_is_503_with_retry_after_and_creates_nothing(
 
     from kuberth.cluster.plane import free_port
 
-    dead = tmp_path / "dead.kubeconfig"  # type: ignore[operator]
+    dead = tmp_path / "dead.kubeconfig"
     dead.write_text(
         yaml.safe_dump(
             {
