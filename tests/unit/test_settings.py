@@ -31,3 +31,20 @@ def test_invalid_values_name_the_field(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KUBERTH_PORT", "70000")
     with pytest.raises(ValidationError, match="port"):
         Settings()
+
+
+def test_a_secret_key_is_required_outside_development() -> None:
+    with pytest.raises(ValueError, match="KUBERTH_SECRET_KEY"):
+        Settings(environment="production").session_secret()
+    with pytest.raises(ValueError, match="KUBERTH_SECRET_KEY"):
+        Settings(environment="production", secret_key="short").session_secret()
+    assert len(Settings(environment="production", secret_key="k" * 32).session_secret()) == 32
+
+
+def test_development_makes_its_own_secret_key() -> None:
+    assert len(Settings(environment="development").session_secret()) >= 32
+
+
+def test_the_redirect_uri_is_exact() -> None:
+    settings = Settings(public_url="https://kuberth.example.com/")
+    assert settings.oauth_redirect_uri == "https://kuberth.example.com/auth/github/callback"

@@ -22,7 +22,7 @@ def invalid_name_reason(name: str) -> str | None:
         return "must not be empty"
     if len(name) > MAX_LENGTH:
         return f"must be at most {MAX_LENGTH} characters"
-    if not name.isascii() or not _DNS_LABEL.match(name):
+    if not name.isascii() or not _DNS_LABEL.fullmatch(name):  # fullmatch: "a\n" is no name
         return (
             "must consist of lower-case letters, digits and '-', and start and end with a letter "
             "or digit"

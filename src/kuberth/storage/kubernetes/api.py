@@ -82,7 +82,13 @@ class KubernetesApi:
         response = self._send(method, path, query, body, content_type, identity, self.timeout)
         data = response.read()
         if response.status >= 400:
-            raise self._error(response.status, data, response.headers, what or path)
+            raise translate_error(
+                response.status,
+                data,
+                response.headers,
+                what=what or path,
+                retry_after=self.retry_after,
+            )
         decoded: JSON = json.loads(data) if data else {}
         return decoded
 
@@ -122,7 +128,13 @@ class KubernetesApi:
             "GET", path, params, None, None, identity, (self.timeout, timeout + 5)
         )
         if response.status >= 400:
-            raise self._error(response.status, response.read(), response.headers, what or path)
+            raise translate_error(
+                response.status,
+                response.read(),
+                response.headers,
+                what=what or path,
+                retry_after=self.retry_after,
+            )
         raw = response.response
         buffer = b""
         try:
@@ -182,28 +194,32 @@ class KubernetesApi:
                 retry_after=self.retry_after,
             ) from error
 
-    def _error(self, status: int, data: bytes, headers: Mapping[str, str], what: str) -> Exception:
-        try:
-            body: JSON = json.loads(data)
-        except ValueError:
-            body = {}
-        message = str(body.get("message") or data[:300].decode(errors="replace") or status)
-        causes = (body.get("details") or {}).get("causes") or []
-        field = next((c.get("field") for c in causes if c.get("field")), None)
-        if status == 404:
-            return NotFoundError(f"{what} not found")
-        if status == 409:
-            return ConflictError(message)
-        if status == 403:
-            return ForbiddenError(message)
-        if status == 422:
-            return InvalidInputError(message, field=field)
-        if status in (429, 503, 504):
-            retry_after = headers.get("Retry-After", "")
-            return KubernetesUnavailableError(
-                f"the Kubernetes API server is busy ({status}): {message}",
-                retry_after=int(retry_after) if retry_after.isdigit() else self.retry_after,
-            )
-        if 400 <= status < 500:
-            return BadRequestError(message, field=field)
-        return UpstreamError(f"the Kubernetes API server failed ({status}): {message}")
+
+def translate_error(
+    status: int, data: bytes, headers: Mapping[str, str], *, what: str, retry_after: int
+) -> Exception:
+    """Kuberth's exception for a Kubernetes error response (its ``Status`` body, if any)."""
+    try:
+        body: JSON = json.loads(data)
+    except ValueError:
+        body = {}
+    message = str(body.get("message") or data[:300].decode(errors="replace") or status)
+    causes = (body.get("details") or {}).get("causes") or []
+    field = next((c.get("field") for c in causes if c.get("field")), None)
+    if status == 404:
+        return NotFoundError(f"{what} not found")
+    if status == 409:
+        return ConflictError(message)
+    if status == 403:
+        return ForbiddenError(message)
+    if status == 422:
+        return InvalidInputError(message, field=field)
+    if status in (429, 503, 504):
+        header = headers.get("Retry-After", "")
+        return KubernetesUnavailableError(
+            f"the Kubernetes API server is busy ({status}): {message}",
+            retry_after=int(header) if header.isdigit() else retry_after,
+        )
+    if 400 <= status < 500:
+        return BadRequestError(message, field=field)
+    return UpstreamError(f"the Kubernetes API server failed ({status}): {message}")
