@@ -4,7 +4,7 @@ UV_VERSION := 0.13.9
 UV := $(or $(shell command -v uv 2>/dev/null),.tools/bin/uv)
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: install run test test-unit test-integration lint format cluster-up cluster-down clean
+.PHONY: install system-deps run test test-unit test-integration lint format cluster-up cluster-down clean
 
 .tools/bin/uv:
 	python3 -m venv .tools
@@ -16,16 +16,19 @@ export UV_PYTHON_DOWNLOADS := never
 
 install: .venv/.synced
 
+system-deps:  ## Debian packages the tests need (PostgreSQL), installed when missing
+	scripts/install-system-deps
+
 run: install  ## the local control plane + Kuberth on http://127.0.0.1:8000
 	$(UV) run kuberth dev
 
-test: install  ## every test; builds (or reuses) the control plane first
+test: install system-deps  ## every test; builds (or reuses) the control plane first
 	$(UV) run pytest
 
 test-unit: install
 	$(UV) run pytest tests/unit
 
-test-integration: install
+test-integration: install system-deps
 	$(UV) run pytest tests/integration
 
 lint: install

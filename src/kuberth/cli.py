@@ -5,11 +5,14 @@ Heavy modules are imported inside the commands so `kuberth --help` stays instant
 
 from __future__ import annotations
 
+import os
+import secrets
 import signal
 import time
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from pydantic import SecretStr
 
 from kuberth.settings import Settings, get_settings
 
@@ -90,8 +93,15 @@ def serve(host: Host = None, port: Port = None) -> None:
 
 @app.command()
 def dev(host: Host = None, port: Port = None) -> None:
-    """Start the local control plane (if it is not running) and the server against it."""
+    """Local control plane + development GitHub + server: sign in and deploy on this machine."""
+    from kuberth.cluster.plane import free_port
+    from kuberth.devtools.github import GitHubStandIn, StandInServer
+
     settings = get_settings()
+    overrides: dict[str, object] = {k: v for k, v in {"host": host, "port": port}.items() if v}
+    settings = settings.model_copy(update=overrides)
+    public_url = f"http://{settings.host}:{settings.port}"
+
     plane = _plane(settings)
     owned = not plane.is_running()
     if owned:
@@ -99,20 +109,47 @@ def dev(host: Host = None, port: Port = None) -> None:
         plane.report_crashes(lambda message: typer.secho(message, err=True, fg=typer.colors.RED))
     else:
         _say(f"using the control plane already running from {settings.cluster_dir}")
-    overrides: dict[str, object] = {"kubeconfig": plane.kubeconfig, "environment": "development"}
-    overrides.update({k: v for k, v in {"host": host, "port": port}.items() if v is not None})
+
+    github = StandInServer(
+        GitHubStandIn(redirect_uris={f"{public_url}/auth/github/callback"}), port=free_port()
+    )
+    github.start()
+    rules = settings.signup_logins or settings.signup_orgs or settings.signup_teams
+    dev_settings = settings.model_copy(
+        update={
+            "environment": "development",
+            "kubeconfig": plane.kubeconfig,
+            "public_url": public_url,
+            "github_url": github.url,
+            "github_api_url": github.api_url,
+            "github_client_id": github.state.client_id,
+            "github_client_secret": SecretStr(github.state.client_secret),
+            "signup_anyone": settings.signup_anyone or not rules,
+            "secret_key": settings.secret_key or SecretStr(secrets.token_urlsafe(32)),
+        }
+    )
+    if "KUBERTH_DATABASE_URL" not in os.environ:
+        # The database lives and dies with the plane it describes.
+        dev_settings.database_url = f"sqlite:///{settings.cluster_dir}/kuberth.db"
+    _say(
+        f"\nKuberth (development) on {public_url}\n"
+        f"  sign in:  {public_url}/auth/github/login  (local stand-in for GitHub: any login)\n"
+        f"  API docs: {public_url}/docs\n"
+        f"  kubectl:  KUBECONFIG={plane.kubeconfig}\n"
+    )
     try:
-        _serve(settings.model_copy(update=overrides))
+        _serve(dev_settings)
     finally:
-        if owned:
-            # Ctrl-C reaches us twice under `uv run` (the terminal's and uv's forwarded copy):
-            # the first stops the server, and a second must not cut the plane's shutdown short.
-            previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-            _say("stopping the control plane")
-            try:
+        # Ctrl-C reaches us twice under `uv run` (the terminal's and uv's forwarded copy): the
+        # first stops the server, and a second must not cut the shutdown of the rest short.
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            github.stop()
+            if owned:
+                _say("stopping the control plane")
                 plane.down()
-            finally:
-                signal.signal(signal.SIGINT, previous)
+        finally:
+            signal.signal(signal.SIGINT, previous)
 
 
 @cluster_app.command("build")
