@@ -32,14 +32,14 @@ test-integration: install system-deps
 	$(UV) run pytest tests/integration
 
 lint: install
-	$(UV) run ruff check src tests
-	$(UV) run ruff format --check src tests
+	$(UV) run ruff check src tests bench
+	$(UV) run ruff format --check src tests bench
 	$(UV) run mypy
 	$(UV) run lint-imports
 
 format: install
-	$(UV) run ruff format src tests
-	$(UV) run ruff check --fix src tests
+	$(UV) run ruff format src tests bench
+	$(UV) run ruff check --fix src tests bench
 
 cluster-up: install
 	$(UV) run kuberth cluster up

@@ -35,7 +35,9 @@ def main() -> None:
         raise SystemExit("start the plane first: kuberth cluster up")
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    github = StandInServer(GitHubStandIn(redirect_uris={f"{url}/auth/github/callback"}), port=free_port())
+    github = StandInServer(
+        GitHubStandIn(redirect_uris={f"{url}/auth/github/callback"}), port=free_port()
+    )
     github.start()
     database_url = args.database_url or f"sqlite:////tmp/kuberth-bench-{secrets.token_hex(4)}.db"
     settings = Settings(
@@ -46,7 +48,7 @@ def main() -> None:
         github_url=github.url,
         github_api_url=github.api_url,
         github_client_id=github.state.client_id,
-        github_client_secret=github.state.client_secret,  # type: ignore[arg-type]
+        github_client_secret=github.state.client_secret,
         signup_anyone=True,
     )
     server = ThreadedServer(create_app(settings), port=port).start()
