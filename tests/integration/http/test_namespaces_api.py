@@ -273,3 +273,52 @@ def test_unreachable_kubernetes_is_503_with_retry_after_and_creates_nothing(
         assert response.headers["Retry-After"] == "9"
         assert response.json()["error"] == "kubernetes_unavailable"
         assert http.get("/api/v1/me").status_code == 401  # no user was recorded
+
+
+def test_operators_see_and_manage_every_tenant(
+    kuberth_server: Callable[..., AbstractContextManager[str]],
+    github: StandInServer,
+    new_id: Callable[[], int],
+) -> None:
+    operator_id, tenant_id = new_id(), new_id()
+    tenant_login, operator_login = f"t{secrets.token_hex(4)}", f"o{secrets.token_hex(4)}"
+    with (
+        kuberth_server(admin_github_ids=[operator_id]) as url,
+        httpx.Client(base_url=url) as tenant,
+        httpx.Client(base_url=url) as operator,
+    ):
+        sign_in(tenant, github, login=tenant_login, user_id=tenant_id)
+        sign_in(operator, github, login=operator_login, user_id=operator_id)
+        assert operator.get("/api/v1/me").json()["is_admin"] is True
+        everyone = {n["name"] for n in operator.get("/api/v1/namespaces").json()["items"]}
+        assert {tenant_login, operator_login} <= everyone
+        assert operator.get(f"/api/v1/namespaces/{tenant_login}").json()["owner_id"] == tenant_id
+        # Operators may create any name that is not reserved, but never a reserved one.
+        assert operator.post("/api/v1/namespaces", json={"name": "kube-mine"}).status_code == 403
+        # The tenant still sees only its own.
+        assert [n["name"] for n in tenant.get("/api/v1/namespaces").json()["items"]] == [
+            tenant_login
+        ]
+
+
+def test_openapi_documents_routes_bodies_and_errors(kuberth: KuberthFactory) -> None:
+    with kuberth() as http:
+        schema = http.get("/openapi.json").json()
+    paths = schema["paths"]
+    for path in (
+        "/api/v1/namespaces",
+        "/api/v1/namespaces/{namespace}",
+        "/api/v1/me",
+        "/api/v1/tokens",
+    ):
+        assert path in paths
+    create = paths["/api/v1/namespaces"]["post"]
+    assert set(create["requestBody"]["content"]) == {
+        "application/json",
+        "application/x-www-form-urlencoded",
+    }
+    assert {"201", "403", "409", "422", "503"} <= set(create["responses"])
+    delete = paths["/api/v1/namespaces/{namespace}"]["delete"]
+    assert {"202", "204", "404"} <= set(delete["responses"])
+    error = schema["components"]["schemas"]["ErrorBody"]
+    assert set(error["properties"]) == {"error", "message", "field"}
