@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import pytest
@@ -17,6 +18,7 @@ from kubernetes.client.exceptions import ApiException
 from kuberth.devtools.github import StandInServer
 from tests.integration.conftest import KuberthFactory
 from tests.integration.signin import sign_in
+from tests.kubeconfigs import unreachable
 
 
 @dataclass
@@ -246,27 +248,9 @@ def test_a_namespace_stuck_on_a_finalizer_is_202_with_its_conditions(
 
 
 def test_unreachable_kubernetes_is_503_with_retry_after_and_creates_nothing(
-    kuberth: KuberthFactory, github: StandInServer, tmp_path: object, new_id: Callable[[], int]
+    kuberth: KuberthFactory, github: StandInServer, tmp_path: Path, new_id: Callable[[], int]
 ) -> None:
-    import yaml
-
-    from kuberth.cluster.plane import free_port
-
-    dead = tmp_path / "dead.kubeconfig"
-    dead.write_text(
-        yaml.safe_dump(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "clusters": [
-                    {"name": "c", "cluster": {"server": f"https://127.0.0.1:{free_port()}"}}
-                ],
-                "users": [{"name": "u", "user": {"token": "t"}}],
-                "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
-                "current-context": "x",
-            }
-        )
-    )
+    dead = unreachable(tmp_path / "dead.kubeconfig")
     with kuberth(kubeconfig=dead, kubernetes_retry_after=9, kubernetes_request_timeout=2) as http:
         response = sign_in(http, github, login=f"t{secrets.token_hex(3)}", user_id=new_id())
         assert response.status_code == 503

@@ -4,29 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
 from fastapi.testclient import TestClient
 
-from kuberth.cluster.plane import free_port
 from kuberth.http.app import create_app
 from kuberth.settings import Settings
+from tests.kubeconfigs import unreachable
 
 
 def test_unreachable_api_server_is_503_with_retry_after(tmp_path: Path) -> None:
-    kubeconfig = tmp_path / "kubeconfig"
-    server = f"https://127.0.0.1:{free_port()}"  # nothing listens there
-    kubeconfig.write_text(
-        yaml.safe_dump(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "clusters": [{"name": "c", "cluster": {"server": server}}],
-                "users": [{"name": "u", "user": {"token": "t"}}],
-                "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
-                "current-context": "x",
-            }
-        )
-    )
+    kubeconfig = unreachable(tmp_path / "kubeconfig")
     settings = Settings(
         environment="development",
         kubeconfig=kubeconfig,
