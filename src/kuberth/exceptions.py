@@ -6,7 +6,8 @@ a route never builds an error response by hand.
 
 from __future__ import annotations
 
-from typing import ClassVar
+import copy as copy_module
+from typing import ClassVar, Self
 
 
 class KuberthError(Exception):
@@ -19,6 +20,13 @@ class KuberthError(Exception):
         super().__init__(message)
         self.message = message
         self.field = field
+
+    def prefixed(self, context: str) -> Self:
+        """The same error, its message saying where it happened ("creating the service: ...")."""
+        copy = copy_module.copy(self)
+        copy.message = f"{context}: {self.message}"
+        copy.args = (copy.message,)
+        return copy
 
 
 class InvalidInputError(KuberthError):

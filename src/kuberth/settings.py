@@ -148,6 +148,35 @@ class Settings(BaseSettings):
         default="ingress-nginx",
         description="Namespace of the ingress controller, allowed through the default-deny policy.",
     )
+    # -- workloads ------------------------------------------------------------------------------
+    apps_domain: str = Field(
+        default="apps.localhost",
+        pattern=r"^([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]*[a-z0-9])?$",
+        description="Apps get `<app>-<namespace>.<apps domain>`; a tenant may use hosts ending in "
+        "`-<namespace>.<apps domain>` or under `<namespace>.<apps domain>` for its namespaces.",
+    )
+    custom_domains: dict[str, list[int]] = Field(
+        default={},
+        description="Operator-verified domains and the GitHub ids that may use hosts under them.",
+    )
+    ingress_classes: list[str] = Field(
+        default=["nginx"], description="Ingress classes tenants may use; the first is the default."
+    )
+    service_types: list[str] = Field(
+        default=["ClusterIP"],
+        description="Service types tenants may create (add NodePort / LoadBalancer to allow them).",
+    )
+    kubeconfig_token_lifetime: int = Field(
+        default=3600, ge=600, le=86400, description="Seconds a downloaded kubeconfig's token lasts."
+    )
+    kubernetes_public_url: str | None = Field(
+        default=None,
+        description="API server URL written into downloaded kubeconfigs, when tenants reach it "
+        "at another address than Kuberth does.",
+    )
+    rollout_timeout: float = Field(
+        default=120.0, gt=0, le=600, description="Longest a rollout watch waits."
+    )
     namespace_delete_timeout: float = Field(
         default=60.0, gt=0, le=600, description="Longest a DELETE waits for a namespace to go."
     )

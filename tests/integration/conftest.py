@@ -5,6 +5,7 @@ With ``KUBECONFIG`` set, the tests use that cluster instead and start nothing.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import secrets
@@ -12,8 +13,10 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from kubernetes import client, config
@@ -25,6 +28,7 @@ from kuberth.devtools.github import GitHubStandIn, StandInServer, ThreadedServer
 from kuberth.services.builders.tenant import OWNER_ID
 from kuberth.settings import Settings
 from tests.integration.postgres import PostgresServer
+from tests.integration.signin import sign_in
 
 TEST_LABEL = "kuberth.dev/test"
 
@@ -195,3 +199,32 @@ def new_id(
     for github_id in ids:
         for ns in core.list_namespace(label_selector=f"{OWNER_ID}={github_id}").items:
             core.delete_namespace(ns.metadata.name)
+
+
+@dataclass
+class Tenant:
+    http: httpx.Client
+    login: str
+    github_id: int
+
+    @property
+    def namespace(self) -> str:
+        return self.login
+
+
+@pytest.fixture
+def tenants(
+    kuberth_server: Callable[..., AbstractContextManager[str]],
+    github: StandInServer,
+    new_id: Callable[[], int],
+) -> Iterator[Callable[..., Tenant]]:
+    """Signed-in tenants, each with their own browser (cookie jar), on one Kuberth server."""
+    with kuberth_server() as url, contextlib.ExitStack() as browsers:
+
+        def make() -> Tenant:
+            http = browsers.enter_context(httpx.Client(base_url=url, timeout=120))
+            login, github_id = f"t{secrets.token_hex(4)}", new_id()
+            assert sign_in(http, github, login=login, user_id=github_id).status_code == 302
+            return Tenant(http, login, github_id)
+
+        yield make

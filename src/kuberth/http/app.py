@@ -13,7 +13,17 @@ from starlette.middleware.sessions import SessionMiddleware
 import kuberth
 from kuberth.exceptions import KuberthError
 from kuberth.http.errors import install_error_handlers
-from kuberth.http.routes import auth, health, me, namespaces, tokens
+from kuberth.http.routes import (
+    apps,
+    audit,
+    auth,
+    health,
+    kubeconfig,
+    me,
+    namespaces,
+    tokens,
+    workloads,
+)
 from kuberth.http.services import build_services
 from kuberth.settings import Settings
 
@@ -82,6 +92,6 @@ def create_app(settings: Settings) -> FastAPI:
         https_only=settings.public_url.startswith("https://"),
     )
     install_error_handlers(app)
-    for module in (health, auth, me, namespaces, tokens):
+    for module in (health, auth, me, namespaces, workloads, apps, kubeconfig, tokens, audit):
         app.include_router(module.router)
     return app

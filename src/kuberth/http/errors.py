@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -9,6 +11,8 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kuberth.exceptions import KuberthError, UnavailableError
+
+log = logging.getLogger(__name__)
 
 
 class ErrorBody(BaseModel):
@@ -49,7 +53,14 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     return _response(exc.status_code, body, dict(exc.headers) if exc.headers else None)
 
 
+async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+    log.error("unhandled error", exc_info=exc)
+    body = ErrorBody(error="internal_error", message="an unexpected error occurred; it was logged")
+    return _response(500, body)
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(Exception, _unexpected)
     app.add_exception_handler(KuberthError, _kuberth_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

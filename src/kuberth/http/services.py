@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from kuberth.services.apps import AppService
+from kuberth.services.audit import AuditService
 from kuberth.services.builders.tenant import TenantPolicy
 from kuberth.services.health import HealthService
+from kuberth.services.kubeconfigs import KubeconfigService
 from kuberth.services.namespaces import NamespaceService
+from kuberth.services.policy import WorkloadPolicy
 from kuberth.services.provisioning import Provisioner
 from kuberth.services.signup import SignupRules
 from kuberth.services.tokens import TokenService
 from kuberth.services.users import UserService
+from kuberth.services.workloads import WorkloadService
 from kuberth.settings import Settings
 from kuberth.storage.database.engine import Database, make_engine, migrate
 from kuberth.storage.github import GitHubApi
@@ -20,7 +25,15 @@ from kuberth.storage.kubernetes.namespaces import NamespaceStorage
 from kuberth.storage.kubernetes.resources import (
     BASELINE_STORAGE,
     ClusterRoleStorage,
+    DeploymentStorage,
+    EndpointSliceStorage,
+    EventStorage,
+    IngressStorage,
+    PodStorage,
     ResourceQuotaStorage,
+    RoleBindingStorage,
+    ServiceAccountStorage,
+    ServiceStorage,
 )
 
 
@@ -35,6 +48,10 @@ class Services:
     provisioner: Provisioner
     signup: SignupRules
     github: GitHubApi
+    workloads: WorkloadService
+    apps: AppService
+    kubeconfigs: KubeconfigService
+    audit: AuditService
 
     kubernetes: KubernetesApi
 
@@ -71,6 +88,35 @@ def build_services(settings: Settings) -> Services:
         prefix=settings.namespace_prefix,
         reserved=reserved,
     )
+    audit = AuditService(sessions=database.session)
+    namespace_service = NamespaceService(
+        sessions=database.session,
+        namespaces=namespaces,
+        quotas=ResourceQuotaStorage(api),
+        provisioner=provisioner,
+        reserved=reserved,
+        max_per_user=settings.max_namespaces_per_user,
+        delete_timeout=settings.namespace_delete_timeout,
+        audit=audit,
+    )
+    workloads = WorkloadService(
+        sessions=database.session,
+        namespaces=namespace_service,
+        deployments=DeploymentStorage(api),
+        services=ServiceStorage(api),
+        ingresses=IngressStorage(api),
+        pods=PodStorage(api),
+        events=EventStorage(api),
+        endpoint_slices=EndpointSliceStorage(api),
+        policy=WorkloadPolicy(
+            apps_domain=settings.apps_domain,
+            custom_domains=settings.custom_domains,
+            ingress_classes=tuple(settings.ingress_classes),
+            service_types=tuple(settings.service_types),
+        ),
+        audit=audit,
+        rollout_timeout=settings.rollout_timeout,
+    )
     return Services(
         settings=settings,
         database=database,
@@ -80,15 +126,7 @@ def build_services(settings: Settings) -> Services:
             provisioner=provisioner,
             admin_ids=frozenset(settings.admin_github_ids),
         ),
-        namespaces=NamespaceService(
-            sessions=database.session,
-            namespaces=namespaces,
-            quotas=ResourceQuotaStorage(api),
-            provisioner=provisioner,
-            reserved=reserved,
-            max_per_user=settings.max_namespaces_per_user,
-            delete_timeout=settings.namespace_delete_timeout,
-        ),
+        namespaces=namespace_service,
         tokens=TokenService(sessions=database.session),
         provisioner=provisioner,
         signup=SignupRules.from_settings(
@@ -99,4 +137,16 @@ def build_services(settings: Settings) -> Services:
         ),
         github=GitHubApi(settings.github_api_url),
         kubernetes=api,
+        workloads=workloads,
+        apps=AppService(workloads=workloads, apps_domain=settings.apps_domain),
+        kubeconfigs=KubeconfigService(
+            namespaces=namespace_service,
+            service_accounts=ServiceAccountStorage(api),
+            role_bindings=RoleBindingStorage(api),
+            audit=audit,
+            server_url=settings.kubernetes_public_url or api.server_url,
+            ca_pem=api.ca_pem(),
+            lifetime=settings.kubeconfig_token_lifetime,
+        ),
+        audit=audit,
     )

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from kuberth.exceptions import ForbiddenError, InvalidInputError, NotFoundError
+from kuberth.services.audit import AuditService
 from kuberth.services.builders.tenant import BASELINE_NAME
 from kuberth.services.naming import invalid_name_reason, is_reserved
 from kuberth.services.principal import Principal
@@ -54,6 +55,7 @@ class NamespaceService:
         reserved: tuple[str, ...],
         max_per_user: int,
         delete_timeout: float,
+        audit: AuditService,
     ) -> None:
         self._sessions = sessions
         self._namespaces = namespaces
@@ -62,6 +64,7 @@ class NamespaceService:
         self._reserved = reserved
         self._max_per_user = max_per_user
         self.delete_timeout = delete_timeout
+        self._audit = audit
 
     def list(self, principal: Principal) -> list[NamespaceSummary]:
         """The caller's namespaces (operators: every tenant namespace), from the database."""
@@ -76,7 +79,7 @@ class NamespaceService:
         Raises:
             NotFoundError: no such namespace, or not the caller's.
         """
-        row = self._owned(principal, name)
+        row = self.require_access(principal, name)
         identity = principal.kubernetes_identity
         live = self._namespaces.read(name, identity=identity)
         if live is None:
@@ -125,8 +128,9 @@ class NamespaceService:
         Raises:
             NotFoundError: no such namespace, not the caller's, or already gone.
         """
-        row = self._owned(principal, name)
-        deleted = self._namespaces.delete(name, identity=principal.kubernetes_identity)
+        row = self.require_access(principal, name)
+        with self._audit.change(principal, "delete", "Namespace", name, name):
+            deleted = self._namespaces.delete(name, identity=principal.kubernetes_identity)
         if deleted is None:
             self._forget(name)
             raise NotFoundError(f"namespace {name} not found")
@@ -137,7 +141,12 @@ class NamespaceService:
             self._forget(name)
         return DeleteOutcome(gone=result.gone, namespace=_summary(row, result.last_seen))
 
-    def _owned(self, principal: Principal, name: str) -> TenantNamespace:
+    def require_access(self, principal: Principal, name: str) -> TenantNamespace:
+        """The namespace, when it is the caller's (or the caller is an operator).
+
+        Raises:
+            NotFoundError: otherwise, exactly as for a namespace that does not exist.
+        """
         with self._sessions() as session:
             row = NamespaceStore(session).get(name)
         if row is None or (row.owner_id != principal.github_id and not principal.is_admin):

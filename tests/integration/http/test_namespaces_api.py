@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -16,38 +14,9 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from kuberth.devtools.github import StandInServer
-from tests.integration.conftest import KuberthFactory
+from tests.integration.conftest import KuberthFactory, Tenant
 from tests.integration.signin import sign_in
 from tests.kubeconfigs import unreachable
-
-
-@dataclass
-class Tenant:
-    http: httpx.Client
-    login: str
-    github_id: int
-
-    @property
-    def namespace(self) -> str:
-        return self.login
-
-
-@pytest.fixture
-def tenants(
-    kuberth_server: Callable[..., AbstractContextManager[str]],
-    github: StandInServer,
-    new_id: Callable[[], int],
-) -> Iterator[Callable[..., Tenant]]:
-    """Signed-in tenants, each with their own browser (cookie jar), on one Kuberth server."""
-    with kuberth_server() as url, contextlib.ExitStack() as browsers:
-
-        def make() -> Tenant:
-            http = browsers.enter_context(httpx.Client(base_url=url, timeout=120))
-            login, github_id = f"t{secrets.token_hex(4)}", new_id()
-            assert sign_in(http, github, login=login, user_id=github_id).status_code == 302
-            return Tenant(http, login, github_id)
-
-        yield make
 
 
 def test_get_shows_phase_and_quota_usage(tenants: Callable[..., Tenant]) -> None:

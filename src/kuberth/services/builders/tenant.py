@@ -223,3 +223,37 @@ def baseline(namespace_name: str, *, github_id: int, policy: TenantPolicy) -> li
         network_policy(namespace_name, policy),
         role_binding(namespace_name, github_id=github_id),
     ]
+
+
+def kubectl_service_account_name(github_id: int) -> str:
+    return f"kuberth-user-{github_id}"
+
+
+def kubectl_service_account(namespace_name: str, *, github_id: int) -> Manifest:
+    """The identity a downloaded kubeconfig carries: one per user and namespace."""
+    return {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": {
+            "name": kubectl_service_account_name(github_id),
+            "namespace": namespace_name,
+            "labels": {MANAGED_BY: "kuberth", OWNER_ID: str(github_id)},
+        },
+        "automountServiceAccountToken": False,
+    }
+
+
+def kubectl_role_binding(namespace_name: str, *, github_id: int) -> Manifest:
+    """Binds the kubeconfig's service account to the same tenant role, in this namespace only."""
+    name = kubectl_service_account_name(github_id)
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": {"name": name, "namespace": namespace_name, "labels": {MANAGED_BY: "kuberth"}},
+        "roleRef": {
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": "ClusterRole",
+            "name": TENANT_CLUSTER_ROLE,
+        },
+        "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": namespace_name}],
+    }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime
 
-from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Index, String, func, text
+from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, func, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -68,3 +68,34 @@ class ApiToken(Base):
     )
     expires_at: Mapped[datetime.datetime | None] = mapped_column(DateTime(timezone=True))
     last_used_at: Mapped[datetime.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class IngressHost(Base):
+    """A host held by one Ingress; the primary key makes claims race-free across replicas."""
+
+    __tablename__ = "ingress_hosts"
+
+    host: Mapped[str] = mapped_column(String(253), primary_key=True)
+    namespace: Mapped[str] = mapped_column(String(63), index=True)
+    ingress: Mapped[str] = mapped_column(String(253))
+    owner_id: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+
+class AuditEvent(Base):
+    """One change a user made (or tried to make), and how it ended."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    at: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True), index=True)
+    actor_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    actor_login: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(64))
+    namespace: Mapped[str | None] = mapped_column(String(63), index=True)
+    name: Mapped[str | None] = mapped_column(String(253))
+    result: Mapped[str] = mapped_column(String(64))
+    detail: Mapped[str | None] = mapped_column(String(1000))

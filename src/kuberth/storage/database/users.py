@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from kuberth.storage.database.models import TenantNamespace, User
 
 
-def _insert(session: Session) -> Callable[..., Any]:
+def insert_for(session: Session) -> Callable[..., Any]:
     """The dialect's INSERT, which has ON CONFLICT (SQLite and PostgreSQL alike)."""
     dialect = session.get_bind().dialect.name
     return postgresql.insert if dialect == "postgresql" else sqlite.insert
@@ -28,7 +28,7 @@ class UserStore:
     def upsert(self, *, github_id: int, login: str, name: str | None) -> User:
         """Create the user, or refresh its login and name; either way record this sign-in."""
         now = datetime.datetime.now(datetime.UTC)
-        insert = _insert(self._session)
+        insert = insert_for(self._session)
         statement = (
             insert(User)
             .values(id=github_id, login=login, name=name, created_at=now, last_sign_in_at=now)
@@ -79,13 +79,20 @@ class NamespaceStore:
     def all(self) -> list[TenantNamespace]:
         return list(self._session.scalars(select(TenantNamespace).order_by(TenantNamespace.name)))
 
+    def existing(self, names: list[str]) -> set[str]:
+        """Which of these names are Kuberth namespaces."""
+        if not names:
+            return set()
+        statement = select(TenantNamespace.name).where(TenantNamespace.name.in_(names))
+        return set(self._session.scalars(statement))
+
     def count_owned_by(self, owner_id: int) -> int:
         statement = select(func.count()).where(TenantNamespace.owner_id == owner_id)
         return self._session.scalar(statement) or 0
 
     def record(self, *, name: str, owner_id: int, personal: bool) -> None:
         """Record ownership; a row that already says the same is left as it is."""
-        insert = _insert(self._session)
+        insert = insert_for(self._session)
         self._session.execute(
             insert(TenantNamespace)
             .values(name=name, owner_id=owner_id, personal=personal)

@@ -109,6 +109,20 @@ class KubernetesApi:
     def close(self) -> None:
         self._api.close()
 
+    @property
+    def server_url(self) -> str:
+        """The API server URL Kuberth itself uses."""
+        host: str = self._api.configuration.host
+        return host
+
+    def ca_pem(self) -> bytes | None:
+        """The CA bundle Kuberth trusts the API server with, if one is configured."""
+        path = self._api.configuration.ssl_ca_cert
+        if not path:
+            return None
+        with open(path, "rb") as file:  # noqa: PTH123 - a path the client library chose
+            return file.read()
+
     def watch(
         self,
         path: str,

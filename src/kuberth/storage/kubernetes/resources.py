@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,9 +32,7 @@ class Kind:
 
     def path(self, namespace: str | None = None, name: str | None = None) -> str:
         base = "/api/v1" if self.api_version == "v1" else f"/apis/{self.api_version}"
-        if self.namespaced:
-            if namespace is None:
-                raise ValueError(f"{self.kind} is namespaced")
+        if self.namespaced and namespace is not None:  # None: across all namespaces (list/watch)
             base += f"/namespaces/{namespace}"
         base += f"/{self.plural}"
         return f"{base}/{name}" if name else base
@@ -97,6 +96,27 @@ class ResourceStorage:
             what=self._what(None, namespace),
         )
 
+    def watch(
+        self,
+        name: str,
+        *,
+        namespace: str | None = None,
+        timeout: float,
+        resource_version: str | None = None,
+        identity: Identity | None = None,
+    ) -> Iterator[JSON]:
+        """Watch one object; events as the API server sends them, until ``timeout``."""
+        query = {"fieldSelector": f"metadata.name={name}"}
+        if resource_version:
+            query["resourceVersion"] = resource_version
+        return self._api.watch(
+            self.kind.path(namespace),
+            query=query,
+            timeout=timeout,
+            identity=identity,
+            what=self._what(name, namespace),
+        )
+
     def apply(
         self, manifest: JSON, *, identity: Identity | None = None, force: bool = True
     ) -> JSON:
@@ -113,6 +133,18 @@ class ResourceStorage:
             what=self._what(metadata["name"], namespace),
         )
 
+    def replace(self, body: JSON, *, identity: Identity | None = None) -> JSON:
+        """PUT; a ``metadata.resourceVersion`` in the body makes it conditional (409 if stale)."""
+        metadata: dict[str, Any] = body["metadata"]
+        namespace = metadata.get("namespace") if self.kind.namespaced else None
+        return self._api.request(
+            "PUT",
+            self.kind.path(namespace, metadata["name"]),
+            body=body,
+            identity=identity,
+            what=self._what(metadata["name"], namespace),
+        )
+
     def patch(
         self,
         name: str,
@@ -120,11 +152,13 @@ class ResourceStorage:
         *,
         namespace: str | None = None,
         identity: Identity | None = None,
+        subresource: str | None = None,
     ) -> JSON:
-        """JSON merge patch."""
+        """JSON merge patch (of the object, or of a subresource such as ``scale``)."""
+        path = self.kind.path(namespace, name)
         return self._api.request(
             "PATCH",
-            self.kind.path(namespace, name),
+            f"{path}/{subresource}" if subresource else path,
             body=patch,
             content_type=MERGE_PATCH,
             identity=identity,
@@ -169,6 +203,55 @@ class LimitRangeStorage(ResourceStorage):
 
 class NetworkPolicyStorage(ResourceStorage):
     kind = Kind("NetworkPolicy", "networking.k8s.io/v1", "networkpolicies")
+
+
+class ServiceAccountStorage(ResourceStorage):
+    kind = Kind("ServiceAccount", "v1", "serviceaccounts")
+
+    def create_token(
+        self,
+        name: str,
+        *,
+        namespace: str,
+        expiration_seconds: int,
+        identity: Identity | None = None,
+    ) -> JSON:
+        """A TokenRequest: a short-lived token bound to this service account."""
+        return self._api.request(
+            "POST",
+            f"{self.kind.path(namespace, name)}/token",
+            body={
+                "apiVersion": "authentication.k8s.io/v1",
+                "kind": "TokenRequest",
+                "spec": {"expirationSeconds": expiration_seconds},
+            },
+            identity=identity,
+            what=f"a token for service account {name} in {namespace}",
+        )
+
+
+class DeploymentStorage(ResourceStorage):
+    kind = Kind("Deployment", "apps/v1", "deployments")
+
+
+class ServiceStorage(ResourceStorage):
+    kind = Kind("Service", "v1", "services")
+
+
+class IngressStorage(ResourceStorage):
+    kind = Kind("Ingress", "networking.k8s.io/v1", "ingresses")
+
+
+class PodStorage(ResourceStorage):
+    kind = Kind("Pod", "v1", "pods")
+
+
+class EventStorage(ResourceStorage):
+    kind = Kind("Event", "v1", "events")
+
+
+class EndpointSliceStorage(ResourceStorage):
+    kind = Kind("EndpointSlice", "discovery.k8s.io/v1", "endpointslices")
 
 
 #: Storage class for each kind the tenant baseline is made of.

@@ -1,0 +1,200 @@
+"""Deployments, Services and Ingresses in one of the caller's namespaces, and Deployment actions.
+
+(No ``from __future__ import annotations`` here: the routes are made per kind, and FastAPI must
+see each kind's body type as a real object.)
+"""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Query, Response
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, Field
+
+from kuberth.http.dependencies import CurrentPrincipal, ServicesDep
+from kuberth.http.errors import error_responses
+from kuberth.http.routes.namespaces import NamespaceName
+from kuberth.services.specs import DeploymentSpec, IngressSpec, ServiceSpec
+
+router = APIRouter(prefix="/api/v1/namespaces/{namespace}")
+
+Full = Annotated[bool, Query(description="Include the full Kubernetes object as `object`")]
+NATIVE = {
+    "type": "object",
+    "description": "The native Kubernetes object",
+    "additionalProperties": True,
+}
+
+
+def _as_dict(body: Any) -> Any:
+    return body.model_dump(exclude_unset=True) if isinstance(body, BaseModel) else body
+
+
+def _routes(plural: str, kind: str, concise: type[BaseModel]) -> None:
+    tag = plural.capitalize()
+    Payload = Annotated[  # noqa: N806 - a type, made per kind
+        concise | dict[str, Any],  # type: ignore[valid-type]
+        Body(description=f"A {kind}: the concise form, or the native {kind} object"),
+    ]
+    write_errors = error_responses(400, 401, 403, 404, 409, 422, 503)
+
+    @router.get(
+        f"/{plural}",
+        tags=[tag],
+        summary=f"{kind}s with their status",
+        responses=error_responses(401, 404, 503),
+    )
+    def list_items(
+        namespace: NamespaceName, principal: CurrentPrincipal, services: ServicesDep
+    ) -> dict[str, Any]:
+        return {"items": services.workloads.list(principal, plural, namespace)}
+
+    @router.post(
+        f"/{plural}",
+        tags=[tag],
+        summary=f"Create a {kind}",
+        status_code=201,
+        responses=write_errors,
+    )
+    def create(
+        namespace: NamespaceName,
+        body: Payload,
+        principal: CurrentPrincipal,
+        services: ServicesDep,
+        full: Full = False,
+    ) -> dict[str, Any]:
+        obj = services.workloads.create(principal, plural, namespace, _as_dict(body))
+        return _out(services, plural, obj, full)
+
+    @router.get(
+        f"/{plural}/{{name}}",
+        tags=[tag],
+        summary=f"A {kind}: status, and for Deployments pods and events, for Services endpoints",
+        responses=error_responses(401, 404, 503),
+    )
+    def read(
+        namespace: NamespaceName,
+        name: str,
+        principal: CurrentPrincipal,
+        services: ServicesDep,
+        full: Full = False,
+    ) -> dict[str, Any]:
+        obj = services.workloads.read(principal, plural, namespace, name)
+        result = services.workloads.details(principal, plural, obj)
+        return {**result, "object": obj} if full else result
+
+    @router.put(
+        f"/{plural}/{{name}}",
+        tags=[tag],
+        summary=f"Replace a {kind} (with metadata.resourceVersion: only if unchanged since)",
+        responses=write_errors,
+    )
+    def replace(
+        namespace: NamespaceName,
+        name: str,
+        body: Payload,
+        principal: CurrentPrincipal,
+        services: ServicesDep,
+        full: Full = False,
+    ) -> dict[str, Any]:
+        obj = services.workloads.replace(principal, plural, namespace, name, _as_dict(body))
+        return _out(services, plural, obj, full)
+
+    @router.patch(
+        f"/{plural}/{{name}}",
+        tags=[tag],
+        summary=f"Change a {kind} with a JSON merge patch",
+        openapi_extra={
+            "requestBody": {"content": {"application/merge-patch+json": {"schema": NATIVE}}}
+        },
+        responses=write_errors,
+    )
+    def patch(
+        namespace: NamespaceName,
+        name: str,
+        body: Annotated[dict[str, Any], Body(media_type="application/merge-patch+json")],
+        principal: CurrentPrincipal,
+        services: ServicesDep,
+        full: Full = False,
+    ) -> dict[str, Any]:
+        obj = services.workloads.patch(principal, plural, namespace, name, body)
+        return _out(services, plural, obj, full)
+
+    @router.delete(
+        f"/{plural}/{{name}}",
+        tags=[tag],
+        summary=f"Delete a {kind}",
+        status_code=204,
+        responses=write_errors,
+    )
+    def delete(
+        namespace: NamespaceName, name: str, principal: CurrentPrincipal, services: ServicesDep
+    ) -> Response:
+        services.workloads.delete(principal, plural, namespace, name)
+        return Response(status_code=204)
+
+
+def _out(services: Any, plural: str, obj: dict[str, Any], full: bool) -> dict[str, Any]:
+    summary: dict[str, Any] = services.workloads.summarize(plural, obj)
+    return {**summary, "object": obj} if full else summary
+
+
+for _plural, _kind, _concise in (
+    ("deployments", "Deployment", DeploymentSpec),
+    ("services", "Service", ServiceSpec),
+    ("ingresses", "Ingress", IngressSpec),
+):
+    _routes(_plural, _kind, _concise)
+
+
+class Scale(BaseModel):
+    replicas: int = Field(ge=0, le=100)
+
+
+@router.post(
+    "/deployments/{name}/scale",
+    tags=["Deployments"],
+    summary="Set the number of replicas",
+    responses=error_responses(401, 403, 404, 422, 503),
+)
+def scale(
+    namespace: NamespaceName,
+    name: str,
+    body: Scale,
+    principal: CurrentPrincipal,
+    services: ServicesDep,
+) -> dict[str, Any]:
+    obj = services.workloads.scale(principal, namespace, name, body.replicas)
+    return services.workloads.summarize("deployments", obj)
+
+
+@router.post(
+    "/deployments/{name}/restart",
+    tags=["Deployments"],
+    summary="Rollout restart: replace every pod, as `kubectl rollout restart` does",
+    responses=error_responses(401, 404, 503),
+)
+def restart(
+    namespace: NamespaceName, name: str, principal: CurrentPrincipal, services: ServicesDep
+) -> dict[str, Any]:
+    obj = services.workloads.restart(principal, namespace, name)
+    return services.workloads.summarize("deployments", obj)
+
+
+@router.get(
+    "/deployments/{name}/rollout",
+    tags=["Deployments"],
+    summary="Watch the rollout until it completes or fails, or the timeout passes",
+    responses=error_responses(401, 404, 503),
+)
+async def rollout(
+    namespace: NamespaceName,
+    name: str,
+    principal: CurrentPrincipal,
+    services: ServicesDep,
+    timeout: Annotated[float | None, Query(gt=0, le=600, description="Seconds to wait")] = None,
+) -> dict[str, Any]:
+    limit = min(timeout or services.workloads.rollout_timeout, services.workloads.rollout_timeout)
+    outcome, obj = await run_in_threadpool(
+        services.workloads.wait_for_rollout, principal, namespace, name, timeout=limit
+    )
+    return {"outcome": outcome, "deployment": services.workloads.summarize("deployments", obj)}

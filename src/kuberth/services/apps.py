@@ -1,0 +1,215 @@
+"""Apps: a Deployment, its Service and an Ingress, created, changed and deleted together.
+
+All or nothing: when a step fails, what the earlier steps made (or changed) is undone, and the
+error says which step failed.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from typing import Any
+
+from kuberth.exceptions import KuberthError, NotFoundError
+from kuberth.services import summaries
+from kuberth.services.builders import workloads as build
+from kuberth.services.principal import Principal
+from kuberth.services.specs import AppSpec, AppUpdate
+from kuberth.services.workloads import WorkloadService
+from kuberth.storage.kubernetes.api import JSON
+
+log = logging.getLogger(__name__)
+
+#: Order of creation; deletion goes the other way.
+STEPS = (("deployment", "deployments"), ("service", "services"), ("ingress", "ingresses"))
+
+
+class AppService:
+    def __init__(self, *, workloads: WorkloadService, apps_domain: str) -> None:
+        self._workloads = workloads
+        self._apps_domain = apps_domain
+
+    def create(self, principal: Principal, namespace: str, spec: AppSpec) -> JSON:
+        """Raises the failing step's error, prefixed with the step, after undoing the others."""
+        self._workloads.require_access(principal, namespace)
+        host = spec.host or build.default_host(spec.name, namespace, self._apps_domain)
+        manifests = build.app(
+            spec,
+            namespace=namespace,
+            host=host,
+            ingress_class=self._workloads.policy.ingress_classes[0],
+        )
+        identity = principal.kubernetes_identity
+        with self._workloads.audit.change(principal, "create", "App", namespace, spec.name):
+            try:
+                hosts = self._workloads.check_rules(principal, "ingresses", manifests[2], namespace)
+            except KuberthError as error:
+                raise error.prefixed("checking the ingress host") from error
+            self._workloads.claim_hosts(principal, hosts, namespace=namespace, ingress=spec.name)
+            done: list[str] = []
+            try:
+                for (step, plural), manifest in zip(STEPS, manifests, strict=True):
+                    try:
+                        self._workloads.storage(plural).create(
+                            manifest, namespace=namespace, identity=identity
+                        )
+                    except KuberthError as error:
+                        raise error.prefixed(f"creating the {step}") from error
+                    done.append(plural)
+            except BaseException:
+                for plural in reversed(done):
+                    self._undo(
+                        lambda p=plural: self._workloads.storage(p).delete(
+                            spec.name, namespace=namespace, identity=identity
+                        )
+                    )
+                self._workloads.release_hosts(namespace=namespace, ingress=spec.name)
+                raise
+        return self.get(principal, namespace, spec.name)
+
+    def get(self, principal: Principal, namespace: str, name: str) -> JSON:
+        """Raises NotFoundError when the app's Deployment does not exist."""
+        self._workloads.require_access(principal, namespace)
+        identity = principal.kubernetes_identity
+        parts = {
+            plural: self._workloads.storage(plural).read(
+                name, namespace=namespace, identity=identity
+            )
+            for _, plural in STEPS
+        }
+        if parts["deployments"] is None or not _is_app(parts["deployments"], name):
+            raise NotFoundError(f"app {name} not found")
+        return _summary(name, parts)
+
+    def list(self, principal: Principal, namespace: str) -> list[JSON]:
+        """Three list calls, whatever the number of apps."""
+        self._workloads.require_access(principal, namespace)
+        identity = principal.kubernetes_identity
+        found: dict[str, dict[str, JSON | None]] = {}
+        for _, plural in STEPS:
+            items = self._workloads.storage(plural).list(
+                namespace=namespace, label_selector=build.KUBERTH_APP, identity=identity
+            )
+            for obj in items.get("items", []):
+                app = obj["metadata"]["labels"][build.KUBERTH_APP]
+                found.setdefault(app, dict.fromkeys(p for _, p in STEPS))[plural] = obj
+        return [
+            _summary(name, parts) for name, parts in sorted(found.items()) if parts["deployments"]
+        ]
+
+    def update(self, principal: Principal, namespace: str, name: str, change: AppUpdate) -> JSON:
+        """Change the parts together; if a write fails, the parts already changed are restored."""
+        self._workloads.require_access(principal, namespace)
+        identity = principal.kubernetes_identity
+        with self._workloads.audit.change(principal, "update", "App", namespace, name):
+            read = {
+                plural: self._workloads.storage(plural).read(
+                    name, namespace=namespace, identity=identity
+                )
+                for _, plural in STEPS
+            }
+            current = {plural: obj for plural, obj in read.items() if obj is not None}
+            if len(current) < len(STEPS) or not _is_app(current["deployments"], name):
+                raise NotFoundError(f"app {name} not found (or one of its parts is missing)")
+            wanted = {plural: _changed(plural, obj, change) for plural, obj in current.items()}
+            hosts: list[str] = []
+            if change.host:
+                try:
+                    hosts = self._workloads.check_rules(
+                        principal, "ingresses", wanted["ingresses"], namespace
+                    )
+                except KuberthError as error:
+                    raise error.prefixed("checking the ingress host") from error
+                self._workloads.claim_hosts(principal, hosts, namespace=namespace, ingress=name)
+            written: list[tuple[str, JSON]] = []
+            try:
+                for step, plural in STEPS:
+                    if wanted[plural] == current[plural]:
+                        continue
+                    try:
+                        result = self._workloads.storage(plural).replace(
+                            wanted[plural], identity=identity
+                        )
+                    except KuberthError as error:
+                        raise error.prefixed(f"updating the {step}") from error
+                    written.append((plural, result))
+            except BaseException:
+                for plural, result in reversed(written):
+                    restored = copy.deepcopy(current[plural])
+                    restored["metadata"]["resourceVersion"] = result["metadata"]["resourceVersion"]
+                    self._undo(
+                        lambda p=plural, r=restored: self._workloads.storage(p).replace(
+                            r, identity=identity
+                        )
+                    )
+                if change.host:
+                    old = summaries.ingress_hosts(current["ingresses"])
+                    self._workloads.release_hosts(namespace=namespace, ingress=name, keep=old)
+                raise
+            if change.host:
+                self._workloads.release_hosts(namespace=namespace, ingress=name, keep=hosts)
+        return self.get(principal, namespace, name)
+
+    def delete(self, principal: Principal, namespace: str, name: str) -> None:
+        """Delete every part; NotFoundError when there was none."""
+        self._workloads.require_access(principal, namespace)
+        identity = principal.kubernetes_identity
+        with self._workloads.audit.change(principal, "delete", "App", namespace, name):
+            deployment = self._workloads.storage("deployments").read(
+                name, namespace=namespace, identity=identity
+            )
+            if deployment is None or not _is_app(deployment, name):
+                raise NotFoundError(f"app {name} not found")
+            for step, plural in reversed(STEPS):
+                try:
+                    self._workloads.storage(plural).delete(
+                        name, namespace=namespace, identity=identity
+                    )
+                except KuberthError as error:
+                    raise error.prefixed(f"deleting the {step}") from error
+            self._workloads.release_hosts(namespace=namespace, ingress=name)
+
+    @staticmethod
+    def _undo(action: Any) -> None:
+        try:
+            action()
+        except KuberthError:
+            log.exception("could not undo a step of a failed app change")
+
+
+def _is_app(obj: JSON, name: str) -> bool:
+    return (obj.get("metadata", {}).get("labels") or {}).get(build.KUBERTH_APP) == name
+
+
+def _changed(plural: str, obj: JSON, change: AppUpdate) -> JSON:
+    """``obj`` with the app-level change applied to the fields that carry it."""
+    new = copy.deepcopy(obj)
+    if plural == "deployments":
+        container = new["spec"]["template"]["spec"]["containers"][0]
+        if change.image is not None:
+            container["image"] = change.image
+        if change.replicas is not None:
+            new["spec"]["replicas"] = change.replicas
+        if change.env is not None:
+            container["env"] = [{"name": e.name, "value": e.value} for e in change.env] or None
+            if container["env"] is None:
+                del container["env"]
+        if change.port is not None:
+            container["ports"] = [{"containerPort": change.port, "name": "http", "protocol": "TCP"}]
+    elif plural == "services" and change.port is not None:
+        new["spec"]["ports"][0]["targetPort"] = change.port
+    elif plural == "ingresses" and change.host is not None:
+        new["spec"]["rules"][0]["host"] = change.host
+    return new
+
+
+def _summary(name: str, parts: dict[str, JSON | None]) -> JSON:
+    deployment, service, ingress = parts["deployments"], parts["services"], parts["ingresses"]
+    hosts = summaries.ingress_hosts(ingress) if ingress else []
+    return {
+        "name": name,
+        "deployment": summaries.deployment(deployment) if deployment else None,
+        "service": summaries.service(service) if service else None,
+        "ingress": summaries.ingress(ingress) if ingress else None,
+        "url": f"http://{hosts[0]}/" if hosts else None,
+    }

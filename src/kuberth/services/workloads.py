@@ -1,0 +1,400 @@
+"""Deployments, Services and Ingresses in a tenant's namespace, read and written as the tenant.
+
+Every call impersonates the caller, so Kubernetes RBAC enforces the boundary; Kuberth's own checks
+(ownership, host and service rules) come first and answer with clearer errors.
+"""
+
+from __future__ import annotations
+
+import datetime
+import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from sqlalchemy.orm import Session
+
+from kuberth.exceptions import ConflictError, InvalidInputError, NotFoundError
+from kuberth.services import summaries
+from kuberth.services.audit import AuditService
+from kuberth.services.builders import workloads as build
+from kuberth.services.merge import merge_patch
+from kuberth.services.namespaces import NamespaceService
+from kuberth.services.policy import WorkloadPolicy
+from kuberth.services.principal import Principal
+from kuberth.services.specs import DeploymentSpec, IngressSpec, ServiceSpec
+from kuberth.storage.database.hosts import HostStore
+from kuberth.storage.database.users import NamespaceStore
+from kuberth.storage.kubernetes.api import JSON
+from kuberth.storage.kubernetes.resources import (
+    DeploymentStorage,
+    EndpointSliceStorage,
+    EventStorage,
+    IngressStorage,
+    PodStorage,
+    ResourceStorage,
+    ServiceStorage,
+)
+
+RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
+
+
+def invalid(error: ValidationError, prefix: str = "") -> InvalidInputError:
+    """The first pydantic error as a 422 naming its field."""
+    first = error.errors()[0]
+    field = ".".join(str(part) for part in (*([prefix] if prefix else []), *first["loc"]))
+    return InvalidInputError(f"{field or 'body'}: {first['msg']}", field=field or None)
+
+
+@dataclass(frozen=True)
+class WorkloadKind:
+    plural: str
+    kind: str
+    api_version: str
+    concise: type[BaseModel]
+
+
+KINDS = {
+    "deployments": WorkloadKind("deployments", "Deployment", "apps/v1", DeploymentSpec),
+    "services": WorkloadKind("services", "Service", "v1", ServiceSpec),
+    "ingresses": WorkloadKind("ingresses", "Ingress", "networking.k8s.io/v1", IngressSpec),
+}
+
+
+class WorkloadService:
+    def __init__(
+        self,
+        *,
+        sessions: Callable[[], AbstractContextManager[Session]],
+        namespaces: NamespaceService,
+        deployments: DeploymentStorage,
+        services: ServiceStorage,
+        ingresses: IngressStorage,
+        pods: PodStorage,
+        events: EventStorage,
+        endpoint_slices: EndpointSliceStorage,
+        policy: WorkloadPolicy,
+        audit: AuditService,
+        rollout_timeout: float,
+    ) -> None:
+        self._sessions = sessions
+        self._namespaces = namespaces
+        self._storage: dict[str, ResourceStorage] = {
+            "deployments": deployments,
+            "services": services,
+            "ingresses": ingresses,
+        }
+        self._pods = pods
+        self._events = events
+        self._slices = endpoint_slices
+        self.policy = policy
+        self.audit = audit
+        self.rollout_timeout = rollout_timeout
+
+    def storage(self, plural: str) -> ResourceStorage:
+        return self._storage[plural]
+
+    def require_access(self, principal: Principal, namespace: str) -> None:
+        self._namespaces.require_access(principal, namespace)
+
+    # -- bodies -----------------------------------------------------------------------------------
+
+    def manifest(self, plural: str, body: Any, *, namespace: str, name: str | None = None) -> JSON:
+        """The native object from a body in either form; checks kind, name and namespace.
+
+        Raises:
+            InvalidInputError: naming the field that is wrong.
+        """
+        kind = KINDS[plural]
+        if not isinstance(body, dict):
+            raise InvalidInputError("the body must be a JSON object")
+        if {"apiVersion", "kind", "metadata", "spec"} & body.keys():
+            manifest = dict(body)
+            if manifest.get("kind", kind.kind) != kind.kind:
+                raise InvalidInputError(f"kind must be {kind.kind}", field="kind")
+            if manifest.get("apiVersion", kind.api_version) != kind.api_version:
+                raise InvalidInputError(
+                    f"apiVersion must be {kind.api_version}", field="apiVersion"
+                )
+            metadata = dict(manifest.get("metadata") or {})
+            if metadata.get("namespace", namespace) != namespace:
+                raise InvalidInputError(
+                    f"metadata.namespace {metadata['namespace']!r} is not the path's {namespace!r}",
+                    field="metadata.namespace",
+                )
+            if not metadata.get("name"):
+                raise InvalidInputError("metadata.name is required", field="metadata.name")
+            metadata["namespace"] = namespace
+            manifest.update(apiVersion=kind.api_version, kind=kind.kind, metadata=metadata)
+        else:
+            try:
+                spec = kind.concise.model_validate(body)
+            except ValidationError as error:
+                raise invalid(error) from error
+            manifest = self._build(spec, namespace)
+        if name is not None and manifest["metadata"]["name"] != name:
+            raise InvalidInputError(
+                "metadata.name differs from the path's name", field="metadata.name"
+            )
+        return manifest
+
+    def _build(self, spec: BaseModel, namespace: str) -> JSON:
+        if isinstance(spec, DeploymentSpec):
+            return build.deployment(spec, namespace=namespace)
+        if isinstance(spec, ServiceSpec):
+            return build.service(spec, namespace=namespace)
+        assert isinstance(spec, IngressSpec)
+        return build.ingress(
+            spec, namespace=namespace, default_class=self.policy.ingress_classes[0]
+        )
+
+    # -- policy -----------------------------------------------------------------------------------
+
+    def check_rules(
+        self, principal: Principal, plural: str, manifest: JSON, namespace: str
+    ) -> list[str]:
+        """Service and Ingress rules; returns the hosts an Ingress would hold."""
+        if plural == "services":
+            self.policy.check_service(manifest)
+        if plural != "ingresses":
+            return []
+        spec = manifest.setdefault("spec", {})
+        spec.setdefault("ingressClassName", self.policy.ingress_classes[0])
+        fields = self.policy.check_ingress(manifest)
+        with self._sessions() as session:
+            candidates = [c for _, host in fields for c in self.policy.host_namespaces(host)]
+            taken = NamespaceStore(session).existing(candidates)
+        owner = self._owner(namespace)
+        for field, host in fields:
+            self.policy.check_host(
+                host, field=field, namespace=namespace, owner_id=owner, taken=taken
+            )
+        return sorted({host for _, host in fields})
+
+    def _owner(self, namespace: str) -> int:
+        with self._sessions() as session:
+            row = NamespaceStore(session).get(namespace)
+        assert row is not None  # access was checked before
+        return row.owner_id
+
+    def claim_hosts(
+        self, principal: Principal, hosts: list[str], *, namespace: str, ingress: str
+    ) -> None:
+        """Hold the hosts for this Ingress, or 409 naming who has them (and hold nothing).
+
+        Raises:
+            ConflictError: another Ingress holds one of them.
+        """
+        with self._sessions() as session:  # a conflict raises inside: nothing stays claimed
+            holder = HostStore(session).claim(
+                hosts, namespace=namespace, ingress=ingress, owner_id=self._owner(namespace)
+            )
+            if holder is not None:
+                mine = holder.namespace == namespace
+                where = f"ingress {holder.ingress}" if mine else "another tenant's ingress"
+                raise ConflictError(f"host {holder.host} is already used by {where}", field="host")
+        # Ingresses made outside Kuberth (e.g. with kubectl) are not in the table: ask Kubernetes.
+        for other in self._storage["ingresses"].list().get("items", []):
+            meta = other.get("metadata", {})
+            if (meta.get("namespace"), meta.get("name")) == (namespace, ingress):
+                continue
+            clash = set(summaries.ingress_hosts(other)) & set(hosts)
+            if clash:
+                self.release_hosts(namespace=namespace, ingress=ingress)
+                raise ConflictError(f"host {sorted(clash)[0]} is already used", field="host")
+
+    def release_hosts(self, *, namespace: str, ingress: str, keep: list[str] | None = None) -> None:
+        with self._sessions() as session:
+            HostStore(session).release(namespace=namespace, ingress=ingress, keep=keep or [])
+
+    # -- verbs ------------------------------------------------------------------------------------
+
+    def list(self, principal: Principal, plural: str, namespace: str) -> list[JSON]:
+        self._namespaces.require_access(principal, namespace)
+        items = self._storage[plural].list(
+            namespace=namespace, identity=principal.kubernetes_identity
+        )
+        return [self.summarize(plural, obj) for obj in items.get("items", [])]
+
+    def read(self, principal: Principal, plural: str, namespace: str, name: str) -> JSON:
+        """The raw object. Raises NotFoundError."""
+        self._namespaces.require_access(principal, namespace)
+        obj = self._storage[plural].read(
+            name, namespace=namespace, identity=principal.kubernetes_identity
+        )
+        if obj is None:
+            raise NotFoundError(f"{KINDS[plural].kind.lower()} {name} not found")
+        return obj
+
+    def summarize(self, plural: str, obj: JSON) -> JSON:
+        if plural == "deployments":
+            return summaries.deployment(obj)
+        if plural == "services":
+            return summaries.service(obj)
+        return summaries.ingress(obj)
+
+    def details(self, principal: Principal, plural: str, obj: JSON) -> JSON:
+        """A Deployment's pods and recent events; a Service's endpoints (two more calls at most)."""
+        identity = principal.kubernetes_identity
+        namespace = obj["metadata"]["namespace"]
+        if plural == "deployments":
+            selector = obj.get("spec", {}).get("selector", {}).get("matchLabels", {})
+            labels = ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
+            pods = self._pods.list(namespace=namespace, label_selector=labels, identity=identity)
+            pod_items = pods.get("items", [])
+            names = {obj["metadata"]["name"]} | {p["metadata"]["name"] for p in pod_items}
+            names |= {
+                ref["name"] for p in pod_items for ref in p["metadata"].get("ownerReferences", [])
+            }
+            events = self._events.list(namespace=namespace, identity=identity).get("items", [])
+            related = [e for e in events if e.get("involvedObject", {}).get("name") in names]
+            related.sort(key=lambda e: summaries.event(e)["last_seen"] or "", reverse=True)
+            return {
+                **summaries.deployment(obj),
+                "pods": [summaries.pod(p) for p in pod_items],
+                "events": [summaries.event(e) for e in related[:20]],
+            }
+        if plural == "services":
+            slices = self._slices.list(
+                namespace=namespace,
+                label_selector=f"kubernetes.io/service-name={obj['metadata']['name']}",
+                identity=identity,
+            )
+            return summaries.service(obj, slices.get("items", []))
+        return summaries.ingress(obj)
+
+    def create(self, principal: Principal, plural: str, namespace: str, body: Any) -> JSON:
+        self._namespaces.require_access(principal, namespace)
+        manifest = self.manifest(plural, body, namespace=namespace)
+        name = manifest["metadata"]["name"]
+        with self.audit.change(principal, "create", KINDS[plural].kind, namespace, name):
+            manifest.get("metadata", {}).pop("resourceVersion", None)
+            hosts = self.check_rules(principal, plural, manifest, namespace)
+            if hosts:
+                self.claim_hosts(principal, hosts, namespace=namespace, ingress=name)
+            try:
+                return self._storage[plural].create(
+                    manifest, namespace=namespace, identity=principal.kubernetes_identity
+                )
+            except Exception:
+                if hosts:
+                    self.release_hosts(namespace=namespace, ingress=name)
+                raise
+
+    def replace(
+        self, principal: Principal, plural: str, namespace: str, name: str, body: Any
+    ) -> JSON:
+        self._namespaces.require_access(principal, namespace)
+        manifest = self.manifest(plural, body, namespace=namespace, name=name)
+        with self.audit.change(principal, "replace", KINDS[plural].kind, namespace, name):
+            return self._update(principal, plural, namespace, name, manifest)
+
+    def patch(
+        self, principal: Principal, plural: str, namespace: str, name: str, patch: Any
+    ) -> JSON:
+        """JSON merge patch. Services and Ingresses are merged here first, checked, and written
+        back conditionally on the version read, so the check covers exactly what is stored."""
+        self._namespaces.require_access(principal, namespace)
+        if not isinstance(patch, dict):
+            raise InvalidInputError("a merge patch must be a JSON object")
+        metadata = patch.get("metadata") or {}
+        if metadata.get("namespace", namespace) != namespace:
+            raise InvalidInputError(
+                "metadata.namespace differs from the path's", field="metadata.namespace"
+            )
+        if metadata.get("name", name) != name:
+            raise InvalidInputError("metadata.name differs from the path's", field="metadata.name")
+        with self.audit.change(principal, "patch", KINDS[plural].kind, namespace, name):
+            identity = principal.kubernetes_identity
+            if plural == "deployments":
+                return self._storage[plural].patch(
+                    name, patch, namespace=namespace, identity=identity
+                )
+            current = self._storage[plural].read(name, namespace=namespace, identity=identity)
+            if current is None:
+                raise NotFoundError(f"{KINDS[plural].kind.lower()} {name} not found")
+            merged = merge_patch(current, patch)
+            if "resourceVersion" not in metadata:
+                merged["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
+            return self._update(principal, plural, namespace, name, merged)
+
+    def _update(
+        self, principal: Principal, plural: str, namespace: str, name: str, manifest: JSON
+    ) -> JSON:
+        hosts = self.check_rules(principal, plural, manifest, namespace)
+        if hosts:
+            self.claim_hosts(principal, hosts, namespace=namespace, ingress=name)
+        result = self._storage[plural].replace(manifest, identity=principal.kubernetes_identity)
+        if plural == "ingresses":
+            self.release_hosts(namespace=namespace, ingress=name, keep=hosts)
+        return result
+
+    def delete(self, principal: Principal, plural: str, namespace: str, name: str) -> None:
+        self._namespaces.require_access(principal, namespace)
+        with self.audit.change(principal, "delete", KINDS[plural].kind, namespace, name):
+            gone = self._storage[plural].delete(
+                name, namespace=namespace, identity=principal.kubernetes_identity
+            )
+            if plural == "ingresses":
+                self.release_hosts(namespace=namespace, ingress=name)
+            if gone is None:
+                raise NotFoundError(f"{KINDS[plural].kind.lower()} {name} not found")
+
+    # -- deployment actions -----------------------------------------------------------------------
+
+    def scale(self, principal: Principal, namespace: str, name: str, replicas: int) -> JSON:
+        self._namespaces.require_access(principal, namespace)
+        with self.audit.change(principal, "scale", "Deployment", namespace, name):
+            storage = self._storage["deployments"]
+            storage.patch(
+                name,
+                {"spec": {"replicas": replicas}},
+                namespace=namespace,
+                identity=principal.kubernetes_identity,
+                subresource="scale",
+            )
+        return self.read(principal, "deployments", namespace, name)
+
+    def restart(self, principal: Principal, namespace: str, name: str) -> JSON:
+        """A rollout restart, as kubectl does it: a new annotation in the pod template."""
+        self._namespaces.require_access(principal, namespace)
+        now = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+        patch = {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: now}}}}}
+        with self.audit.change(principal, "restart", "Deployment", namespace, name):
+            return self._storage["deployments"].patch(
+                name, patch, namespace=namespace, identity=principal.kubernetes_identity
+            )
+
+    def wait_for_rollout(
+        self, principal: Principal, namespace: str, name: str, *, timeout: float
+    ) -> tuple[str, JSON]:
+        """Watch the Deployment until its rollout is complete or failed, or ``timeout`` passes.
+
+        Returns ("complete" | "failed" | "timeout", the last state seen).
+        """
+        obj = self.read(principal, "deployments", namespace, name)
+        state = summaries.rollout_state(obj)
+        deadline = time.monotonic() + timeout
+        while state == "progressing" and (remaining := deadline - time.monotonic()) > 0:
+            events = self._storage["deployments"].watch(
+                name,
+                namespace=namespace,
+                timeout=remaining,
+                resource_version=obj["metadata"]["resourceVersion"],
+                identity=principal.kubernetes_identity,
+            )
+            for event in events:
+                if event.get("type") in ("ADDED", "MODIFIED"):
+                    obj = event["object"]
+                    state = summaries.rollout_state(obj)
+                    if state != "progressing":
+                        break
+                elif event.get("type") == "DELETED":
+                    raise NotFoundError(f"deployment {name} not found")
+                elif event.get("type") == "ERROR":  # resourceVersion too old: read afresh
+                    obj = self.read(principal, "deployments", namespace, name)
+                    state = summaries.rollout_state(obj)
+                    break
+        return (state if state != "progressing" else "timeout"), obj

@@ -1,0 +1,56 @@
+"""The audit log: every change a user made or tried, who, what, which object, result, when."""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Collection
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from kuberth.storage.database.models import AuditEvent
+
+
+class AuditStore:
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def record(
+        self,
+        *,
+        actor_id: int,
+        actor_login: str,
+        action: str,
+        kind: str,
+        namespace: str | None,
+        name: str | None,
+        result: str,
+        detail: str | None = None,
+    ) -> None:
+        self._session.add(
+            AuditEvent(
+                at=datetime.datetime.now(datetime.UTC),
+                actor_id=actor_id,
+                actor_login=actor_login,
+                action=action,
+                kind=kind,
+                namespace=namespace,
+                name=name,
+                result=result,
+                detail=(detail or "")[:1000] or None,
+            )
+        )
+
+    def list(
+        self, *, namespaces: Collection[str] | None, actor_id: int | None = None, limit: int = 100
+    ) -> list[AuditEvent]:
+        """Newest first; ``namespaces`` None means all (operators)."""
+        statement = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)
+        if namespaces is not None:
+            in_namespaces = AuditEvent.namespace.in_(list(namespaces))
+            if actor_id is None:
+                statement = statement.where(in_namespaces)
+            else:  # and the caller's own changes outside namespaces (tokens)
+                own = (AuditEvent.actor_id == actor_id) & AuditEvent.namespace.is_(None)
+                statement = statement.where(in_namespaces | own)
+        return list(self._session.scalars(statement))
