@@ -10,7 +10,7 @@ import copy
 import logging
 from typing import Any
 
-from kuberth.exceptions import KuberthError, NotFoundError
+from kuberth.exceptions import ConflictError, KuberthError, NotFoundError
 from kuberth.services import summaries
 from kuberth.services.builders import workloads as build
 from kuberth.services.principal import Principal
@@ -121,27 +121,19 @@ class AppService:
                 except KuberthError as error:
                     raise error.prefixed("checking the ingress host") from error
                 self._workloads.claim_hosts(principal, hosts, namespace=namespace, ingress=name)
-            written: list[tuple[str, JSON]] = []
+            written: list[str] = []
             try:
                 for step, plural in STEPS:
                     if wanted[plural] == current[plural]:
                         continue
                     try:
-                        result = self._workloads.storage(plural).replace(
-                            wanted[plural], identity=identity
-                        )
+                        self._write(plural, name, namespace, change, identity)
                     except KuberthError as error:
                         raise error.prefixed(f"updating the {step}") from error
-                    written.append((plural, result))
+                    written.append(plural)
             except BaseException:
-                for plural, result in reversed(written):
-                    restored = copy.deepcopy(current[plural])
-                    restored["metadata"]["resourceVersion"] = result["metadata"]["resourceVersion"]
-                    self._undo(
-                        lambda p=plural, r=restored: self._workloads.storage(p).replace(
-                            r, identity=identity
-                        )
-                    )
+                for plural in reversed(written):
+                    self._undo(lambda p=plural: self._restore(p, current[p], identity))
                 if change.host:
                     old = summaries.ingress_hosts(current["ingresses"])
                     self._workloads.release_hosts(namespace=namespace, ingress=name, keep=old)
@@ -168,6 +160,42 @@ class AppService:
                 except KuberthError as error:
                     raise error.prefixed(f"deleting the {step}") from error
             self._workloads.release_hosts(namespace=namespace, ingress=name)
+
+    def _write(
+        self, plural: str, name: str, namespace: str, change: AppUpdate, identity: Any
+    ) -> None:
+        """Apply the change to the live object, conditionally on its version; on a conflict
+        (controllers write status all the time) read again and reapply, as client-go's
+        RetryOnConflict does. The change sets fields, so reapplying it is always right."""
+        storage = self._workloads.storage(plural)
+        for attempt in range(5):
+            live = storage.read(name, namespace=namespace, identity=identity)
+            if live is None:
+                raise NotFoundError(f"{plural[:-1]} {name} disappeared")
+            try:
+                storage.replace(_changed(plural, live, change), identity=identity)
+                return
+            except ConflictError:
+                if attempt == 4:
+                    raise
+
+    def _restore(self, plural: str, original: JSON, identity: Any) -> None:
+        """Put the original spec back. Controllers write status all the time, so the version is
+        read afresh for each try instead of trusting the one our own write returned."""
+        storage = self._workloads.storage(plural)
+        namespace, name = original["metadata"]["namespace"], original["metadata"]["name"]
+        for attempt in range(5):
+            live = storage.read(name, namespace=namespace, identity=identity)
+            if live is None:
+                return
+            restored = copy.deepcopy(original)
+            restored["metadata"]["resourceVersion"] = live["metadata"]["resourceVersion"]
+            try:
+                storage.replace(restored, identity=identity)
+                return
+            except ConflictError:
+                if attempt == 4:
+                    raise
 
     @staticmethod
     def _undo(action: Any) -> None:
