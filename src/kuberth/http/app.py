@@ -14,6 +14,7 @@ import kuberth
 from kuberth.exceptions import KuberthError
 from kuberth.http.errors import install_error_handlers
 from kuberth.http.routes import (
+    admin,
     apps,
     audit,
     auth,
@@ -92,6 +93,7 @@ def create_app(settings: Settings) -> FastAPI:
         https_only=settings.public_url.startswith("https://"),
     )
     install_error_handlers(app)
-    for module in (health, auth, me, namespaces, workloads, apps, kubeconfig, tokens, audit):
+    routers = (health, auth, me, namespaces, workloads, apps, kubeconfig, tokens, audit, admin)
+    for module in routers:
         app.include_router(module.router)
     return app

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from kuberth.services.admin import AdminService
 from kuberth.services.apps import AppService
 from kuberth.services.audit import AuditService
 from kuberth.services.builders.tenant import TenantPolicy
@@ -52,6 +53,7 @@ class Services:
     apps: AppService
     kubeconfigs: KubeconfigService
     audit: AuditService
+    admin: AdminService
 
     kubernetes: KubernetesApi
 
@@ -149,4 +151,11 @@ def build_services(settings: Settings) -> Services:
             lifetime=settings.kubeconfig_token_lifetime,
         ),
         audit=audit,
+        admin=AdminService(
+            sessions=database.session,
+            provisioner=provisioner,
+            role_bindings=RoleBindingStorage(api),
+            service_accounts=ServiceAccountStorage(api),
+            audit=audit,
+        ),
     )

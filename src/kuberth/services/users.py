@@ -7,7 +7,7 @@ from contextlib import AbstractContextManager
 
 from sqlalchemy.orm import Session
 
-from kuberth.exceptions import UnauthenticatedError
+from kuberth.exceptions import ForbiddenError, UnauthenticatedError
 from kuberth.services.principal import Principal
 from kuberth.services.provisioning import Provisioner
 from kuberth.storage.database.models import User
@@ -41,6 +41,9 @@ class UserService:
             KuberthError: provisioning failed (the user can sign in again; it converges).
         """
         with self._sessions() as session:
+            existing = UserStore(session).get(github_user.id)
+            if existing is not None and existing.revoked_at is not None:
+                raise ForbiddenError("your access to Kuberth was revoked by an operator")
             known = NamespaceStore(session).personal(github_user.id)
             known_name = known.name if known else None
         namespace = self._provisioner.provision_personal(
@@ -64,7 +67,7 @@ class UserService:
             user = UserStore(session).get(user_id)
             if user is None:
                 raise UnauthenticatedError("sign in first")
-            return self.principal(user)
+            return self._active(user)
 
     def from_token(self, token: str) -> Principal:
         """Raises UnauthenticatedError for an unknown, revoked or expired token."""
@@ -72,4 +75,9 @@ class UserService:
             user = TokenStore(session).user_for(token)
             if user is None:
                 raise UnauthenticatedError("the API token is invalid, expired or revoked")
-            return self.principal(user)
+            return self._active(user)
+
+    def _active(self, user: User) -> Principal:
+        if user.revoked_at is not None:
+            raise ForbiddenError("your access to Kuberth was revoked by an operator")
+        return self.principal(user)

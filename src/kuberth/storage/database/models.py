@@ -24,6 +24,8 @@ class User(Base):
     last_sign_in_at: Mapped[datetime.datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
     )
+    #: Set when an operator revoked the user's access; sign-in, sessions and tokens stop working.
+    revoked_at: Mapped[datetime.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class TenantNamespace(Base):

@@ -45,6 +45,14 @@ class UserStore:
     def get(self, github_id: int) -> User | None:
         return self._session.get(User, github_id)
 
+    def set_revoked(self, github_id: int, *, revoked: bool) -> bool:
+        """Mark (or unmark) the user as revoked; False when there is no such user."""
+        user = self._session.get(User, github_id)
+        if user is None:
+            return False
+        user.revoked_at = datetime.datetime.now(datetime.UTC) if revoked else None
+        return True
+
     def list(self, *, offset: int = 0, limit: int = 100) -> list[User]:
         statement = select(User).order_by(User.id).offset(offset).limit(limit)
         return list(self._session.scalars(statement))

@@ -1,4 +1,4 @@
-"""ingress hosts and audit events
+"""ingress hosts, audit events, revoked users
 
 Revision ID: 0002
 Revises: 0001
@@ -17,6 +17,8 @@ depends_on = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("users", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True))
     op.create_table(
         "audit_events",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
@@ -52,6 +54,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("users", schema=None) as batch_op:
+        batch_op.drop_column("revoked_at")
     with op.batch_alter_table("ingress_hosts", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_ingress_hosts_namespace"))
 

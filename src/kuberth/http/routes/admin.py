@@ -1,0 +1,50 @@
+"""Operators' endpoints."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response
+
+from kuberth.http.dependencies import CurrentPrincipal, ServicesDep
+from kuberth.http.errors import error_responses
+
+router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
+
+
+@router.get(
+    "/tenants",
+    summary="Every user with their namespaces and last sign-in, a page at a time",
+    responses=error_responses(401, 403),
+)
+def tenants(
+    principal: CurrentPrincipal,
+    services: ServicesDep,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> dict[str, Any]:
+    total, page = services.admin.tenants(principal, offset=offset, limit=limit)
+    return {"total": total, "offset": offset, "items": [asdict(t) for t in page]}
+
+
+@router.post(
+    "/users/{github_id}/revoke",
+    summary="Revoke a user's access: sign-in, API, and every kubeconfig token",
+    status_code=204,
+    responses=error_responses(401, 403, 404, 503),
+)
+def revoke(github_id: int, principal: CurrentPrincipal, services: ServicesDep) -> Response:
+    services.admin.revoke(principal, github_id)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/users/{github_id}/restore",
+    summary="Give a revoked user its access back",
+    status_code=204,
+    responses=error_responses(401, 403, 404, 503),
+)
+def restore(github_id: int, principal: CurrentPrincipal, services: ServicesDep) -> Response:
+    services.admin.restore(principal, github_id)
+    return Response(status_code=204)

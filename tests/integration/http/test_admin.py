@@ -1,0 +1,66 @@
+"""Operators: the tenant list, and revoking a user's access (kubeconfig tokens included)."""
+
+from __future__ import annotations
+
+import secrets
+import subprocess
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from pathlib import Path
+
+import httpx
+
+from kuberth.cluster.build import Binaries
+from kuberth.devtools.github import StandInServer
+from tests.integration.signin import sign_in
+
+
+def test_revoking_a_user_ends_every_kind_of_access(
+    kuberth_server: Callable[..., AbstractContextManager[str]],
+    github: StandInServer,
+    new_id: Callable[[], int],
+    binaries: Binaries,
+    tmp_path: Path,
+) -> None:
+    operator_id, tenant_id = new_id(), new_id()
+    login = f"t{secrets.token_hex(4)}"
+    with (
+        kuberth_server(admin_github_ids=[operator_id]) as url,
+        httpx.Client(base_url=url) as operator,
+        httpx.Client(base_url=url) as tenant,
+    ):
+        sign_in(operator, github, login=f"o{secrets.token_hex(4)}", user_id=operator_id)
+        sign_in(tenant, github, login=login, user_id=tenant_id)
+        token = tenant.post("/api/v1/tokens", json={"name": "ci"}).json()["token"]
+        kubeconfig = tmp_path / "kubeconfig"
+        kubeconfig.write_text(tenant.get(f"/api/v1/namespaces/{login}/kubeconfig").text)
+
+        def kubectl() -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [str(binaries.kubectl), "--kubeconfig", str(kubeconfig), "get", "pods"],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+
+        assert kubectl().returncode == 0
+        assert tenant.get("/api/v1/admin/tenants").status_code == 403
+        listed = operator.get("/api/v1/admin/tenants", params={"limit": 500}).json()
+        mine = next(t for t in listed["items"] if t["github_id"] == tenant_id)
+        assert mine["namespaces"] == [login]
+        assert mine["last_sign_in_at"]
+
+        assert operator.post(f"/api/v1/admin/users/{tenant_id}/revoke").status_code == 204
+        assert tenant.get("/api/v1/me").status_code == 403
+        assert (
+            tenant.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).status_code
+            == 403
+        )
+        assert kubectl().returncode != 0
+        tenant.cookies.clear()
+        assert sign_in(tenant, github, login=login, user_id=tenant_id).status_code == 403
+
+        assert operator.post(f"/api/v1/admin/users/{tenant_id}/restore").status_code == 204
+        assert sign_in(tenant, github, login=login, user_id=tenant_id).status_code == 302
+        assert tenant.get(f"/api/v1/namespaces/{login}/deployments").status_code == 200
+        assert operator.post("/api/v1/admin/users/1/revoke").status_code == 404
