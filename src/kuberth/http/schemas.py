@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -79,3 +79,104 @@ class TokenCreated(Token):
 
 class TokenList(BaseModel):
     items: list[Token]
+
+
+class ObjectSummary(BaseModel):
+    name: str
+    namespace: str | None = None
+    labels: dict[str, str] = {}
+    resource_version: str | None = None
+    created_at: str | None = None
+    object: dict[str, Any] | None = Field(default=None, description="With ?full=true: the object")
+
+
+class Replicas(BaseModel):
+    desired: int
+    updated: int
+    ready: int
+    available: int
+
+
+class Pod(BaseModel):
+    name: str
+    phase: str | None
+    ready: bool
+    restarts: int
+    node: str | None
+    ip: str | None
+
+
+class Event(BaseModel):
+    type: str | None
+    reason: str | None
+    message: str | None
+    object: str
+    count: int | None
+    last_seen: str | None
+
+
+class Deployment(ObjectSummary):
+    images: list[str | None]
+    replicas: Replicas
+    conditions: list[dict[str, Any]] = []
+    rolled_out: bool
+    pods: list[Pod] | None = Field(default=None, description="With GET of one Deployment")
+    events: list[Event] | None = Field(default=None, description="With GET of one Deployment")
+
+
+class ServicePortSummary(BaseModel):
+    name: str | None
+    port: int | None
+    target_port: int | str | None
+    protocol: str
+
+
+class Service(ObjectSummary):
+    type: str
+    cluster_ip: str | None
+    selector: dict[str, str] = {}
+    ports: list[ServicePortSummary]
+    endpoints: list[str] | None = Field(default=None, description="Ready pod addresses (GET one)")
+
+
+class IngressBackend(BaseModel):
+    host: str | None
+    path: str
+    service: str | None
+    port: int | str | None
+
+
+class Ingress(ObjectSummary):
+    ingress_class: str | None
+    hosts: list[str]
+    backends: list[IngressBackend]
+    tls: list[dict[str, Any]] = []
+
+
+class App(BaseModel):
+    name: str
+    deployment: Deployment | None
+    service: Service | None
+    ingress: Ingress | None
+    url: str | None
+
+
+class Rollout(BaseModel):
+    outcome: Literal["complete", "failed", "timeout"]
+    deployment: Deployment
+
+
+class DeploymentList(BaseModel):
+    items: list[Deployment]
+
+
+class ServiceList(BaseModel):
+    items: list[Service]
+
+
+class IngressList(BaseModel):
+    items: list[Ingress]
+
+
+class AppList(BaseModel):
+    items: list[App]

@@ -273,5 +273,19 @@ def test_openapi_documents_routes_bodies_and_errors(kuberth: KuberthFactory) -> 
     assert {"201", "403", "409", "422", "503"} <= set(create["responses"])
     delete = paths["/api/v1/namespaces/{namespace}"]["delete"]
     assert {"202", "204", "404"} <= set(delete["responses"])
+    deployments = paths["/api/v1/namespaces/{namespace}/deployments"]["post"]
+    body = deployments["requestBody"]["content"]["application/json"]["schema"]
+    assert {"$ref": "#/components/schemas/DeploymentSpec"} in body["anyOf"]
+    assert deployments["responses"]["201"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/Deployment"
+    }
+    for route in (
+        "apps",
+        "ingresses/{name}",
+        "services/{name}",
+        "kubeconfig",
+        "deployments/{name}/rollout",
+    ):
+        assert f"/api/v1/namespaces/{{namespace}}/{route}" in paths
     error = schema["components"]["schemas"]["ErrorBody"]
     assert set(error["properties"]) == {"error", "message", "field"}

@@ -9,12 +9,18 @@ from fastapi import APIRouter, Response
 from kuberth.http.dependencies import CurrentPrincipal, ServicesDep
 from kuberth.http.errors import error_responses
 from kuberth.http.routes.namespaces import NamespaceName
+from kuberth.http.schemas import App, AppList
 from kuberth.services.specs import AppSpec, AppUpdate
 
 router = APIRouter(prefix="/api/v1/namespaces/{namespace}/apps", tags=["Apps"])
 
 
-@router.get("", summary="Apps with their status and URL", responses=error_responses(401, 404, 503))
+@router.get(
+    "",
+    summary="Apps with their status and URL",
+    response_model=AppList,
+    responses=error_responses(401, 404, 503),
+)
 def list_apps(
     namespace: NamespaceName, principal: CurrentPrincipal, services: ServicesDep
 ) -> dict[str, Any]:
@@ -25,6 +31,7 @@ def list_apps(
     "",
     summary="Create an app; all of it or, if a step fails, nothing (the error names the step)",
     status_code=201,
+    response_model=App,
     responses=error_responses(401, 403, 404, 409, 422, 503),
 )
 def create_app(
@@ -33,7 +40,9 @@ def create_app(
     return services.apps.create(principal, namespace, body)
 
 
-@router.get("/{name}", summary="An app", responses=error_responses(401, 404, 503))
+@router.get(
+    "/{name}", summary="An app", response_model=App, responses=error_responses(401, 404, 503)
+)
 def get_app(
     namespace: NamespaceName, name: str, principal: CurrentPrincipal, services: ServicesDep
 ) -> dict[str, Any]:
@@ -43,6 +52,7 @@ def get_app(
 @router.patch(
     "/{name}",
     summary="Change an app's image, replicas, env, port or host, all parts together",
+    response_model=App,
     responses=error_responses(401, 403, 404, 409, 422, 503),
 )
 def update_app(

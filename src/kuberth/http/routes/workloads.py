@@ -10,6 +10,7 @@ from fastapi import APIRouter, Body, Query, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
+from kuberth.http import schemas
 from kuberth.http.dependencies import CurrentPrincipal, ServicesDep
 from kuberth.http.errors import error_responses
 from kuberth.http.routes.namespaces import NamespaceName
@@ -29,7 +30,9 @@ def _as_dict(body: Any) -> Any:
     return body.model_dump(exclude_unset=True) if isinstance(body, BaseModel) else body
 
 
-def _routes(plural: str, kind: str, concise: type[BaseModel]) -> None:
+def _routes(
+    plural: str, kind: str, concise: type[BaseModel], one: type[BaseModel], many: type[BaseModel]
+) -> None:
     tag = plural.capitalize()
     Payload = Annotated[  # noqa: N806 - a type, made per kind
         concise | dict[str, Any],  # type: ignore[valid-type]
@@ -41,6 +44,7 @@ def _routes(plural: str, kind: str, concise: type[BaseModel]) -> None:
         f"/{plural}",
         tags=[tag],
         summary=f"{kind}s with their status",
+        response_model=many,
         responses=error_responses(401, 404, 503),
     )
     def list_items(
@@ -53,6 +57,7 @@ def _routes(plural: str, kind: str, concise: type[BaseModel]) -> None:
         tags=[tag],
         summary=f"Create a {kind}",
         status_code=201,
+        response_model=one,
         responses=write_errors,
     )
     def create(
@@ -69,6 +74,7 @@ def _routes(plural: str, kind: str, concise: type[BaseModel]) -> None:
         f"/{plural}/{{name}}",
         tags=[tag],
         summary=f"A {kind}: status, and for Deployments pods and events, for Services endpoints",
+        response_model=one,
         responses=error_responses(401, 404, 503),
     )
     def read(
@@ -86,6 +92,7 @@ def _routes(plural: str, kind: str, concise: type[BaseModel]) -> None:
         f"/{plural}/{{name}}",
         tags=[tag],
         summary=f"Replace a {kind} (with metadata.resourceVersion: only if unchanged since)",
+        response_model=one,
         responses=write_errors,
     )
     def replace(
@@ -106,6 +113,7 @@ def _routes(plural: str, kind: str, concise: type[BaseModel]) -> None:
         openapi_extra={
             "requestBody": {"content": {"application/merge-patch+json": {"schema": NATIVE}}}
         },
+        response_model=one,
         responses=write_errors,
     )
     def patch(
@@ -138,12 +146,12 @@ def _out(services: Any, plural: str, obj: dict[str, Any], full: bool) -> dict[st
     return {**summary, "object": obj} if full else summary
 
 
-for _plural, _kind, _concise in (
-    ("deployments", "Deployment", DeploymentSpec),
-    ("services", "Service", ServiceSpec),
-    ("ingresses", "Ingress", IngressSpec),
+for _plural, _kind, _concise, _one, _many in (
+    ("deployments", "Deployment", DeploymentSpec, schemas.Deployment, schemas.DeploymentList),
+    ("services", "Service", ServiceSpec, schemas.Service, schemas.ServiceList),
+    ("ingresses", "Ingress", IngressSpec, schemas.Ingress, schemas.IngressList),
 ):
-    _routes(_plural, _kind, _concise)
+    _routes(_plural, _kind, _concise, _one, _many)
 
 
 class Scale(BaseModel):
@@ -154,6 +162,7 @@ class Scale(BaseModel):
     "/deployments/{name}/scale",
     tags=["Deployments"],
     summary="Set the number of replicas",
+    response_model=schemas.Deployment,
     responses=error_responses(401, 403, 404, 422, 503),
 )
 def scale(
@@ -171,6 +180,7 @@ def scale(
     "/deployments/{name}/restart",
     tags=["Deployments"],
     summary="Rollout restart: replace every pod, as `kubectl rollout restart` does",
+    response_model=schemas.Deployment,
     responses=error_responses(401, 404, 503),
 )
 def restart(
@@ -184,6 +194,7 @@ def restart(
     "/deployments/{name}/rollout",
     tags=["Deployments"],
     summary="Watch the rollout until it completes or fails, or the timeout passes",
+    response_model=schemas.Rollout,
     responses=error_responses(401, 404, 503),
 )
 async def rollout(
