@@ -47,10 +47,11 @@ class AppService:
                 raise error.prefixed("checking the ingress host") from error
             self._workloads.claim_hosts(principal, hosts, namespace=namespace, ingress=spec.name)
             done: list[str] = []
+            made: dict[str, JSON | None] = {}
             try:
                 for (step, plural), manifest in zip(STEPS, manifests, strict=True):
                     try:
-                        self._workloads.storage(plural).create(
+                        made[plural] = self._workloads.storage(plural).create(
                             manifest, namespace=namespace, identity=identity
                         )
                     except KuberthError as error:
@@ -65,7 +66,7 @@ class AppService:
                     )
                 self._workloads.release_hosts(namespace=namespace, ingress=spec.name)
                 raise
-        return self.get(principal, namespace, spec.name)
+        return _summary(spec.name, made)  # what the API server answered: no second read
 
     def get(self, principal: Principal, namespace: str, name: str) -> JSON:
         """Raises NotFoundError when the app's Deployment does not exist."""
@@ -122,12 +123,13 @@ class AppService:
                     raise error.prefixed("checking the ingress host") from error
                 self._workloads.claim_hosts(principal, hosts, namespace=namespace, ingress=name)
             written: list[str] = []
+            final: dict[str, JSON | None] = dict(current)
             try:
                 for step, plural in STEPS:
                     if wanted[plural] == current[plural]:
                         continue
                     try:
-                        self._write(plural, name, namespace, change, identity)
+                        final[plural] = self._write(plural, current[plural], change, identity)
                     except KuberthError as error:
                         raise error.prefixed(f"updating the {step}") from error
                     written.append(plural)
@@ -140,7 +142,7 @@ class AppService:
                 raise
             if change.host:
                 self._workloads.release_hosts(namespace=namespace, ingress=name, keep=hosts)
-        return self.get(principal, namespace, name)
+        return _summary(name, final)
 
     def delete(self, principal: Principal, namespace: str, name: str) -> None:
         """Delete every part; NotFoundError when there was none."""
@@ -161,23 +163,21 @@ class AppService:
                     raise error.prefixed(f"deleting the {step}") from error
             self._workloads.release_hosts(namespace=namespace, ingress=name)
 
-    def _write(
-        self, plural: str, name: str, namespace: str, change: AppUpdate, identity: Any
-    ) -> None:
-        """Apply the change to the live object, conditionally on its version; on a conflict
-        (controllers write status all the time) read again and reapply, as client-go's
-        RetryOnConflict does. The change sets fields, so reapplying it is always right."""
+    def _write(self, plural: str, live: JSON, change: AppUpdate, identity: Any) -> JSON:
+        """Apply the change to ``live``, conditionally on its version; on a conflict (controllers
+        write status all the time) read again and reapply, as client-go's RetryOnConflict does.
+        The change sets fields, so reapplying it is always right."""
         storage = self._workloads.storage(plural)
-        for attempt in range(5):
-            live = storage.read(name, namespace=namespace, identity=identity)
-            if live is None:
-                raise NotFoundError(f"{plural[:-1]} {name} disappeared")
+        namespace, name = live["metadata"]["namespace"], live["metadata"]["name"]
+        for _ in range(4):
             try:
-                storage.replace(_changed(plural, live, change), identity=identity)
-                return
+                return storage.replace(_changed(plural, live, change), identity=identity)
             except ConflictError:
-                if attempt == 4:
-                    raise
+                fresh = storage.read(name, namespace=namespace, identity=identity)
+                if fresh is None:
+                    raise NotFoundError(f"{plural[:-1]} {name} disappeared") from None
+                live = fresh
+        return storage.replace(_changed(plural, live, change), identity=identity)
 
     def _restore(self, plural: str, original: JSON, identity: Any) -> None:
         """Put the original spec back. Controllers write status all the time, so the version is

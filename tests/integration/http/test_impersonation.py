@@ -9,6 +9,7 @@ import pytest
 
 from kuberth.exceptions import ForbiddenError
 from kuberth.http.services import Services, build_services
+from kuberth.services.specs import AppSpec, AppUpdate
 from kuberth.settings import Settings
 from kuberth.storage.github import GitHubUser
 
@@ -115,3 +116,28 @@ def test_requests_per_sign_up_and_per_namespace_delete(
     assert first == 5  # create namespace + 4 server-side applies
     assert again == 6  # read (ownership) + apply namespace + 4 applies
     assert deletion == 2  # DELETE + one watch
+
+
+def test_requests_per_app_change(
+    services: Services, new_id: Callable[[], int], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An app is three objects; Kuberth makes no read it can do without."""
+    api = services.kubernetes
+    principal, namespace = services.users.sign_in(
+        GitHubUser(id=new_id(), login=f"t{secrets.token_hex(3)}", name=None)
+    )
+    counts = {}
+    before = api.requests_sent
+    services.apps.create(principal, namespace, AppSpec(name="shop", image="nginx:1.27"))
+    counts["create"] = api.requests_sent - before
+    before = api.requests_sent
+    services.apps.update(principal, namespace, "shop", AppUpdate(image="nginx:1.28", replicas=2))
+    counts["update"] = api.requests_sent - before
+    before = api.requests_sent
+    services.apps.delete(principal, namespace, "shop")
+    counts["delete"] = api.requests_sent - before
+    with capsys.disabled():
+        print(f"\nAPI-server requests per app: {counts}")
+    assert counts["create"] == 4  # one cluster-wide ingress list (host check) + 3 creates
+    assert counts["update"] <= 5  # 3 reads + the 1 changed part (+ a retry if a controller raced)
+    assert counts["delete"] == 4  # read (is it an app?) + 3 deletes
