@@ -83,3 +83,13 @@ def test_not_found_names_the_object_only() -> None:
 def test_impersonation_headers() -> None:
     headers = Identity("kuberth:42", ("kuberth:tenants",)).headers()
     assert headers == {"Impersonate-User": "kuberth:42", "Impersonate-Group": "kuberth:tenants"}
+
+
+def test_writes_into_a_terminating_namespace_are_conflicts() -> None:
+    body = _status(
+        403,
+        "Forbidden",
+        'deployments.apps "w" is forbidden: unable to create new content in namespace x '
+        "because it is being terminated",
+    )
+    assert isinstance(translate_error(403, body, {}, what="w", retry_after=5), ConflictError)

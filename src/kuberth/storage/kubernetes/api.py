@@ -224,6 +224,10 @@ def translate_error(
         return NotFoundError(f"{what} not found")
     if status == 409:
         return ConflictError(message)
+    if status == 403 and "because it is being terminated" in message:
+        # NamespaceLifecycle answers 403, but nothing is wrong with the caller's rights: the
+        # namespace is going away, a conflict with its state.
+        return ConflictError(message)
     if status == 403:
         return ForbiddenError(message)
     if status == 422:
