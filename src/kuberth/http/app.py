@@ -66,9 +66,11 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.services = services
         app.state.oauth = _oauth(settings, org_scope=services.signup.needs_org_scope)
         try:
-            services.provisioner.ensure_tenant_role()
+            services.provisioner.ensure_cluster_objects()
         except KuberthError as error:  # e.g. the operator pre-created it and we may not change it
-            log.warning("could not apply the tenant ClusterRole: %s", error.message)
+            log.warning(
+                "could not apply the tenant ClusterRole and admission policies: %s", error.message
+            )
         try:
             yield
         finally:

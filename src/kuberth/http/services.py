@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from kuberth.services.admin import AdminService
 from kuberth.services.apps import AppService
 from kuberth.services.audit import AuditService
-from kuberth.services.builders.tenant import TenantPolicy
+from kuberth.services.builders.admission import ingress_policy, service_policy
+from kuberth.services.builders.tenant import TenantPolicy, tenant_cluster_role
 from kuberth.services.health import HealthService
 from kuberth.services.kubeconfigs import KubeconfigService
 from kuberth.services.namespaces import NamespaceService
@@ -25,7 +26,7 @@ from kuberth.storage.kubernetes.client import make_api_client
 from kuberth.storage.kubernetes.namespaces import NamespaceStorage
 from kuberth.storage.kubernetes.resources import (
     BASELINE_STORAGE,
-    ClusterRoleStorage,
+    CLUSTER_STORAGE,
     DeploymentStorage,
     EndpointSliceStorage,
     EventStorage,
@@ -78,7 +79,14 @@ def build_services(settings: Settings) -> Services:
     reserved = (settings.kuberth_namespace, *settings.reserved_namespaces)
     provisioner = Provisioner(
         namespaces=namespaces,
-        cluster_roles=ClusterRoleStorage(api),
+        cluster_storage={kind: storage(api) for kind, storage in CLUSTER_STORAGE.items()},
+        cluster_objects=[
+            tenant_cluster_role(),
+            *ingress_policy(
+                apps_domain=settings.apps_domain, ingress_classes=settings.ingress_classes
+            ),
+            *service_policy(service_types=settings.service_types),
+        ],
         baseline_storage={kind: storage(api) for kind, storage in BASELINE_STORAGE.items()},
         policy=TenantPolicy(
             quota=settings.tenant_quota,

@@ -14,7 +14,7 @@ from kuberth.services.builders import tenant
 from kuberth.services.naming import personal_name_candidates
 from kuberth.storage.kubernetes.api import JSON
 from kuberth.storage.kubernetes.namespaces import NamespaceStorage
-from kuberth.storage.kubernetes.resources import ClusterRoleStorage, ResourceStorage
+from kuberth.storage.kubernetes.resources import ResourceStorage
 
 log = logging.getLogger(__name__)
 
@@ -24,22 +24,25 @@ class Provisioner:
         self,
         *,
         namespaces: NamespaceStorage,
-        cluster_roles: ClusterRoleStorage,
+        cluster_storage: dict[str, ResourceStorage],
+        cluster_objects: list[tenant.Manifest],
         baseline_storage: dict[str, ResourceStorage],
         policy: tenant.TenantPolicy,
         prefix: str,
         reserved: Sequence[str],
     ) -> None:
         self._namespaces = namespaces
-        self._cluster_roles = cluster_roles
+        self._cluster_storage = cluster_storage
+        self._cluster_objects = cluster_objects
         self._baseline = baseline_storage
         self._policy = policy
         self._prefix = prefix
         self._reserved = tuple(reserved)
 
-    def ensure_tenant_role(self) -> None:
-        """Apply the cluster-wide tenant role that every tenant RoleBinding points at."""
-        self._cluster_roles.apply(tenant.tenant_cluster_role())
+    def ensure_cluster_objects(self) -> None:
+        """Apply the cluster-wide tenant role and admission policies (idempotent)."""
+        for manifest in self._cluster_objects:
+            self._cluster_storage[manifest["kind"]].apply(manifest)
 
     def provision_personal(self, *, github_id: int, login: str, known: str | None) -> str:
         """Make sure the user's personal namespace exists with its baseline; return its name.

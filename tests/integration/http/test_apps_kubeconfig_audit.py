@@ -350,3 +350,71 @@ def test_every_workload_route_on_another_tenants_namespace_is_404(
     assert [
         a["name"] for a in bob.http.get(f"/api/v1/namespaces/{bob.namespace}/apps").json()["items"]
     ] == ["web"]
+
+
+def test_kubectl_users_are_held_to_the_host_and_service_rules_too(
+    tenants: Callable[..., Tenant], binaries: Binaries, tmp_path: Path
+) -> None:
+    alice, bob = tenants(), tenants()
+    ns = alice.namespace
+    path = tmp_path / "kubeconfig"
+    path.write_text(alice.http.get(f"/api/v1/namespaces/{ns}/kubeconfig").text)
+
+    def create(manifest: dict[str, object]) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(binaries.kubectl), "--kubeconfig", str(path), "create", "-f", "-"],
+            input=yaml.safe_dump(manifest),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+
+    def ingress(name: str, host: str, **spec: object) -> dict[str, object]:
+        rule = {
+            "host": host,
+            "http": {
+                "paths": [
+                    {
+                        "path": "/",
+                        "pathType": "Prefix",
+                        "backend": {"service": {"name": "web", "port": {"number": 80}}},
+                    }
+                ]
+            },
+        }
+        return {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "Ingress",
+            "metadata": {"name": name},
+            "spec": {"ingressClassName": "nginx", "rules": [rule], **spec},
+        }
+
+    for i, allowed in enumerate((f"web-{ns}.{APPS}", f"a.b.{ns}.{APPS}", f"{ns}.{APPS}")):
+        result = create(ingress(f"ok{i}", allowed))
+        assert result.returncode == 0, (allowed, result.stderr)
+    for refused in (
+        f"web-{bob.namespace}.{APPS}",
+        f"x.{bob.namespace}.{APPS}",
+        "example.com",
+        f"{ns}.{APPS}.evil.com",
+    ):
+        result = create(ingress("no", refused))
+        assert result.returncode != 0, refused
+        assert "denied request" in result.stderr, result.stderr
+    default_backend = ingress(
+        "no", f"w-{ns}.{APPS}", defaultBackend={"service": {"name": "w", "port": {"number": 80}}}
+    )
+    assert "catch-all" in create(default_backend).stderr
+    snippet = ingress("no", f"w-{ns}.{APPS}")
+    snippet["metadata"] = {
+        "name": "no",
+        "annotations": {"nginx.ingress.kubernetes.io/configuration-snippet": "x"},
+    }
+    assert "snippet" in create(snippet).stderr
+    node_port = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "np"},
+        "spec": {"type": "NodePort", "ports": [{"port": 80}]},
+    }
+    assert "only ClusterIP" in create(node_port).stderr

@@ -17,7 +17,7 @@ from kuberth.storage.github import GitHubUser
 @pytest.fixture
 def services(kuberth_settings: Callable[..., Settings]) -> Iterator[Services]:
     built = build_services(kuberth_settings())
-    built.provisioner.ensure_tenant_role()
+    built.provisioner.ensure_cluster_objects()
     yield built
     built.kubernetes.close()
     built.database.engine.dispose()

@@ -189,6 +189,35 @@ class ClusterRoleStorage(ResourceStorage):
     kind = Kind("ClusterRole", "rbac.authorization.k8s.io/v1", "clusterroles", namespaced=False)
 
 
+class ValidatingAdmissionPolicyStorage(ResourceStorage):
+    kind = Kind(
+        "ValidatingAdmissionPolicy",
+        "admissionregistration.k8s.io/v1",
+        "validatingadmissionpolicies",
+        namespaced=False,
+    )
+
+
+class ValidatingAdmissionPolicyBindingStorage(ResourceStorage):
+    kind = Kind(
+        "ValidatingAdmissionPolicyBinding",
+        "admissionregistration.k8s.io/v1",
+        "validatingadmissionpolicybindings",
+        namespaced=False,
+    )
+
+
+#: Storage class for each cluster-wide kind Kuberth keeps in place at start-up.
+CLUSTER_STORAGE: dict[str, type[ResourceStorage]] = {
+    cls.kind.kind: cls
+    for cls in (
+        ClusterRoleStorage,
+        ValidatingAdmissionPolicyStorage,
+        ValidatingAdmissionPolicyBindingStorage,
+    )
+}
+
+
 class RoleBindingStorage(ResourceStorage):
     kind = Kind("RoleBinding", "rbac.authorization.k8s.io/v1", "rolebindings")
 
