@@ -133,7 +133,7 @@ def dev(host: Host = None, port: Port = None) -> None:
         dev_settings.database_url = f"sqlite:///{settings.cluster_dir}/kuberth.db"
     _say(
         f"\nKuberth (development) on {public_url}\n"
-        f"  sign in:  {public_url}/auth/github/login  (local stand-in for GitHub: any login)\n"
+        f"  open:     {public_url}/  (sign in with a local stand-in for GitHub: any login)\n"
         f"  API docs: {public_url}/docs\n"
         f"  kubectl:  KUBECONFIG={plane.kubeconfig}\n"
     )

@@ -13,6 +13,7 @@ from starlette.middleware.sessions import SessionMiddleware
 import kuberth
 from kuberth.exceptions import KuberthError
 from kuberth.http.errors import install_error_handlers
+from kuberth.http.pages import install_pages
 from kuberth.http.routes import (
     admin,
     apps,
@@ -95,6 +96,7 @@ def create_app(settings: Settings) -> FastAPI:
         https_only=settings.public_url.startswith("https://"),
     )
     install_error_handlers(app)
+    install_pages(app)
     routers = (health, auth, me, namespaces, workloads, apps, kubeconfig, tokens, audit, admin)
     for module in routers:
         app.include_router(module.router)

@@ -81,7 +81,18 @@ class NamespaceService:
         """
         row = self.require_access(principal, name)
         identity = principal.kubernetes_identity
-        live = self._namespaces.read(name, identity=identity)
+        try:
+            live = self._namespaces.read(name, identity=identity)
+        except ForbiddenError:
+            # A terminating namespace loses the tenant's RoleBinding before it is gone; its
+            # progress is still the owner's to see (ownership was checked above).
+            live = self._namespaces.read(name)
+            if live is None:
+                self._forget(name)
+                raise NotFoundError(f"namespace {name} not found") from None
+            if live.get("status", {}).get("phase") != "Terminating":
+                raise
+            return _summary(row, live)
         if live is None:
             self._forget(name)  # deleted behind Kuberth's back (e.g. with kubectl)
             raise NotFoundError(f"namespace {name} not found")

@@ -40,6 +40,8 @@ from kuberth.storage.kubernetes.resources import (
 
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 
+JSONList = list[JSON]
+
 
 def invalid(error: ValidationError, prefix: str = "") -> InvalidInputError:
     """The first pydantic error as a 422 naming its field."""
@@ -227,6 +229,14 @@ class WorkloadService:
         if obj is None:
             raise NotFoundError(f"{KINDS[plural].kind.lower()} {name} not found")
         return obj
+
+    def recent_events(self, principal: Principal, namespace: str, limit: int = 15) -> JSONList:
+        """The namespace's newest events, read as the caller."""
+        self._namespaces.require_access(principal, namespace)
+        items = self._events.list(namespace=namespace, identity=principal.kubernetes_identity)
+        events = [summaries.event(e) for e in items.get("items", [])]
+        events.sort(key=lambda e: e["last_seen"] or "", reverse=True)
+        return events[:limit]
 
     def summarize(self, plural: str, obj: JSON) -> JSON:
         if plural == "deployments":

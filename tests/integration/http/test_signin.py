@@ -40,7 +40,7 @@ def test_first_sign_in_provisions_a_complete_namespace(
     with kuberth(database_url=database_url) as http:
         signed_in = sign_in(http, github, login=login.title(), user_id=user_id)
         assert signed_in.status_code == 302
-        assert signed_in.headers["location"] == "/api/v1/me"
+        assert signed_in.headers["location"] == "/dashboard"
         cookie = signed_in.headers["set-cookie"].lower()
         assert "httponly" in cookie
         assert "samesite=lax" in cookie

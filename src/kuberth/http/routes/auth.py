@@ -17,7 +17,7 @@ from kuberth.http.errors import error_responses
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/auth", tags=["auth"])
 
-DEFAULT_NEXT = "/api/v1/me"
+DEFAULT_NEXT = "/dashboard"
 
 
 def safe_next(target: str | None) -> str:

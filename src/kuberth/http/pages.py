@@ -1,0 +1,795 @@
+"""Server-rendered pages (Jinja2) for everything the API offers; forms post and redirect.
+
+Every form that changes state carries the session's CSRF token. Pages call the same services as
+the API, so validation and errors are the same; a service error becomes a field error on the
+form, or an error page (404 for anything that is not the caller's).
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import secrets
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from pydantic import ValidationError
+from starlette.datastructures import FormData
+
+from kuberth.exceptions import (
+    ForbiddenError,
+    InvalidInputError,
+    KuberthError,
+    NotFoundError,
+    UnauthenticatedError,
+)
+from kuberth.http.services import Services
+from kuberth.services.principal import Principal
+from kuberth.services.specs import AppSpec, AppUpdate, DeploymentSpec, IngressSpec, ServiceSpec
+
+TEMPLATES = Path(__file__).parent / "templates"
+STATIC = Path(__file__).parent / "static"
+
+router = APIRouter(include_in_schema=False)
+templates = Jinja2Templates(directory=TEMPLATES)
+
+
+def _age(value: object) -> str:
+    """ "5m", "3h", "2d" since a timestamp (ISO text or datetime)."""
+    if not value:
+        return ""
+    when = value if isinstance(value, datetime.datetime) else None
+    if when is None:
+        try:
+            when = datetime.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        except ValueError:
+            return str(value)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=datetime.UTC)
+    seconds = max(0, int((datetime.datetime.now(datetime.UTC) - when).total_seconds()))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+_UNITS = {
+    "m": 1e-3,
+    "k": 1e3,
+    "Ki": 1024,
+    "M": 1e6,
+    "Mi": 1024**2,
+    "G": 1e9,
+    "Gi": 1024**3,
+    "T": 1e12,
+    "Ti": 1024**4,
+}
+
+
+def _quantity(text: str) -> float:
+    for unit in sorted(_UNITS, key=len, reverse=True):
+        if text.endswith(unit):
+            return float(text[: -len(unit)]) * _UNITS[unit]
+    return float(text)
+
+
+def _percent(usage: dict[str, Any]) -> int:
+    try:
+        hard, used = _quantity(str(usage["hard"])), _quantity(str(usage.get("used") or "0"))
+    except (ValueError, KeyError):
+        return 0
+    return 100 if hard == 0 and used > 0 else int(min(100, 100 * used / hard)) if hard else 0
+
+
+templates.env.filters["age"] = _age
+templates.env.filters["percent"] = _percent
+
+
+class _BadFormError(Exception):
+    """A state-changing form without the session's CSRF token."""
+
+
+class _NotSignedInError(Exception):
+    def __init__(self, target: str) -> None:
+        self.target = target
+
+
+def _services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+def _csrf(request: Request) -> str:
+    token = request.session.get("csrf")
+    if not token:
+        token = request.session["csrf"] = secrets.token_urlsafe(32)
+    return str(token)
+
+
+async def _form(request: Request) -> FormData:
+    """The posted form, after checking its CSRF token against the session's."""
+    form = await request.form()
+    sent = str(form.get("csrf", ""))
+    if not sent or not secrets.compare_digest(sent, str(request.session.get("csrf", ""))):
+        raise _BadFormError
+    return form
+
+
+def _principal(request: Request) -> Principal:
+    try:
+        return _services(request).users.from_session(request.session.get("user_id"))
+    except UnauthenticatedError:
+        raise _NotSignedInError(request.url.path) from None
+
+
+def _flash(request: Request, message: str, kind: str = "") -> None:
+    request.session["flashes"] = [*request.session.get("flashes", []), [message, kind]]
+
+
+def _render(request: Request, template: str, status: int = 200, **context: Any) -> Response:
+    principal = context.pop("principal", None)
+    return templates.TemplateResponse(
+        request,
+        template,
+        {
+            "principal": principal,
+            "csrf": _csrf(request),
+            "flashes": request.session.pop("flashes", []),
+            "errors": {},
+            "form": {},
+            **context,
+        },
+        status_code=status,
+    )
+
+
+def _redirect(target: str) -> Response:
+    return RedirectResponse(target, status_code=303)
+
+
+def _error_page(request: Request, principal: Principal | None, error: KuberthError) -> Response:
+    titles = {404: "Not found", 403: "Not allowed", 409: "Conflict", 503: "Try again shortly"}
+    return _render(
+        request,
+        "error.html",
+        status=error.status_code,
+        principal=principal,
+        title=titles.get(error.status_code, "Something went wrong"),
+        message=error.message,
+    )
+
+
+def _field_errors(error: Exception, fields: set[str]) -> dict[str, str]:
+    """A service or validation error as {field: message}; "_" for the form as a whole."""
+    if isinstance(error, ValidationError):
+        first = error.errors()[0]
+        field = str(first["loc"][0]) if first["loc"] else "_"
+        return {field if field in fields else "_": str(first["msg"])}
+    assert isinstance(error, KuberthError)
+    field = (error.field or "").split(".")[0]
+    return {field if field in fields else "_": error.message}
+
+
+def install_pages(app: Any) -> None:
+    """Add the pages, their static files, and the redirect to sign-in for signed-out visitors."""
+    from fastapi.staticfiles import StaticFiles
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.include_router(router)
+
+    async def not_signed_in(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, _NotSignedInError)
+        return RedirectResponse(f"/auth/github/login?next={exc.target}", status_code=303)
+
+    async def bad_form(request: Request, _: Exception) -> Response:
+        error = ForbiddenError("the form has expired or did not come from Kuberth; reload the page")
+        return _error_page(request, None, error)
+
+    app.add_exception_handler(_NotSignedInError, not_signed_in)
+    app.add_exception_handler(_BadFormError, bad_form)
+
+
+# -- landing, dashboard, namespaces -------------------------------------------------------------
+
+
+@router.get("/")
+def landing(request: Request) -> Response:
+    if request.session.get("user_id"):
+        return _redirect("/dashboard")
+    return _render(request, "landing.html")
+
+
+def _dashboard(request: Request, principal: Principal, **context: Any) -> Response:
+    services = _services(request)
+    namespaces = []
+    for ns in services.namespaces.list(principal):
+        if principal.is_admin and ns.owner_id != principal.github_id:
+            continue  # operators see everyone's on /admin
+        apps = services.apps.list(principal, ns.name)
+        namespaces.append({"name": ns.name, "personal": ns.personal, "apps": apps})
+    personal = next((n["name"] for n in namespaces if n["personal"]), None)
+    hint = f"{personal}-<suffix>" if personal else None
+    return _render(
+        request, "dashboard.html", principal=principal, namespaces=namespaces, hint=hint, **context
+    )
+
+
+@router.get("/dashboard")
+def dashboard(request: Request) -> Response:
+    principal = _principal(request)
+    try:
+        return _dashboard(request, principal)
+    except KuberthError as error:
+        return _error_page(request, principal, error)
+
+
+@router.post("/namespaces")
+async def create_namespace(request: Request) -> Response:
+    principal = _principal(request)
+    form = await _form(request)
+    name = str(form.get("name", "")).strip()
+    try:
+        await run_in_threadpool(_services(request).namespaces.create, principal, name)
+    except KuberthError as error:
+        return await run_in_threadpool(
+            _dashboard,
+            request,
+            principal,
+            errors=_field_errors(error, {"name"}),
+            form={"name": name},
+        )
+    _flash(request, f"Namespace {name} created.")
+    return _redirect(f"/namespaces/{name}")
+
+
+@router.get("/namespaces/{namespace}")
+def namespace_page(request: Request, namespace: str) -> Response:
+    principal = _principal(request)
+    services = _services(request)
+    try:
+        ns = services.namespaces.get(principal, namespace)
+        context: dict[str, Any] = {
+            "ns": ns,
+            "apps": services.apps.list(principal, namespace),
+            "deployments": services.workloads.list(principal, "deployments", namespace),
+            "services": services.workloads.list(principal, "services", namespace),
+            "ingresses": services.workloads.list(principal, "ingresses", namespace),
+            "events": services.workloads.recent_events(principal, namespace),
+            "audit": services.audit.list(principal, namespace=namespace, limit=20),
+        }
+    except KuberthError as error:
+        return _error_page(request, principal, error)
+    return _render(request, "namespace.html", principal=principal, **context)
+
+
+@router.post("/namespaces/{namespace}/delete")
+async def delete_namespace(request: Request, namespace: str) -> Response:
+    principal = _principal(request)
+    await _form(request)
+    try:
+        await run_in_threadpool(
+            _services(request).namespaces.delete, principal, namespace, wait=False, timeout=1
+        )
+    except KuberthError as error:
+        return _error_page(request, principal, error)
+    return _redirect(f"/namespaces/{namespace}/deleting")
+
+
+@router.get("/namespaces/{namespace}/deleting")
+def namespace_deleting(request: Request, namespace: str) -> Response:
+    """Progress of a namespace deletion; refreshes itself until the namespace is gone."""
+    principal = _principal(request)
+    try:
+        ns = _services(request).namespaces.get(principal, namespace)
+    except NotFoundError:
+        return _render(
+            request,
+            "deleting.html",
+            principal=principal,
+            what="Namespace",
+            name=namespace,
+            gone=True,
+            back="/dashboard",
+        )
+    except KuberthError as error:
+        return _error_page(request, principal, error)
+    return _render(
+        request,
+        "deleting.html",
+        principal=principal,
+        what="Namespace",
+        name=namespace,
+        gone=False,
+        conditions=[c for c in ns.conditions if c.get("status") == "True"],
+    )
+
+
+@router.get("/namespaces/{namespace}/kubeconfig")
+def kubeconfig_page(request: Request, namespace: str) -> Response:
+    principal = _principal(request)
+    services = _services(request)
+    try:
+        services.namespaces.require_access(principal, namespace)
+    except KuberthError as error:
+        return _error_page(request, principal, error)
+    minutes = services.kubeconfigs.lifetime // 60
+    return _render(
+        request,
+        "kubeconfig.html",
+        principal=principal,
+        namespace=namespace,
+        lifetime_minutes=minutes,
+    )
+
+
+# -- apps ---------------------------------------------------------------------------------------
+
+_APP_FIELDS = {"name", "image", "replicas", "port", "host", "env"}
+
+
+def _env(text: str) -> dict[str, str]:
+    env = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        if "=" not in line:
+            raise InvalidInputError(f"line {number}: write KEY=value", field="env")
+        key, _, value = line.partition("=")
+        env[key.strip()] = value
+    return env
+
+
+def _app_form(form: FormData) -> dict[str, Any]:
+    values = {k: str(form.get(k, "")).strip() for k in _APP_FIELDS}
+    values["env"] = str(form.get("env", ""))
+    return values
+
+
+def _app_page(
+    request: Request, principal: Principal, namespace: str, app: Any, **context: Any
+) -> Response:
+    services = _services(request)
+    return _render(
+        request,
+        "app_form.html",
+        principal=principal,
+        namespace=namespace,
+        app=app,
+        apps_domain=services.settings.apps_domain,
+        **context,
+    )
+
+
+@router.get("/namespaces/{namespace}/apps/new")
+def new_app(request: Request, namespace: str) -> Response:
+    principal = _principal(request)
+    try:
+        _services(request).namespaces.require_access(principal, namespace)
+    except KuberthError as error:
+        return _error_page(request, principal, error)
+    return _app_page(request, principal, namespace, None)
+
+
+@router.post("/namespaces/{namespace}/apps")
+async def create_app(request: Request, namespace: str) -> Response:
+    principal = _principal(request)
+    values = _app_form(await _form(request))
+    try:
+        body: dict[str, Any] = {k: v for k, v in values.items() if v and k != "env"}
+        body["env"] = _env(values["env"])
+        spec = AppSpec.model_validate(body)
+        await run_in_threadpool(_services(request).apps.create, principal, namespace, spec)
+    except NotFoundError as error:
+        return _error_page(request, principal, error)
+    except (KuberthError, ValidationError) as error:
+        errors = _field_errors(error, _APP_FIELDS)
+        return _app_page(
+            request, principal, namespace, None, errors=errors, form=values, status=422
+        )
+    _flash(request, f"App {spec.name} created; it becomes ready as its pods start.")
+    return _redirect(f"/namespaces/{namespace}/apps/{spec.name}")
+
+
+@router.get("/namespaces/{namespace}/apps/{name}")
+def app_page(request: Request, namespace: str, name: str) -> Response:
+    principal = _principal(request)
+    services = _services(request)
+    try:
+        app = services.apps.get(principal, namespace, name)
+        raw = services.workloads.read(principal, "deployments", namespace, name)
+    except KuberthError as error:
+        return _error_page(request, principal, error)
+    container = raw["spec"]["template"]["spec"]["containers"][0]
+    ports = container.get("ports") or [{}]
+    current = {
+        "image": container.get("image", ""),
+        "replicas": str(raw["spec"].get("replicas", 1)),
+        "port": str(ports[0].get("containerPort", "")),
+        "host": (app["ingress"] or {}).get("hosts", [""])[0] if app["ingress"] else "",
+        "env": "\n".join(f"{e['name']}={e.get('value', '')}" for e in container.get("env", [])),
+    }
+    return _app_page(request, principal, namespace, app, form=current)
+
+
+@router.post("/namespaces/{namespace}/apps/{name}")
+async def update_app(request: Request, namespace: str, name: str) -> Response:
+    principal = _principal(request)
+    values = _app_form(await _form(request))
+    services = _services(request)
+    try:
+        body: dict[str, Any] = {k: v for k, v in values.items() if v and k not in ("env", "name")}
+        if values["env"].strip():
+            body["env"] = _env(values["env"])
+        await run_in_threadpool(
+            services.apps.update, principal, namespace, name, AppUpdate.model_validate(body)
+        )
+    except NotFoundError as error:
+        return _error_page(request, principal, error)
+    except (KuberthError, ValidationError) as error:
+        app = await run_in_threadpool(services.apps.get, principal, namespace, name)
+        errors = _field_errors(error, _APP_FIELDS)
+        return _app_page(request, principal, namespace, app, errors=errors, form=values, status=422)
+    _flash(request, f"App {name} updated.")
+    return _redirect(f"/namespaces/{namespace}/apps/{name}")
+
+
+@router.post("/namespaces/{namespace}/apps/{name}/scale")
+async def scale_app(request: Request, namespace: str, name: str) -> Response:
+    principal = _principal(request)
+    form = await _form(request)
+    try:
+        change = AppUpdate.model_validate({"replicas": str(form.get("replicas", ""))})
+        await run_in_threadpool(_services(request).apps.update, principal, namespace, name, change)
+    except (KuberthError, ValidationError) as error:
+        message = error.message if isinstance(error, KuberthError) else "replicas must be 0 to 100"
+        _flash(request, f"Not scaled: {message}", "bad")
+    else:
+        _flash(request, f"Scaling {name} to {change.replicas}.")
+    return _redirect(f"/namespaces/{namespace}/apps/{name}")
+
+
+@router.post("/namespaces/{namespace}/apps/{name}/restart")
+async def restart_app(request: Request, namespace: str, name: str) -> Response:
+    principal = _principal(request)
+    await _form(request)
+    try:
+        await run_in_threadpool(_services(request).workloads.restart, principal, namespace, name)
+    except KuberthError as error:
+        return _error_page(request, principal, error)
+    _flash(request, f"Restarting {name}: its pods are being replaced.")
+    return _redirect(f"/namespaces/{namespace}/apps/{name}")
+
+
+@router.post("/namespaces/{namespace}/apps/{name}/delete")
+async def delete_app(request: Request, namespace: str, name: str) -> Response:
+    principal = _principal(request)
+    await _form(request)
+    try:
+        await run_in_threadpool(_services(request).apps.delete, principal, namespace, name)
+    except KuberthError as error:
+        return _error_page(request, principal, error)
+    _flash(request, f"App {name} deleted.")
+    return _redirect(f"/namespaces/{namespace}")
+
+
+# -- deployments, services, ingresses ------------------------------------------------------------
+
+_CONCISE: dict[str, tuple[str, type[Any], list[dict[str, Any]]]] = {
+    "deployments": (
+        "Deployment",
+        DeploymentSpec,
+        [
+            {"name": "name", "label": "Name", "required": True},
+            {"name": "image", "label": "Image", "required": True, "hint": "e.g. nginx:1.27"},
+            {"name": "replicas", "label": "Replicas", "type": "number", "default": "1"},
+            {"name": "port", "label": "Container port", "type": "number"},
+        ],
+    ),
+    "services": (
+        "Service",
+        ServiceSpec,
+        [
+            {"name": "name", "label": "Name", "required": True},
+            {
+                "name": "app",
+                "label": "Pods of app",
+                "required": True,
+                "hint": "selects pods labelled app=<this>",
+            },
+            {"name": "port", "label": "Port", "type": "number", "default": "80", "required": True},
+            {
+                "name": "target_port",
+                "label": "Target port",
+                "type": "number",
+                "hint": "default: the port",
+            },
+        ],
+    ),
+    "ingresses": (
+        "Ingress",
+        IngressSpec,
+        [
+            {"name": "name", "label": "Name", "required": True},
+            {"name": "host", "label": "Host", "required": True},
+            {"name": "service", "label": "Service", "required": True},
+            {
+                "name": "port",
+                "label": "Service port",
+                "type": "number",
+                "default": "80",
+                "required": True,
+            },
+            {"name": "path", "label": "Path", "default": "/"},
+        ],
+    ),
+}
+
+
+def _fields(plural: str) -> list[dict[str, Any]]:
+    return [
+        {"type": "text", "default": "", "hint": None, "required": False, **f}
+        for f in _CONCISE[plural][2]
+    ]
+
+
+def _concise_body(plural: str, values: dict[str, str]) -> dict[str, Any]:
+    present = {k: v for k, v in values.items() if v}
+    if plural == "services":
+        port = {
+            "port": present.pop("port", ""),
+            **({"target_port": present.pop("target_port")} if "target_port" in present else {}),
+        }
+        return {**present, "ports": [port]}
+    if plural == "ingresses":
+        path = {k: present.pop(k) for k in ("service", "port", "path") if k in present}
+        return {**present, "paths": [path]}
+    return present
+
+
+def _resource_page(
+    request: Request, principal: Principal, namespace: str, plural: str, **context: Any
+) -> Response:
+    kind = _CONCISE[plural][0]
+    return _render(
+        request,
+        "resource_form.html",
+        principal=principal,
+        namespace=namespace,
+        kind=kind,
+        **context,
+    )
+
+
+@router.get("/namespaces/{namespace}/{plural}/new")
+def new_resource(request: Request, namespace: str, plural: str) -> Response:
+    principal = _principal(request)
+    if plural not in _CONCISE:
+        return _error_page(request, principal, NotFoundError("no such page"))
+    try:
+        _services(request).namespaces.require_access(principal, namespace)
+    except KuberthError as error:
+        return _error_page(request, principal, error)
+    kind = _CONCISE[plural][0]
+    return _resource_page(
+        request,
+        principal,
+        namespace,
+        plural,
+        title=f"New {kind.lower()} in {namespace}",
+        action=f"/namespaces/{namespace}/{plural}",
+        fields=_fields(plural),
+        manifest=None,
+        submit=f"Create {kind.lower()}",
+        delete_action=None,
+        name=None,
+    )
+
+
+@router.post("/namespaces/{namespace}/{plural}")
+async def create_resource(request: Request, namespace: str, plural: str) -> Response:
+    principal = _principal(request)
+    if plural not in _CONCISE:
+        return _error_page(request, principal, NotFoundError("no such page"))
+    form = await _form(request)
+    fields = _fields(plural)
+    values = {f["name"]: str(form.get(f["name"], "")).strip() for f in fields}
+    try:
+        await run_in_threadpool(
+            _services(request).workloads.create,
+            principal,
+            plural,
+            namespace,
+            _concise_body(plural, values),
+        )
+    except NotFoundError as error:
+        return _error_page(request, principal, error)
+    except KuberthError as error:
+        kind = _CONCISE[plural][0]
+        errors = _field_errors(error, {f["name"] for f in fields} | {"paths", "ports"})
+        for nested, field in (("paths", "service"), ("ports", "port")):
+            if nested in errors:
+                errors[field] = errors.pop(nested)
+        return _resource_page(
+            request,
+            principal,
+            namespace,
+            plural,
+            title=f"New {kind.lower()} in {namespace}",
+            action=f"/namespaces/{namespace}/{plural}",
+            fields=fields,
+            manifest=None,
+            errors=errors,
+            form=values,
+            submit=f"Create {kind.lower()}",
+            delete_action=None,
+            name=None,
+            status=422,
+        )
+    _flash(request, f"{_CONCISE[plural][0]} {values['name']} created.")
+    return _redirect(f"/namespaces/{namespace}")
+
+
+@router.get("/namespaces/{namespace}/{plural}/{name}/edit")
+def edit_resource(request: Request, namespace: str, plural: str, name: str) -> Response:
+    principal = _principal(request)
+    if plural not in _CONCISE:
+        return _error_page(request, principal, NotFoundError("no such page"))
+    try:
+        obj = _services(request).workloads.read(principal, plural, namespace, name)
+    except KuberthError as error:
+        return _error_page(request, principal, error)
+    obj.get("metadata", {}).pop("managedFields", None)
+    return _edit_page(request, principal, namespace, plural, name, json.dumps(obj, indent=2))
+
+
+def _edit_page(
+    request: Request,
+    principal: Principal,
+    namespace: str,
+    plural: str,
+    name: str,
+    manifest: str,
+    **context: Any,
+) -> Response:
+    kind = _CONCISE[plural][0]
+    return _resource_page(
+        request,
+        principal,
+        namespace,
+        plural,
+        title=f"{kind} {name}",
+        fields=[],
+        manifest=manifest,
+        action=f"/namespaces/{namespace}/{plural}/{name}/edit",
+        submit="Save",
+        delete_action=f"/namespaces/{namespace}/{plural}/{name}/delete",
+        name=name,
+        **context,
+    )
+
+
+@router.post("/namespaces/{namespace}/{plural}/{name}/edit")
+async def save_resource(request: Request, namespace: str, plural: str, name: str) -> Response:
+    principal = _principal(request)
+    if plural not in _CONCISE:
+        return _error_page(request, principal, NotFoundError("no such page"))
+    text = str((await _form(request)).get("manifest", ""))
+    try:
+        body = json.loads(text)
+        await run_in_threadpool(
+            _services(request).workloads.replace, principal, plural, namespace, name, body
+        )
+    except NotFoundError as error:
+        return _error_page(request, principal, error)
+    except (ValueError, KuberthError) as error:
+        message = error.message if isinstance(error, KuberthError) else f"not valid JSON: {error}"
+        field = f" ({error.field})" if isinstance(error, KuberthError) and error.field else ""
+        return _edit_page(
+            request,
+            principal,
+            namespace,
+            plural,
+            name,
+            text,
+            errors={"manifest": message + field},
+            status=422,
+        )
+    _flash(request, f"{_CONCISE[plural][0]} {name} saved.")
+    return _redirect(f"/namespaces/{namespace}")
+
+
+@router.post("/namespaces/{namespace}/{plural}/{name}/delete")
+async def delete_resource(request: Request, namespace: str, plural: str, name: str) -> Response:
+    principal = _principal(request)
+    if plural not in _CONCISE:
+        return _error_page(request, principal, NotFoundError("no such page"))
+    await _form(request)
+    try:
+        await run_in_threadpool(
+            _services(request).workloads.delete, principal, plural, namespace, name
+        )
+    except KuberthError as error:
+        return _error_page(request, principal, error)
+    _flash(request, f"{_CONCISE[plural][0]} {name} deleted.")
+    return _redirect(f"/namespaces/{namespace}")
+
+
+# -- tokens, operators, sign-out -----------------------------------------------------------------
+
+
+def _tokens_page(request: Request, principal: Principal, **context: Any) -> Response:
+    tokens = _services(request).tokens.list(principal)
+    return _render(request, "tokens.html", principal=principal, tokens=tokens, **context)
+
+
+@router.get("/tokens")
+def tokens_page(request: Request) -> Response:
+    return _tokens_page(request, _principal(request))
+
+
+@router.post("/tokens")
+async def create_token(request: Request) -> Response:
+    principal = _principal(request)
+    form = await _form(request)
+    values = {k: str(form.get(k, "")).strip() for k in ("name", "expires_in_days")}
+    services = _services(request)
+    try:
+        days = int(values["expires_in_days"]) if values["expires_in_days"] else None
+        if days is not None and not 1 <= days <= 366:
+            raise InvalidInputError("between 1 and 366 days", field="expires_in_days")
+        token, _ = await run_in_threadpool(
+            lambda: services.tokens.create(principal, name=values["name"], expires_in_days=days)
+        )
+    except (KuberthError, ValueError) as error:
+        message = error.message if isinstance(error, KuberthError) else "a whole number of days"
+        field = (
+            error.field if isinstance(error, KuberthError) and error.field else "expires_in_days"
+        )
+        return _tokens_page(request, principal, errors={field: message}, form=values)
+    response = _tokens_page(request, principal, new_token=token)
+    response.headers["Cache-Control"] = "no-store"  # the token is in this page only
+    return response
+
+
+@router.post("/tokens/{token_id}/revoke")
+async def revoke_token(request: Request, token_id: int) -> Response:
+    principal = _principal(request)
+    await _form(request)
+    try:
+        await run_in_threadpool(_services(request).tokens.revoke, principal, token_id)
+    except KuberthError as error:
+        return _error_page(request, principal, error)
+    _flash(request, "Token revoked.")
+    return _redirect("/tokens")
+
+
+@router.get("/admin")
+def admin_page(request: Request, offset: int = 0) -> Response:
+    principal = _principal(request)
+    limit = 50
+    try:
+        total, tenants = _services(request).admin.tenants(
+            principal, offset=max(0, offset), limit=limit
+        )
+    except KuberthError as error:
+        return _error_page(request, principal, error)
+    return _render(
+        request,
+        "admin.html",
+        principal=principal,
+        tenants=tenants,
+        total=total,
+        offset=max(0, offset),
+        limit=limit,
+    )
+
+
+@router.post("/logout")
+async def logout(request: Request) -> Response:
+    await _form(request)
+    request.session.clear()
+    return _redirect("/")

@@ -1,0 +1,193 @@
+"""The pages, used in headless Chromium the way a tenant and an operator would use them."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+
+import yaml
+from playwright.sync_api import BrowserContext, expect
+
+from tests.integration.browser.conftest import screenshot, sign_in_page
+
+
+def _login() -> str:
+    return f"u{secrets.token_hex(4)}"
+
+
+def test_a_tenant_signs_in_and_runs_an_app(
+    site: str, open_browser: Callable[[], BrowserContext], new_id: Callable[[], int]
+) -> None:
+    page = open_browser().new_page()
+    page.goto(site)
+    screenshot(page, "landing")
+    login = _login()
+    sign_in_page(page, site, login=login, user_id=new_id())
+
+    # The first sign-in shows the new namespace.
+    expect(page.get_by_role("heading", name=re.compile(login))).to_be_visible()
+    screenshot(page, "dashboard-empty")
+
+    page.get_by_role("link", name="New app").first.click()
+    page.get_by_label("Name").fill("Bad_Name")
+    page.get_by_label("Image").fill("nginx:1.27")
+    page.get_by_role("button", name="Create app").click()
+    expect(page.locator("#e-name")).to_contain_text("pattern")
+    expect(page.get_by_label("Name")).to_have_attribute("aria-invalid", "true")
+    screenshot(page, "app-form-error")
+
+    page.get_by_label("Name").fill("shop")
+    page.get_by_role("button", name="Create app").click()
+    expect(page.get_by_role("heading", name="App shop")).to_be_visible()
+    expect(page.locator("[data-ready]").first).to_have_text("1/1", timeout=60_000)  # live status
+    screenshot(page, "app")
+
+    page.get_by_label("Image").fill("nginx:1.28")
+    page.get_by_role("button", name="Save changes").click()
+    expect(page.get_by_role("status").first).to_contain_text("updated")
+    expect(page.get_by_text("nginx:1.28")).to_be_visible()
+
+    expect(page.get_by_label("Image")).to_have_value("nginx:1.28")  # the form shows what runs
+    page.get_by_label("Scale to").fill("2")
+    page.get_by_role("button", name="Scale").click()
+    expect(page.locator("[data-ready]").first).to_have_text("2/2", timeout=60_000)
+
+    page.get_by_role("button", name="Restart").click()
+    expect(page.get_by_role("status").first).to_contain_text("Restarting")
+
+    page.goto(f"{site}/dashboard")
+    expect(page.get_by_role("link", name="shop", exact=True)).to_be_visible()
+    screenshot(page, "dashboard")
+
+    page.goto(f"{site}/namespaces/{login}")
+    expect(page.get_by_role("heading", name="Quota")).to_be_visible()
+    screenshot(page, "namespace")
+
+    page.goto(f"{site}/namespaces/{login}/apps/shop")
+    page.get_by_label(re.compile("Delete the app")).check()
+    page.get_by_role("button", name="Delete app").click()
+    expect(page.get_by_role("status").first).to_contain_text("deleted")
+    expect(page.get_by_role("link", name="shop", exact=True)).to_have_count(0)
+
+
+def test_keyboard_only_sign_in_form_and_phone_sized_pages(
+    site: str, open_browser: Callable[[], BrowserContext], new_id: Callable[[], int]
+) -> None:
+    context = open_browser()
+    page = context.new_page()
+    page.set_viewport_size({"width": 390, "height": 844})
+    login = _login()
+    sign_in_page(page, site, login=login, user_id=new_id())
+    # Nothing wider than the screen.
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390
+    screenshot(page, "dashboard-phone")
+    # The namespace form can be reached and used with the keyboard alone.
+    page.get_by_label("Name").focus()
+    page.keyboard.type("Not Valid")
+    page.keyboard.press("Enter")
+    expect(page.locator("#e-name")).to_be_visible()
+    focused = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    page.keyboard.press("Tab")
+    assert focused is not None
+
+
+def test_namespaces_are_created_and_deleted_with_visible_progress(
+    site: str, open_browser: Callable[[], BrowserContext], new_id: Callable[[], int]
+) -> None:
+    page = open_browser().new_page()
+    login = _login()
+    sign_in_page(page, site, login=login, user_id=new_id())
+    page.get_by_label("Name").fill(f"{login}-dev")
+    page.get_by_role("button", name="Create namespace").click()
+    expect(page.get_by_role("heading", name=f"Namespace {login}-dev")).to_be_visible()
+
+    page.get_by_label(re.compile("and everything in it")).check()
+    page.get_by_role("button", name="Delete namespace").click()
+    expect(page.get_by_role("heading", name=re.compile("Deleting namespace"))).to_be_visible()
+    screenshot(page, "namespace-deleting")
+    expect(page.get_by_role("heading", name=f"Namespace {login}-dev is gone")).to_be_visible(
+        timeout=90_000
+    )
+
+
+def test_tokens_are_shown_once_and_can_be_revoked(
+    site: str, open_browser: Callable[[], BrowserContext], new_id: Callable[[], int]
+) -> None:
+    page = open_browser().new_page()
+    sign_in_page(page, site, login=_login(), user_id=new_id())
+    page.get_by_role("link", name="API tokens").click()
+    page.get_by_label("What is it for?").fill("laptop")
+    page.get_by_role("button", name="Create token").click()
+    token = page.locator("#new-token").inner_text()
+    assert token.startswith("kbt_")
+    screenshot(page, "tokens")
+    page.goto(f"{site}/tokens")
+    expect(page.locator("#new-token")).to_have_count(0)
+    assert token not in page.content()
+    page.get_by_role("button", name="Revoke laptop").click()
+    expect(page.get_by_role("status").first).to_contain_text("revoked")
+    expect(page.get_by_text("No tokens.")).to_be_visible()
+
+
+def test_kubeconfig_download(
+    site: str, open_browser: Callable[[], BrowserContext], new_id: Callable[[], int]
+) -> None:
+    page = open_browser().new_page()
+    login = _login()
+    sign_in_page(page, site, login=login, user_id=new_id())
+    page.goto(f"{site}/namespaces/{login}")
+    page.get_by_role("link", name="kubectl access").click()
+    expect(page.get_by_text("kubectl get deployments")).to_be_visible()
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download kubeconfig").click()
+    config = yaml.safe_load(download.value.path().read_text())
+    assert config["contexts"][0]["context"]["namespace"] == login
+    assert config["users"][0]["user"]["token"]
+
+
+def test_another_tenants_pages_are_not_found_and_operators_see_everyone(
+    kuberth_server: Callable[..., AbstractContextManager[str]],
+    open_browser: Callable[[], BrowserContext],
+    new_id: Callable[[], int],
+) -> None:
+    alice_login, bob_login, operator_id = _login(), _login(), new_id()
+    with kuberth_server(admin_github_ids=[operator_id]) as url:
+        alice = open_browser().new_page()
+        sign_in_page(alice, url, login=alice_login, user_id=new_id())
+        bob = open_browser().new_page()
+        sign_in_page(bob, url, login=bob_login, user_id=new_id())
+        for path in (
+            f"/namespaces/{alice_login}",
+            f"/namespaces/{alice_login}/apps/new",
+            f"/namespaces/{alice_login}/kubeconfig",
+            f"/namespaces/{alice_login}/deployments/new",
+        ):
+            response = bob.goto(f"{url}{path}")
+            assert response is not None
+            assert response.status == 404, path
+            expect(bob.get_by_role("heading", name="Not found")).to_be_visible()
+        assert bob.goto(f"{url}/admin").status == 403
+
+        operator = open_browser().new_page()
+        sign_in_page(operator, url, login=_login(), user_id=operator_id)
+        operator.goto(f"{url}/admin")
+        # Each tenant's login cell, and the link to its namespace in the next cells.
+        expect(operator.get_by_role("link", name=alice_login, exact=True)).to_be_visible()
+        expect(operator.get_by_role("link", name=bob_login, exact=True)).to_be_visible()
+        screenshot(operator, "operators")
+
+
+def test_forms_without_the_csrf_token_are_refused(
+    site: str, open_browser: Callable[[], BrowserContext], new_id: Callable[[], int]
+) -> None:
+    context = open_browser()
+    page = context.new_page()
+    login = _login()
+    sign_in_page(page, site, login=login, user_id=new_id())
+    forged = context.request.post(f"{site}/namespaces", form={"name": f"{login}-x"})
+    assert forged.status == 403
+    page.goto(f"{site}/dashboard")
+    expect(page.get_by_role("link", name=f"{login}-x")).to_have_count(0)
