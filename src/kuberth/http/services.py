@@ -164,6 +164,7 @@ def build_services(settings: Settings) -> Services:
             provisioner=provisioner,
             role_bindings=RoleBindingStorage(api),
             service_accounts=ServiceAccountStorage(api),
+            quotas=ResourceQuotaStorage(api),
             audit=audit,
         ),
     )

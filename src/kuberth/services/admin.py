@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import datetime
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -15,7 +16,11 @@ from kuberth.services.builders import tenant
 from kuberth.services.principal import Principal
 from kuberth.services.provisioning import Provisioner
 from kuberth.storage.database.users import NamespaceStore, UserStore
-from kuberth.storage.kubernetes.resources import RoleBindingStorage, ServiceAccountStorage
+from kuberth.storage.kubernetes.resources import (
+    ResourceQuotaStorage,
+    RoleBindingStorage,
+    ServiceAccountStorage,
+)
 
 
 @dataclass(frozen=True)
@@ -27,6 +32,7 @@ class TenantInfo:
     created_at: datetime.datetime
     last_sign_in_at: datetime.datetime
     revoked_at: datetime.datetime | None
+    usage: dict[str, dict[str, str | None]]  # resource -> {"used", "hard"}
 
 
 class AdminService:
@@ -37,12 +43,14 @@ class AdminService:
         provisioner: Provisioner,
         role_bindings: RoleBindingStorage,
         service_accounts: ServiceAccountStorage,
+        quotas: ResourceQuotaStorage,
         audit: AuditService,
     ) -> None:
         self._sessions = sessions
         self._provisioner = provisioner
         self._role_bindings = role_bindings
         self._service_accounts = service_accounts
+        self._quotas = quotas
         self._audit = audit
 
     @staticmethod
@@ -53,23 +61,32 @@ class AdminService:
     def tenants(
         self, principal: Principal, *, offset: int, limit: int
     ) -> tuple[int, list[TenantInfo]]:
-        """A page of users with their namespaces, and the total."""
+        """A page of users with their namespaces and quota usage, and the total.
+
+        Usage comes from one cluster-wide list of the tenant quotas, whatever the page size.
+        """
         self._require_admin(principal)
+        quotas = self._quotas.list(label_selector=f"{tenant.MANAGED_BY}=kuberth")
+        by_namespace = {q["metadata"]["namespace"]: q for q in quotas.get("items", [])}
         with self._sessions() as session:
             users = UserStore(session)
             namespaces = NamespaceStore(session)
-            page = [
-                TenantInfo(
-                    u.id,
-                    u.login,
-                    u.name,
-                    [n.name for n in namespaces.owned_by(u.id)],
-                    u.created_at,
-                    u.last_sign_in_at,
-                    u.revoked_at,
+            page = []
+            for u in users.list(offset=offset, limit=limit):
+                names = [n.name for n in namespaces.owned_by(u.id)]
+                usage = _usage(by_namespace.get(n, {}) for n in names)
+                page.append(
+                    TenantInfo(
+                        u.id,
+                        u.login,
+                        u.name,
+                        names,
+                        u.created_at,
+                        u.last_sign_in_at,
+                        u.revoked_at,
+                        usage,
+                    )
                 )
-                for u in users.list(offset=offset, limit=limit)
-            ]
             return users.count(), page
 
     def revoke(self, principal: Principal, github_id: int) -> None:
@@ -97,3 +114,20 @@ class AdminService:
             if not UserStore(session).set_revoked(github_id, revoked=revoked):
                 raise NotFoundError(f"user {github_id} not found")
             return [n.name for n in NamespaceStore(session).owned_by(github_id)]
+
+
+_SHOWN = ("pods", "requests.cpu", "requests.memory")
+
+
+def _usage(quotas: Iterable[dict[str, Any]]) -> dict[str, dict[str, str | None]]:
+    """Used and hard figures of the resources operators scan for, from the tenant's first
+    namespace that has them (the personal one comes first), as Kubernetes wrote them. `used`
+    is None until the quota controller has counted."""
+    usage: dict[str, dict[str, str | None]] = {}
+    for quota in quotas:
+        hard = quota.get("spec", {}).get("hard", {})
+        used = quota.get("status", {}).get("used", {})
+        for resource in _SHOWN:
+            if resource in hard and resource not in usage:
+                usage[resource] = {"used": used.get(resource), "hard": hard[resource]}
+    return usage

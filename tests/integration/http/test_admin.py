@@ -49,6 +49,7 @@ def test_revoking_a_user_ends_every_kind_of_access(
         mine = next(t for t in listed["items"] if t["github_id"] == tenant_id)
         assert mine["namespaces"] == [login]
         assert mine["last_sign_in_at"]
+        assert mine["usage"]["pods"]["hard"] == "50"
 
         assert operator.post(f"/api/v1/admin/users/{tenant_id}/revoke").status_code == 204
         assert tenant.get("/api/v1/me").status_code == 403
