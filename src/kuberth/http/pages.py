@@ -174,6 +174,21 @@ def _field_errors(error: Exception, fields: set[str]) -> dict[str, str]:
     return {field if field in fields else "_": error.message}
 
 
+async def _act(
+    request: Request, action: Any, *args: Any, done: str, then: str, **kwargs: Any
+) -> Response:
+    """A button's POST: check the form, do it, then redirect with a message (or an error page)."""
+    principal = _principal(request)
+    await _form(request)
+    try:
+        await run_in_threadpool(lambda: action(principal, *args, **kwargs))
+    except KuberthError as error:
+        return _error_page(request, principal, error)
+    if done:
+        _flash(request, done)
+    return _redirect(then)
+
+
 def install_pages(app: Any) -> None:
     """Add the pages, their static files, and the redirect to sign-in for signed-out visitors."""
     from fastapi.staticfiles import StaticFiles
@@ -268,15 +283,15 @@ def namespace_page(request: Request, namespace: str) -> Response:
 
 @router.post("/namespaces/{namespace}/delete")
 async def delete_namespace(request: Request, namespace: str) -> Response:
-    principal = _principal(request)
-    await _form(request)
-    try:
-        await run_in_threadpool(
-            _services(request).namespaces.delete, principal, namespace, wait=False, timeout=1
-        )
-    except KuberthError as error:
-        return _error_page(request, principal, error)
-    return _redirect(f"/namespaces/{namespace}/deleting")
+    return await _act(
+        request,
+        _services(request).namespaces.delete,
+        namespace,
+        wait=False,
+        timeout=1,
+        done="",
+        then=f"/namespaces/{namespace}/deleting",
+    )
 
 
 @router.get("/namespaces/{namespace}/deleting")
@@ -454,26 +469,26 @@ async def scale_app(request: Request, namespace: str, name: str) -> Response:
 
 @router.post("/namespaces/{namespace}/apps/{name}/restart")
 async def restart_app(request: Request, namespace: str, name: str) -> Response:
-    principal = _principal(request)
-    await _form(request)
-    try:
-        await run_in_threadpool(_services(request).workloads.restart, principal, namespace, name)
-    except KuberthError as error:
-        return _error_page(request, principal, error)
-    _flash(request, f"Restarting {name}: its pods are being replaced.")
-    return _redirect(f"/namespaces/{namespace}/apps/{name}")
+    return await _act(
+        request,
+        _services(request).workloads.restart,
+        namespace,
+        name,
+        done=f"Restarting {name}: its pods are being replaced.",
+        then=f"/namespaces/{namespace}/apps/{name}",
+    )
 
 
 @router.post("/namespaces/{namespace}/apps/{name}/delete")
 async def delete_app(request: Request, namespace: str, name: str) -> Response:
-    principal = _principal(request)
-    await _form(request)
-    try:
-        await run_in_threadpool(_services(request).apps.delete, principal, namespace, name)
-    except KuberthError as error:
-        return _error_page(request, principal, error)
-    _flash(request, f"App {name} deleted.")
-    return _redirect(f"/namespaces/{namespace}")
+    return await _act(
+        request,
+        _services(request).apps.delete,
+        namespace,
+        name,
+        done=f"App {name} deleted.",
+        then=f"/namespaces/{namespace}",
+    )
 
 
 # -- deployments, services, ingresses ------------------------------------------------------------
@@ -757,14 +772,9 @@ async def create_token(request: Request) -> Response:
 
 @router.post("/tokens/{token_id}/revoke")
 async def revoke_token(request: Request, token_id: int) -> Response:
-    principal = _principal(request)
-    await _form(request)
-    try:
-        await run_in_threadpool(_services(request).tokens.revoke, principal, token_id)
-    except KuberthError as error:
-        return _error_page(request, principal, error)
-    _flash(request, "Token revoked.")
-    return _redirect("/tokens")
+    return await _act(
+        request, _services(request).tokens.revoke, token_id, done="Token revoked.", then="/tokens"
+    )
 
 
 @router.get("/admin")
