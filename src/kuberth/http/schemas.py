@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from kuberth.services.specs import DnsLabel
+
 
 class QuotaUsage(BaseModel):
     hard: str
@@ -35,9 +37,7 @@ class NamespaceList(BaseModel):
 class NamespaceCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(
-        description="`<your personal namespace>-<suffix>`; a DNS label", max_length=253
-    )
+    name: DnsLabel = Field(description="`<your personal namespace>-<suffix>`")
 
 
 class DeletionPending(BaseModel):

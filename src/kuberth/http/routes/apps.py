@@ -32,7 +32,7 @@ def list_apps(
     summary="Create an app; all of it or, if a step fails, nothing (the error names the step)",
     status_code=201,
     response_model=App,
-    responses=error_responses(401, 403, 404, 409, 422, 503),
+    responses=error_responses(400, 401, 403, 404, 409, 422, 503),
 )
 def create_app(
     namespace: NamespaceName, body: AppSpec, principal: CurrentPrincipal, services: ServicesDep
@@ -53,7 +53,7 @@ def get_app(
     "/{name}",
     summary="Change an app's image, replicas, env, port or host, all parts together",
     response_model=App,
-    responses=error_responses(401, 403, 404, 409, 422, 503),
+    responses=error_responses(400, 401, 403, 404, 409, 422, 503),
 )
 def update_app(
     namespace: NamespaceName,

@@ -19,13 +19,12 @@ router = APIRouter(prefix="/api/v1/namespaces", tags=["namespaces"])
 
 NamespaceName = Annotated[str, Path(description="The namespace", max_length=253)]
 
+_CREATE_SCHEMA = NamespaceCreate.model_json_schema()
 _CREATE_BODY = {
     "required": True,
     "content": {
-        "application/json": {"schema": {"$ref": "#/components/schemas/NamespaceCreate"}},
-        "application/x-www-form-urlencoded": {
-            "schema": {"$ref": "#/components/schemas/NamespaceCreate"}
-        },
+        "application/json": {"schema": _CREATE_SCHEMA},
+        "application/x-www-form-urlencoded": {"schema": _CREATE_SCHEMA},
     },
 }
 

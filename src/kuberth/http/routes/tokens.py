@@ -20,7 +20,7 @@ def list_tokens(principal: CurrentPrincipal, services: ServicesDep) -> TokenList
     "",
     summary="Create an API token; its value is in this response only",
     status_code=201,
-    responses=error_responses(401, 422),
+    responses=error_responses(400, 401, 422),
 )
 def create_token(
     body: TokenCreate, principal: CurrentPrincipal, services: ServicesDep

@@ -163,7 +163,7 @@ class Scale(BaseModel):
     tags=["Deployments"],
     summary="Set the number of replicas",
     response_model=schemas.Deployment,
-    responses=error_responses(401, 403, 404, 422, 503),
+    responses=error_responses(400, 401, 403, 404, 422, 503),
 )
 def scale(
     namespace: NamespaceName,

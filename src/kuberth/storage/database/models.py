@@ -5,7 +5,23 @@ from __future__ import annotations
 import datetime
 
 from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, func, text
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator[datetime.datetime]):
+    """A timestamp that is always timezone-aware UTC when read back; SQLite forgets the zone."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_result_value(
+        self, value: datetime.datetime | None, dialect: Dialect
+    ) -> datetime.datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=datetime.UTC)
+        return value
 
 
 class Base(DeclarativeBase):
@@ -18,14 +34,12 @@ class User(Base):
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     login: Mapped[str] = mapped_column(String(64))
     name: Mapped[str | None] = mapped_column(String(255))
-    created_at: Mapped[datetime.datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
-    )
+    created_at: Mapped[datetime.datetime] = mapped_column(UTCDateTime(), server_default=func.now())
     last_sign_in_at: Mapped[datetime.datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
+        UTCDateTime(), server_default=func.now()
     )
     #: Set when an operator revoked the user's access; sign-in, sessions and tokens stop working.
-    revoked_at: Mapped[datetime.datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime.datetime | None] = mapped_column(UTCDateTime())
 
 
 class TenantNamespace(Base):
@@ -48,9 +62,7 @@ class TenantNamespace(Base):
         BigInteger, ForeignKey("users.id", ondelete="CASCADE"), index=True
     )
     personal: Mapped[bool] = mapped_column(Boolean, default=False)
-    created_at: Mapped[datetime.datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
-    )
+    created_at: Mapped[datetime.datetime] = mapped_column(UTCDateTime(), server_default=func.now())
 
 
 class ApiToken(Base):
@@ -65,11 +77,9 @@ class ApiToken(Base):
     name: Mapped[str] = mapped_column(String(100))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     prefix: Mapped[str] = mapped_column(String(12))
-    created_at: Mapped[datetime.datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
-    )
-    expires_at: Mapped[datetime.datetime | None] = mapped_column(DateTime(timezone=True))
-    last_used_at: Mapped[datetime.datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime.datetime] = mapped_column(UTCDateTime(), server_default=func.now())
+    expires_at: Mapped[datetime.datetime | None] = mapped_column(UTCDateTime())
+    last_used_at: Mapped[datetime.datetime | None] = mapped_column(UTCDateTime())
 
 
 class IngressHost(Base):
@@ -81,9 +91,7 @@ class IngressHost(Base):
     namespace: Mapped[str] = mapped_column(String(63), index=True)
     ingress: Mapped[str] = mapped_column(String(253))
     owner_id: Mapped[int] = mapped_column(BigInteger)
-    created_at: Mapped[datetime.datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
-    )
+    created_at: Mapped[datetime.datetime] = mapped_column(UTCDateTime(), server_default=func.now())
 
 
 class AuditEvent(Base):
@@ -92,7 +100,7 @@ class AuditEvent(Base):
     __tablename__ = "audit_events"
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
-    at: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True), index=True)
+    at: Mapped[datetime.datetime] = mapped_column(UTCDateTime(), index=True)
     actor_id: Mapped[int] = mapped_column(BigInteger, index=True)
     actor_login: Mapped[str] = mapped_column(String(64))
     action: Mapped[str] = mapped_column(String(32))
