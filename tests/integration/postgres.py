@@ -39,6 +39,11 @@ class PostgresServer:
         self._run(
             str(self.bin / "initdb"), "-D", str(data), "-U", "kuberth", "--auth=trust", "-E", "UTF8"
         )
+        return self.resume()
+
+    def resume(self) -> PostgresServer:
+        """Start the server on its existing data (after :meth:`stop`)."""
+        data = self.directory / "data"
         options = (
             f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1 "
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
@@ -56,10 +61,10 @@ class PostgresServer:
         )
         return self
 
-    def stop(self) -> None:
-        self._run(
-            str(self.bin / "pg_ctl"), "-D", str(self.directory / "data"), "-m", "immediate", "stop"
-        )
+    def stop(self, mode: str = "immediate") -> None:
+        """Stop the server. `immediate` loses the last commits (fsync is off for speed), which is
+        fine for a throwaway server; `fast` shuts down cleanly, as an outage test wants."""
+        self._run(str(self.bin / "pg_ctl"), "-D", str(self.directory / "data"), "-m", mode, "stop")
 
     def create_database(self, name: str) -> str:
         """A new, empty database; returns its SQLAlchemy URL."""
