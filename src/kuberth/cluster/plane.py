@@ -233,6 +233,35 @@ class ControlPlane:
             f"the kwok log:\n{log_tail(self.layout.log('kwok'))}"
         )
 
+    def stop_component(self, name: str) -> None:
+        """Stop one component (fault tests); `start_component` brings it back."""
+        state = self._read_state()
+        if state is None or name not in state["pids"]:
+            raise ClusterError(f"{name} is not part of a running plane here")
+        self._stop(name, state["pids"][name])
+
+    def start_component(self, binaries: Binaries, name: str) -> None:
+        """Start a stopped component again with its old ports and wait until it is healthy."""
+        state = self._read_state()
+        if state is None:
+            raise ClusterError(f"no control plane was started from {self.layout.directory}")
+        ports = Ports(**state["ports"])
+        pids = dict(state["pids"])
+        pids[name] = self._spawn(name, commands(binaries, self.layout, ports)[name])
+        self._write_state(ports, pids)
+        self._wait_healthy(name, health_urls(ports)[name])
+
+    def restart_crashed(self, binaries: Binaries) -> list[str]:
+        """Start again every component that has exited, as a supervisor would; returns them.
+
+        The controller manager, for one, exits when the API server goes away while it is still
+        setting up its controllers; in a real cluster the kubelet or systemd restarts it.
+        """
+        crashed = [c.name for c in self.status() if c.state == "crashed"]
+        for name in crashed:
+            self.start_component(binaries, name)
+        return crashed
+
     def report_crashes(self, report: Report) -> None:
         """Report, with the tail of its log, any component this process started that exits.
 

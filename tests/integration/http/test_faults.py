@@ -1,19 +1,24 @@
-"""Faults: the database going away mid-service is a 503 with Retry-After, and nothing half-made."""
+"""Faults: the database or the API server going away is a 503 with Retry-After, nothing is
+half-made, and work converges (or a waiting delete resumes) once they are back."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import secrets
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
 
 import httpx
 import pytest
-from kubernetes import client
+from kubernetes import client, config
 
+from kuberth.cluster.build import Binaries
+from kuberth.cluster.plane import ControlPlane
 from kuberth.devtools.github import StandInServer
 from tests.integration.postgres import PostgresServer
 from tests.integration.signin import sign_in
@@ -66,3 +71,62 @@ def test_the_database_going_away_is_503_and_nothing_is_half_made(
         assert after.status_code == 200, after.text
         assert after.json()["login"] == login
         assert http.get("/readyz").status_code == 200
+
+
+@pytest.fixture
+def own_plane(binaries: Binaries, tmp_path: Path) -> Iterator[ControlPlane]:
+    """A control plane of this test's own, whose API server it may stop."""
+    plane = ControlPlane(tmp_path / "plane")
+    plane.up(binaries)
+    yield plane
+    plane.down()
+
+
+def test_the_api_server_going_away_is_503_and_sign_up_converges_after(
+    kuberth_server: Callable[..., AbstractContextManager[str]],
+    github: StandInServer,
+    own_plane: ControlPlane,
+    binaries: Binaries,
+    new_id: Callable[[], int],
+) -> None:
+    login, user_id = f"a{secrets.token_hex(4)}", new_id()
+    settings = {
+        "kubeconfig": own_plane.kubeconfig,
+        "kubernetes_request_timeout": 3,
+        "kubernetes_retry_after": 6,
+    }
+    with kuberth_server(**settings) as url, httpx.Client(base_url=url, timeout=60) as http:
+        own_plane.stop_component("kube-apiserver")
+        refused = sign_in(http, github, login=login, user_id=user_id)
+        assert refused.status_code == 503
+        assert refused.headers["Retry-After"] == "6"
+        assert http.get("/api/v1/me").status_code == 401  # nobody was recorded
+        assert http.get("/readyz").status_code == 503
+
+        own_plane.start_component(binaries, "kube-apiserver")
+        own_plane.restart_crashed(binaries)  # a young controller manager may have given up
+        assert sign_in(http, github, login=login, user_id=user_id).status_code == 302
+        detail = http.get(f"/api/v1/namespaces/{login}").json()
+        assert detail["quota"]["pods"]["hard"] == "50"
+        api = config.new_client_from_config(str(own_plane.kubeconfig))
+        binding = client.RbacAuthorizationV1Api(api).read_namespaced_role_binding(
+            "kuberth-tenant", login
+        )
+        assert binding.subjects[0].name == f"kuberth:{user_id}"
+
+        # A delete waiting on its watch survives an API server restart and sees the deletion
+        # (the namespace controller takes several seconds, so the restart falls inside the wait).
+        name = f"{login}-going"
+        assert http.post("/api/v1/namespaces", json={"name": name}).status_code == 201
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+            waiting = pool.submit(http.delete, f"/api/v1/namespaces/{name}", params={"timeout": 90})
+            time.sleep(1)  # let the DELETE reach its watch; there is no event to wait on for that
+            own_plane.stop_component("kube-apiserver")
+            own_plane.start_component(binaries, "kube-apiserver")
+            own_plane.restart_crashed(binaries)
+            assert not waiting.done()
+            assert waiting.result().status_code == 204
+        with pytest.raises(client.ApiException) as gone:
+            client.CoreV1Api(api).read_namespace(name)
+        assert gone.value.status == 404
+        api.close()
