@@ -63,9 +63,10 @@ def test_concurrent_updates_of_one_deployment_lose_nothing(
     url = f"/api/v1/namespaces/{alice.namespace}/deployments"
     alice.http.post(url, json={"name": "web", "image": "nginx:1.27"})
     # Once rolled out, only the writers below change it (controllers are done with its status).
-    assert (
-        alice.http.get(f"{url}/web/rollout", params={"timeout": 60}).json()["outcome"] == "complete"
-    )
+    # The wait is generous: right after the sign-in storm above, the controllers still work
+    # through dozens of new and deleted namespaces (the pods need a default ServiceAccount).
+    rollout = alice.http.get(f"{url}/web/rollout", params={"timeout": 120}).json()
+    assert rollout["outcome"] == "complete", rollout
     current = alice.http.get(f"{url}/web", params={"full": "true"}).json()["object"]
 
     def write(i: int) -> int:
