@@ -719,18 +719,17 @@ async def save_resource(request: Request, namespace: str, plural: str, name: str
 
 @router.post("/namespaces/{namespace}/{plural}/{name}/delete")
 async def delete_resource(request: Request, namespace: str, plural: str, name: str) -> Response:
-    principal = _principal(request)
     if plural not in _CONCISE:
-        return _error_page(request, principal, NotFoundError("no such page"))
-    await _form(request)
-    try:
-        await run_in_threadpool(
-            _services(request).workloads.delete, principal, plural, namespace, name
-        )
-    except KuberthError as error:
-        return _error_page(request, principal, error)
-    _flash(request, f"{_CONCISE[plural][0]} {name} deleted.")
-    return _redirect(f"/namespaces/{namespace}")
+        return _error_page(request, _principal(request), NotFoundError("no such page"))
+    return await _act(
+        request,
+        _services(request).workloads.delete,
+        plural,
+        namespace,
+        name,
+        done=f"{_CONCISE[plural][0]} {name} deleted.",
+        then=f"/namespaces/{namespace}",
+    )
 
 
 # -- tokens, operators, sign-out -----------------------------------------------------------------

@@ -165,10 +165,13 @@ class WorkloadService:
         spec = manifest.setdefault("spec", {})
         spec.setdefault("ingressClassName", self.policy.ingress_classes[0])
         fields = self.policy.check_ingress(manifest)
-        with self._sessions() as session:
-            candidates = [c for _, host in fields for c in self.policy.host_namespaces(host)]
-            taken = NamespaceStore(session).existing(candidates)
-        owner = self._owner(namespace)
+        candidates = [c for _, host in fields for c in self.policy.host_namespaces(host)]
+        with self._sessions() as session:  # one session for both questions
+            store = NamespaceStore(session)
+            taken = store.existing(candidates)
+            row = store.get(namespace)
+        assert row is not None  # access was checked before
+        owner = row.owner_id
         for field, host in fields:
             self.policy.check_host(
                 host, field=field, namespace=namespace, owner_id=owner, taken=taken
