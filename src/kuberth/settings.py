@@ -43,6 +43,14 @@ class Settings(BaseSettings):
     kubernetes_retry_after: int = Field(
         default=5, ge=1, description="Retry-After (seconds) sent when the cluster is unreachable."
     )
+    kubernetes_throttle_budget: float = Field(
+        default=3.0,
+        ge=0,
+        description=(
+            "Seconds one call may spend waiting out the API server's 429s (as its Retry-After "
+            "asks) before Kuberth gives up with a 503."
+        ),
+    )
 
     cluster_dir: Path = Field(
         default_factory=lambda: _xdg_dir("XDG_STATE_HOME", ".local/state") / "cluster",

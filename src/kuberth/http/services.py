@@ -74,6 +74,7 @@ def build_services(settings: Settings) -> Services:
         make_api_client(settings),
         timeout=settings.kubernetes_request_timeout,
         retry_after=settings.kubernetes_retry_after,
+        throttle_budget=settings.kubernetes_throttle_budget,
     )
     namespaces = NamespaceStorage(api)
     reserved = (settings.kuberth_namespace, *settings.reserved_namespaces)

@@ -8,7 +8,10 @@ exceptions with the kind, name and Kubernetes' own message.
 
 from __future__ import annotations
 
+import itertools
 import json
+import logging
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +28,8 @@ from kuberth.exceptions import (
     NotFoundError,
     UpstreamError,
 )
+
+log = logging.getLogger(__name__)
 
 JSON = dict[str, Any]
 
@@ -51,12 +56,22 @@ class Identity:
 class KubernetesApi:
     """The one place Kuberth sends HTTP requests to the API server."""
 
-    def __init__(self, api_client: client.ApiClient, *, timeout: float, retry_after: int) -> None:
+    def __init__(
+        self,
+        api_client: client.ApiClient,
+        *,
+        timeout: float,
+        retry_after: int,
+        throttle_budget: float = 3.0,
+    ) -> None:
         self._api = api_client
         self.timeout = timeout
         self.retry_after = retry_after
+        self.throttle_budget = throttle_budget
         #: Requests sent so far, for measurements (and, later, metrics).
         self.requests_sent = 0
+        #: Requests the API server refused with 429 and Kuberth sent again after waiting.
+        self.throttled_retries = 0
 
     def request(
         self,
@@ -76,10 +91,13 @@ class KubernetesApi:
         Raises:
             NotFoundError, ConflictError, ForbiddenError, InvalidInputError, BadRequestError:
                 Kubernetes refused the request (4xx), with its message.
-            KubernetesUnavailableError: unreachable, timed out, throttled (429) or 503.
+            KubernetesUnavailableError: unreachable, timed out, still throttled (429) after
+                waiting as long as ``throttle_budget`` allows, or 503.
             UpstreamError: any other failure on the API server's side.
         """
-        response = self._send(method, path, query, body, content_type, identity, self.timeout)
+        response = self._send_patiently(
+            method, path, query, body, content_type, identity, self.timeout
+        )
         data = response.read()
         if response.status >= 400:
             raise translate_error(
@@ -138,7 +156,7 @@ class KubernetesApi:
         a dead connection cannot hang the caller.
         """
         params = {**query, "watch": "true", "timeoutSeconds": max(1, int(timeout + 0.999))}
-        response = self._send(
+        response = self._send_patiently(
             "GET", path, params, None, None, identity, (self.timeout, timeout + 5)
         )
         if response.status >= 400:
@@ -165,6 +183,37 @@ class KubernetesApi:
             ) from error
         finally:
             raw.release_conn()
+
+    def _send_patiently(
+        self,
+        method: str,
+        path: str,
+        query: Mapping[str, str | int | bool] | None,
+        body: JSON | None,
+        content_type: str | None,
+        identity: Identity | None,
+        timeout: float | tuple[float, float],
+    ) -> Any:
+        """Send, waiting out 429s as the API server's Retry-After asks, within the budget.
+
+        API Priority and Fairness answers 429 before it handles a request, so sending any verb
+        again is safe. The last 429 is returned when waiting longer would exceed the budget; the
+        caller turns it into a 503 carrying the API server's Retry-After.
+        """
+        deadline = time.monotonic() + self.throttle_budget
+        for attempt in itertools.count():
+            response = self._send(method, path, query, body, content_type, identity, timeout)
+            if response.status != 429:
+                break
+            # At least the server's Retry-After; growing, so a missing or zero one cannot spin.
+            wait = max(_retry_after_seconds(response.headers, default=0), 0.25 * 2**attempt)
+            if time.monotonic() + wait > deadline:
+                return response
+            response.read()  # frees the connection for the next attempt
+            self.throttled_retries += 1
+            log.info("the API server throttled %s %s; retrying in %ss", method, path, wait)
+            time.sleep(wait)
+        return response
 
     def _send(
         self,
@@ -233,11 +282,16 @@ def translate_error(
     if status == 422:
         return InvalidInputError(message, field=field)
     if status in (429, 503, 504):
-        header = headers.get("Retry-After", "")
         return KubernetesUnavailableError(
             f"the Kubernetes API server is busy ({status}): {message}",
-            retry_after=int(header) if header.isdigit() else retry_after,
+            retry_after=_retry_after_seconds(headers, default=retry_after),
         )
     if 400 <= status < 500:
         return BadRequestError(message, field=field)
     return UpstreamError(f"the Kubernetes API server failed ({status}): {message}")
+
+
+def _retry_after_seconds(headers: Mapping[str, str], *, default: int) -> int:
+    """The response's Retry-After in whole seconds (the API server sends seconds, not dates)."""
+    header = headers.get("Retry-After", "").strip()
+    return int(header) if header.isdigit() else default

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import cast
 
+import urllib3
 from kubernetes import client, config
 
 from kuberth.settings import Settings
@@ -17,11 +17,19 @@ def make_api_client(settings: Settings) -> client.ApiClient:
     An explicit ``KUBERTH_KUBECONFIG`` wins; then ``KUBECONFIG``; then the in-cluster service
     account when running in a pod; then ~/.kube/config, as kubectl does.
     """
+    configuration = client.Configuration()
     if settings.kubeconfig is not None:
-        return cast(client.ApiClient, config.new_client_from_config(str(settings.kubeconfig)))
-    if not os.environ.get("KUBECONFIG") and os.environ.get("KUBERNETES_SERVICE_HOST"):
-        configuration = client.Configuration()
+        config.load_kube_config(str(settings.kubeconfig), client_configuration=configuration)
+    elif not os.environ.get("KUBECONFIG") and os.environ.get("KUBERNETES_SERVICE_HOST"):
         config.load_incluster_config(client_configuration=configuration)
-        return client.ApiClient(configuration)
-    kubeconfig = os.environ.get("KUBECONFIG", str(Path.home() / ".kube" / "config"))
-    return cast(client.ApiClient, config.new_client_from_config(kubeconfig.split(os.pathsep)[0]))
+    else:
+        kubeconfig = os.environ.get("KUBECONFIG", str(Path.home() / ".kube" / "config"))
+        config.load_kube_config(kubeconfig.split(os.pathsep)[0], client_configuration=configuration)
+    # urllib3 would otherwise resend idempotent requests on 429/503 by itself, sleeping as long
+    # as any Retry-After says and invisibly to Kuberth. KubernetesApi waits out throttling within
+    # its own budget instead; a fresh connection is still retried once (a pooled one may have
+    # been closed by the API server).
+    configuration.retries = urllib3.Retry(
+        total=1, connect=1, read=0, redirect=0, status=0, respect_retry_after_header=False
+    )
+    return client.ApiClient(configuration)
