@@ -6,7 +6,6 @@ a route never builds an error response by hand.
 
 from __future__ import annotations
 
-import copy as copy_module
 from typing import ClassVar, Self
 
 
@@ -23,9 +22,13 @@ class KuberthError(Exception):
 
     def prefixed(self, context: str) -> Self:
         """The same error, its message saying where it happened ("creating the service: ...")."""
-        copy = copy_module.copy(self)
-        copy.message = f"{context}: {self.message}"
-        copy.args = (copy.message,)
+        message = f"{context}: {self.message}"
+        # Built without __init__ (copy.copy would call it with the message alone, which fails
+        # for errors with required keyword arguments, such as a 503's Retry-After).
+        copy = type(self).__new__(type(self), message)
+        copy.__dict__.update(self.__dict__)
+        copy.message = message
+        copy.args = (message,)
         return copy
 
 
