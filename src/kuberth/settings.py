@@ -188,6 +188,14 @@ class Settings(BaseSettings):
     namespace_delete_timeout: float = Field(
         default=60.0, gt=0, le=600, description="Longest a DELETE waits for a namespace to go."
     )
+    reconcile_interval: float = Field(
+        default=600.0,
+        ge=0,
+        description=(
+            "Seconds between passes that complete every tenant namespace's baseline (one runs at "
+            "start-up); 0 turns them off."
+        ),
+    )
 
     @property
     def development(self) -> bool:

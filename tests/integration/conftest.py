@@ -133,6 +133,8 @@ def kuberth_settings(
             "github_client_id": github.state.client_id,
             "github_client_secret": github.state.client_secret,
             "signup_anyone": True,
+            # Off unless a test is about it: a background pass would blur request counts.
+            "reconcile_interval": 0,
             **overrides,
         }
         return Settings(**values)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -72,9 +73,22 @@ def create_app(settings: Settings) -> FastAPI:
             log.warning(
                 "could not apply the tenant ClusterRole and admission policies: %s", error.message
             )
+        stop = threading.Event()
+        reconciling = threading.Thread(
+            target=services.reconciler.run,
+            args=(stop,),
+            kwargs={"interval": settings.reconcile_interval},
+            name="kuberth-reconciler",
+            daemon=True,
+        )
+        if settings.reconcile_interval > 0:
+            reconciling.start()
         try:
             yield
         finally:
+            stop.set()
+            if reconciling.is_alive():
+                reconciling.join(timeout=settings.kubernetes_request_timeout)
             await services.aclose()
 
     app = FastAPI(

@@ -14,6 +14,7 @@ from kuberth.services.kubeconfigs import KubeconfigService
 from kuberth.services.namespaces import NamespaceService
 from kuberth.services.policy import WorkloadPolicy
 from kuberth.services.provisioning import Provisioner
+from kuberth.services.reconciler import Reconciler
 from kuberth.services.signup import SignupRules
 from kuberth.services.tokens import TokenService
 from kuberth.services.users import UserService
@@ -55,6 +56,7 @@ class Services:
     kubeconfigs: KubeconfigService
     audit: AuditService
     admin: AdminService
+    reconciler: Reconciler
 
     kubernetes: KubernetesApi
 
@@ -77,6 +79,7 @@ def build_services(settings: Settings) -> Services:
         throttle_budget=settings.kubernetes_throttle_budget,
     )
     namespaces = NamespaceStorage(api)
+    baseline_storage = {kind: storage(api) for kind, storage in BASELINE_STORAGE.items()}
     reserved = (settings.kuberth_namespace, *settings.reserved_namespaces)
     provisioner = Provisioner(
         namespaces=namespaces,
@@ -88,7 +91,7 @@ def build_services(settings: Settings) -> Services:
             ),
             *service_policy(service_types=settings.service_types),
         ],
-        baseline_storage={kind: storage(api) for kind, storage in BASELINE_STORAGE.items()},
+        baseline_storage=baseline_storage,
         policy=TenantPolicy(
             quota=settings.tenant_quota,
             default_requests=settings.tenant_default_requests,
@@ -167,5 +170,11 @@ def build_services(settings: Settings) -> Services:
             service_accounts=ServiceAccountStorage(api),
             quotas=ResourceQuotaStorage(api),
             audit=audit,
+        ),
+        reconciler=Reconciler(
+            sessions=database.session,
+            namespaces=namespaces,
+            baseline_storage=baseline_storage,
+            provisioner=provisioner,
         ),
     )

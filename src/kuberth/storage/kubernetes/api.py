@@ -36,6 +36,8 @@ JSON = dict[str, Any]
 APPLY_PATCH = "application/apply-patch+yaml"
 MERGE_PATCH = "application/merge-patch+json"
 FIELD_MANAGER = "kuberth"
+#: Asks list requests for metadata only (PartialObjectMetadataList): a fraction of the bytes.
+METADATA_ONLY = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,7 @@ class KubernetesApi:
         query: Mapping[str, str | int | bool] | None = None,
         body: JSON | None = None,
         content_type: str | None = None,
+        accept: str | None = None,
         identity: Identity | None = None,
         what: str = "",
     ) -> JSON:
@@ -96,7 +99,7 @@ class KubernetesApi:
             UpstreamError: any other failure on the API server's side.
         """
         response = self._send_patiently(
-            method, path, query, body, content_type, identity, self.timeout
+            method, path, query, body, content_type, identity, self.timeout, accept
         )
         data = response.read()
         if response.status >= 400:
@@ -193,6 +196,7 @@ class KubernetesApi:
         content_type: str | None,
         identity: Identity | None,
         timeout: float | tuple[float, float],
+        accept: str | None = None,
     ) -> Any:
         """Send, waiting out 429s as the API server's Retry-After asks, within the budget.
 
@@ -202,7 +206,9 @@ class KubernetesApi:
         """
         deadline = time.monotonic() + self.throttle_budget
         for attempt in itertools.count():
-            response = self._send(method, path, query, body, content_type, identity, timeout)
+            response = self._send(
+                method, path, query, body, content_type, identity, timeout, accept
+            )
             if response.status != 429:
                 break
             # At least the server's Retry-After; growing, so a missing or zero one cannot spin.
@@ -224,9 +230,10 @@ class KubernetesApi:
         content_type: str | None,
         identity: Identity | None,
         timeout: float | tuple[float, float],
+        accept: str | None = None,
     ) -> Any:
         self.requests_sent += 1
-        headers = {"Accept": "application/json, */*"}
+        headers = {"Accept": accept or "application/json, */*"}
         if body is not None:
             headers["Content-Type"] = content_type or "application/json"
         if identity is not None:

@@ -16,6 +16,7 @@ from kuberth.storage.kubernetes.api import (
     FIELD_MANAGER,
     JSON,
     MERGE_PATCH,
+    METADATA_ONLY,
     Identity,
     KubernetesApi,
 )
@@ -95,6 +96,26 @@ class ResourceStorage:
             identity=identity,
             what=self._what(None, namespace),
         )
+
+    def list_all(
+        self, *, label_selector: str, page_size: int = 500, metadata_only: bool = False
+    ) -> Iterator[JSON]:
+        """Every matching object in the cluster, a page at a time, so memory stays bounded at any
+        number of tenants; ``metadata_only`` asks for just their metadata."""
+        query: dict[str, str | int] = {"labelSelector": label_selector, "limit": page_size}
+        while True:
+            page = self._api.request(
+                "GET",
+                self.kind.path(),
+                query=query,
+                accept=METADATA_ONLY if metadata_only else None,
+                what=self._what(None, None),
+            )
+            yield from page.get("items") or []
+            token = (page.get("metadata") or {}).get("continue")
+            if not token:
+                return
+            query["continue"] = token
 
     def watch(
         self,

@@ -1,0 +1,162 @@
+"""Bringing every tenant namespace back to a complete baseline, after a crash or tampering.
+
+Sign-up and namespace creation write Kubernetes first and the database second, step by step. A
+Kuberth killed between two steps leaves a namespace with part of its baseline, or one the database
+does not know yet. The reconciler finishes that work, rolling forward and never deleting: a
+namespace unknown to the database may hold a tenant's data (a database restored from an older
+backup looks exactly like that), so it is recorded for its owner rather than removed.
+
+One pass costs five paginated list requests (namespaces and the four baseline kinds, metadata
+only) however many tenants there are, plus one apply per missing piece.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+
+from sqlalchemy.orm import Session
+
+from kuberth.exceptions import KuberthError
+from kuberth.services.builders.tenant import BASELINE_NAME, MANAGED_BY, OWNER_ID, PERSONAL
+from kuberth.services.provisioning import Provisioner
+from kuberth.storage.database.users import NamespaceStore, UserStore
+from kuberth.storage.kubernetes.namespaces import NamespaceStorage
+from kuberth.storage.kubernetes.resources import ResourceStorage
+
+log = logging.getLogger(__name__)
+
+MANAGED = f"{MANAGED_BY}=kuberth"
+
+
+@dataclass
+class ReconcileReport:
+    """What one pass found and did."""
+
+    namespaces: int = 0
+    completed: list[str] = field(default_factory=list)  # baselines that missed a piece
+    recorded: list[str] = field(default_factory=list)  # namespaces the database did not know
+    forgotten: list[str] = field(default_factory=list)  # records of namespaces now gone
+    failed: dict[str, str] = field(default_factory=dict)  # namespace -> why (tried next pass)
+
+
+class Reconciler:
+    def __init__(
+        self,
+        *,
+        sessions: Callable[[], AbstractContextManager[Session]],
+        namespaces: NamespaceStorage,
+        baseline_storage: Mapping[str, ResourceStorage],
+        provisioner: Provisioner,
+    ) -> None:
+        self._sessions = sessions
+        self._namespaces = namespaces
+        self._baseline = baseline_storage
+        self._provisioner = provisioner
+
+    def reconcile(self) -> ReconcileReport:
+        """One pass over every Kuberth namespace.
+
+        Raises:
+            KuberthError: the cluster or the database could not be read (nothing was changed).
+        """
+        report = ReconcileReport()
+        # Records are read before the cluster: a record written after this read belongs to a
+        # namespace made after it too, so a namespace missing from the list below is truly gone.
+        with self._sessions() as session:
+            records = {
+                row.name: (row.owner_id, row.personal) for row in NamespaceStore(session).all()
+            }
+        live = {
+            ns["metadata"]["name"]: ns
+            for ns in self._namespaces.list_all(label_selector=MANAGED, metadata_only=True)
+        }
+        has = {
+            kind: {
+                item["metadata"]["namespace"]
+                for item in storage.list_all(label_selector=MANAGED, metadata_only=True)
+                if item["metadata"]["name"] == BASELINE_NAME
+            }
+            for kind, storage in self._baseline.items()
+        }
+        report.namespaces = len(live)
+        for name, namespace in live.items():
+            try:
+                self._converge(name, namespace, records.get(name), has, report)
+            except KuberthError as error:
+                report.failed[name] = error.message
+        for name, (_, personal) in records.items():
+            # A personal record stays: the owner's next sign-in makes the namespace again.
+            if name not in live and not personal:
+                self._forget(name)
+                report.forgotten.append(name)
+        return report
+
+    def _converge(
+        self,
+        name: str,
+        namespace: dict[str, object],
+        record: tuple[int, bool] | None,
+        has: Mapping[str, set[str]],
+        report: ReconcileReport,
+    ) -> None:
+        metadata = namespace["metadata"]
+        assert isinstance(metadata, dict)
+        labels: dict[str, str] = metadata.get("labels") or {}
+        owner = labels.get(OWNER_ID, "")
+        if not owner.isdigit() or metadata.get("deletionTimestamp"):
+            return
+        github_id = int(owner)
+        if record is not None and record[0] != github_id:
+            # The label and the database disagree: someone relabelled it. Touch nothing.
+            log.warning("namespace %s is recorded for %s but labelled %s", name, record[0], owner)
+            return
+        if any(name not in namespaces for namespaces in has.values()):
+            self._provisioner.apply_baseline(name, github_id=github_id)
+            report.completed.append(name)
+        if record is None and self._record(
+            name, github_id, personal=labels.get(PERSONAL) == "true"
+        ):
+            report.recorded.append(name)
+
+    def _record(self, name: str, github_id: int, *, personal: bool) -> bool:
+        """Record a namespace made by a request that died before writing it down.
+
+        Only for owners who have signed in before: a first sign-up cut short is completed by the
+        owner's next sign-in, which adopts the namespace by its owner label.
+        """
+        with self._sessions() as session:
+            if UserStore(session).get(github_id) is None:
+                return False
+            store = NamespaceStore(session)
+            if personal and store.personal(github_id) is not None:
+                return False  # a second personal namespace: leave it to the operator
+            store.record(name=name, owner_id=github_id, personal=personal)
+            return True
+
+    def _forget(self, name: str) -> None:
+        with self._sessions() as session:
+            NamespaceStore(session).forget(name)
+
+    def run(self, stop: threading.Event, *, interval: float) -> None:
+        """Reconcile now and then every ``interval`` seconds until ``stop`` is set."""
+        while not stop.is_set():
+            try:
+                report = self.reconcile()
+            except KuberthError as error:
+                log.warning("reconcile failed, retrying in %ss: %s", interval, error.message)
+            else:
+                log.info(
+                    "reconciled %d namespaces: %d completed, %d recorded, %d forgotten, %d failed",
+                    report.namespaces,
+                    len(report.completed),
+                    len(report.recorded),
+                    len(report.forgotten),
+                    len(report.failed),
+                )
+                for name, why in report.failed.items():
+                    log.warning("could not reconcile namespace %s: %s", name, why)
+            stop.wait(interval)
