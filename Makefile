@@ -4,7 +4,7 @@ UV_VERSION := 0.13.9
 UV := $(or $(shell command -v uv 2>/dev/null),.tools/bin/uv)
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: install system-deps run test test-unit test-integration fuzz lint format cluster-up cluster-down clean
+.PHONY: install system-deps run test test-unit test-integration fuzz load lint format cluster-up cluster-down clean
 
 .tools/bin/uv:
 	python3 -m venv .tools
@@ -33,6 +33,9 @@ test-integration: install system-deps
 
 fuzz: install system-deps  ## Schemathesis with many more examples than the test suite's run
 	KUBERTH_FUZZ_EXAMPLES=$${KUBERTH_FUZZ_EXAMPLES:-200} $(UV) run pytest tests/integration/fuzz
+
+load: install system-deps  ## bounded load test on loopback (bench/load.py); artifacts/load.json
+	$(UV) run python -m bench.load
 
 lint: install
 	$(UV) run ruff check src tests bench
