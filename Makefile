@@ -4,7 +4,7 @@ UV_VERSION := 0.13.9
 UV := $(or $(shell command -v uv 2>/dev/null),.tools/bin/uv)
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: install system-deps run test test-unit test-integration fuzz load lint format cluster-up cluster-down clean
+.PHONY: install system-deps run test test-unit test-integration fuzz load bench bench-full lint format cluster-up cluster-down clean
 
 .tools/bin/uv:
 	python3 -m venv .tools
@@ -36,6 +36,12 @@ fuzz: install system-deps  ## Schemathesis with many more examples than the test
 
 load: install system-deps  ## bounded load test on loopback (bench/load.py); artifacts/load.json
 	$(UV) run python -m bench.load
+
+bench: install system-deps  ## every benchmark, quick sizes (minutes); artifacts/bench/*.json
+	$(UV) run python -m bench
+
+bench-full: install system-deps  ## every benchmark at the sizes the targets are stated for
+	$(UV) run python -m bench --full
 
 lint: install
 	$(UV) run ruff check src tests bench

@@ -27,34 +27,33 @@ import argparse
 import asyncio
 import contextlib
 import json
-import math
 import os
 import random
 import secrets
-import shutil
 import signal
-import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
-from kubernetes import client, config
-from tests.integration.postgres import PostgresServer
-from tests.integration.signin import authorize
 
-from kuberth.cluster.build import Builder
-from kuberth.cluster.plane import ControlPlane, free_port
-from kuberth.cluster.versions import Versions
+from bench.stack import (
+    Tenant,
+    control_plane,
+    cpu_seconds,
+    delete_namespaces,
+    kuberth_server,
+    percentile,
+    postgres,
+    rss_mib,
+    say,
+    sign_up_all,
+)
+from kuberth.cluster.plane import free_port
 from kuberth.devtools.github import GitHubStandIn, StandInServer
-from kuberth.services.builders.tenant import OWNER_ID
-from kuberth.settings import Settings
 
 ARTIFACTS = Path("artifacts")
 EXPECTED_4XX = frozenset({403, 404, 409})
@@ -65,15 +64,6 @@ READS = ("list namespaces", "get namespace", "list apps", "list deployments", "g
 OPERATIONS = (*READS, "create app", "delete app")
 WEIGHTS = (16, 16, 16, 16, 16, 10, 10)
 MAX_ERROR_SAMPLES = 50
-
-
-@dataclass
-class Tenant:
-    login: str
-    github_id: int
-    namespace: str
-    token: str
-    apps: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -106,174 +96,6 @@ class Recorder:
                 self.error_samples.append(
                     {"op": op, "method": method, "path": path, "status": status, "body": body}
                 )
-
-
-# -- the stack ------------------------------------------------------------------------------------
-
-
-def _say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-@contextlib.contextmanager
-def control_plane() -> Iterator[Path]:
-    """The admin kubeconfig: ``KUBECONFIG``'s, or a fresh plane's (stopped afterwards)."""
-    if os.environ.get("KUBECONFIG"):
-        yield Path(os.environ["KUBECONFIG"].split(os.pathsep)[0])
-        return
-    binaries = Builder(cache_dir=Settings().cache_dir, versions=Versions(), progress=_say).ensure()
-    directory = Path(tempfile.mkdtemp(prefix="kuberth-load-plane-"))
-    plane = ControlPlane(directory)
-    try:
-        _say(f"starting a control plane in {directory}")
-        yield plane.up(binaries, report=_say)
-    finally:
-        plane.down()
-        shutil.rmtree(directory, ignore_errors=True)
-
-
-@contextlib.contextmanager
-def postgres() -> Iterator[str]:
-    """A throwaway PostgreSQL server with one empty database; yields its URL."""
-    directory = Path(tempfile.mkdtemp(prefix="kuberth-load-postgres-"))
-    server = PostgresServer(directory)
-    try:
-        server.start()
-        yield server.create_database("kuberth_load")
-    finally:
-        with contextlib.suppress(RuntimeError):
-            server.stop()
-        shutil.rmtree(directory, ignore_errors=True)
-
-
-@contextlib.contextmanager
-def kuberth_server(
-    kubeconfig: Path, database_url: str, github: StandInServer, log: Path
-) -> Iterator[tuple[str, int]]:
-    """Kuberth as its own process on a loopback port, production-strict; yields (url, pid)."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    github.state.redirect_uris.add(f"{url}/auth/github/callback")
-    env = {
-        **os.environ,
-        "KUBERTH_ENVIRONMENT": "production",
-        "KUBERTH_HOST": "127.0.0.1",
-        "KUBERTH_PORT": str(port),
-        "KUBERTH_LOG_LEVEL": "warning",
-        "KUBERTH_KUBECONFIG": str(kubeconfig),
-        "KUBERTH_DATABASE_URL": database_url,
-        "KUBERTH_SECRET_KEY": secrets.token_urlsafe(32),
-        "KUBERTH_PUBLIC_URL": url,
-        "KUBERTH_GITHUB_URL": github.url,
-        "KUBERTH_GITHUB_API_URL": github.api_url,
-        "KUBERTH_GITHUB_CLIENT_ID": github.state.client_id,
-        "KUBERTH_GITHUB_CLIENT_SECRET": github.state.client_secret,
-        "KUBERTH_SIGNUP_ANYONE": "true",
-    }
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "kuberth", "serve"],
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # Ctrl-C reaches the load test, which stops it in order
-        )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"kuberth serve exited with {process.returncode}; see {log}")
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"kuberth serve did not answer /healthz in 60 s; see {log}")
-            time.sleep(0.1)
-        yield url, process.pid
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-
-def delete_namespaces(kubeconfig: Path, github_ids: set[int]) -> int:
-    """Delete the namespaces of these users (without waiting); returns how many."""
-    if not github_ids:
-        return 0
-    api: client.ApiClient = config.new_client_from_config(  # type: ignore[no-untyped-call]
-        str(kubeconfig)
-    )
-    try:
-        core = client.CoreV1Api(api)
-        found = core.list_namespace(label_selector=OWNER_ID).items
-        owners = {str(i) for i in github_ids}
-        names = [
-            ns.metadata.name
-            for ns in found
-            if ns.metadata
-            and ns.metadata.name
-            and (ns.metadata.labels or {}).get(OWNER_ID) in owners
-        ]
-        for name in names:
-            with contextlib.suppress(client.ApiException):
-                core.delete_namespace(name)
-        return len(names)
-    finally:
-        api.close()  # type: ignore[no-untyped-call]
-
-
-# -- sign-up --------------------------------------------------------------------------------------
-
-
-def sign_up(url: str, github: StandInServer, github_id: int) -> tuple[Tenant, float]:
-    """One new user through the OAuth flow, then an API token; returns it and the callback's ms."""
-    login = f"ld{secrets.token_hex(4)}"
-    with httpx.Client(base_url=url, timeout=120) as browser:
-        callback = authorize(browser, github, login=login, user_id=github_id)
-        started = time.perf_counter()
-        signed_in = browser.get(callback)
-        elapsed = (time.perf_counter() - started) * 1000
-        if signed_in.status_code != 302:
-            raise RuntimeError(f"sign-in of {login}: {signed_in.status_code} {signed_in.text}")
-        me = browser.get("/api/v1/me")
-        me.raise_for_status()
-        created = browser.post("/api/v1/tokens", json={"name": "load", "expires_in_days": 1})
-        if created.status_code != 201:
-            raise RuntimeError(f"token of {login}: {created.status_code} {created.text}")
-    namespace = me.json()["namespaces"][0]["name"]
-    return Tenant(login, github_id, namespace, created.json()["token"]), elapsed
-
-
-def sign_up_all(
-    url: str, github: StandInServer, count: int, github_ids: set[int]
-) -> tuple[list[Tenant], list[float]]:
-    """``count`` tenants, four sign-ups at a time; ``github_ids`` collects every id tried."""
-    ids = [10_000_000 + secrets.randbelow(10**9) for _ in range(count)]
-    github_ids.update(ids)
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        done = list(pool.map(lambda i: sign_up(url, github, i), ids))
-    return [tenant for tenant, _ in done], [ms for _, ms in done]
-
-
-# -- the load -------------------------------------------------------------------------------------
-
-
-def rss_mib(pid: int) -> float:
-    """The process's resident set size from /proc, in MiB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no VmRSS for pid {pid}")
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time the process has used, from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def sample_rss(pid: int, started: float, samples: list[tuple[float, float]]) -> None:
@@ -365,14 +187,6 @@ async def load(
 
 
 # -- the report -----------------------------------------------------------------------------------
-
-
-def percentile(values: list[float], p: float) -> float:
-    """Nearest-rank percentile of unsorted values (0 when there are none)."""
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
 
 
 def report(
@@ -523,11 +337,11 @@ def main() -> int:
             url, pid = stack.enter_context(
                 kuberth_server(kubeconfig, database_url, github, server_log)
             )
-            _say(f"Kuberth (pid {pid}) on {url}, PostgreSQL, cluster {kubeconfig}")
+            say(f"Kuberth (pid {pid}) on {url}, PostgreSQL, cluster {kubeconfig}")
             started = time.monotonic()
             tenants, signups = sign_up_all(url, github, args.tenants, github_ids)
-            _say(f"signed up {len(tenants)} tenants in {time.monotonic() - started:.1f} s")
-            _say(f"load: {args.clients} clients for {args.duration:.0f} s (seed {args.seed})")
+            say(f"signed up {len(tenants)} tenants in {time.monotonic() - started:.1f} s")
+            say(f"load: {args.clients} clients for {args.duration:.0f} s (seed {args.seed})")
             rec, samples, elapsed = asyncio.run(
                 load(url, pid, tenants, args.clients, args.duration, args.seed)
             )
@@ -535,11 +349,11 @@ def main() -> int:
     finally:
         # A plane of our own went with its namespaces; on a shared one, remove the tenants'.
         if kubeconfig is not None and os.environ.get("KUBECONFIG"):
-            _say(f"deleting the tenants' {delete_namespaces(kubeconfig, github_ids)} namespaces")
+            say(f"deleting the tenants' {delete_namespaces(kubeconfig, github_ids)} namespaces")
     print_table(summary)
     (ARTIFACTS / "load.json").write_text(json.dumps(summary, indent=2) + "\n")
     for failure in failures:
-        _say(f"FAIL: {failure}")
+        say(f"FAIL: {failure}")
     return 1 if failures else 0
 
 

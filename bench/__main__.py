@@ -1,0 +1,63 @@
+"""`make bench`: every scenario against one local control plane, each figure beside its baseline.
+
+    python -m bench                  # quick: a few minutes
+    python -m bench --full           # the sizes the targets are stated for (10,000 tenants...)
+    python -m bench --only overhead  # one or more scenarios by name
+
+Each scenario module has ``run(kubeconfig, quick) -> list[Report]``; tables go to the terminal,
+JSON to artifacts/bench/. Missed targets are reported, not failed: this is not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Protocol
+
+from bench.report import ARTIFACTS, Report
+from bench.stack import control_plane, say
+
+SCENARIOS = ("overhead", "deletion", "signup", "scale", "startup")
+
+
+class Scenario(Protocol):
+    def run(self, kubeconfig: Path, quick: bool) -> list[Report]: ...
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--full", action="store_true", help="full sizes (slow)")
+    parser.add_argument("--only", nargs="+", choices=SCENARIOS, default=list(SCENARIOS))
+    args = parser.parse_args()
+    quick = not args.full
+    reports: list[Report] = []
+    crashed: list[str] = []
+    with control_plane() as kubeconfig:
+        for name in args.only:
+            module: Scenario = importlib.import_module(f"bench.{name}")
+            say(f"-- {name} ({'quick' if quick else 'full'})")
+            started = time.monotonic()
+            try:
+                for report in module.run(kubeconfig, quick):
+                    report.details["seconds"] = round(time.monotonic() - started, 1)
+                    print(report.table(), flush=True)
+                    say(f"wrote {report.write()}")
+                    reports.append(report)
+            except Exception:  # one broken scenario must not hide the others
+                traceback.print_exc()
+                crashed.append(name)
+    missed = [f"{r.scenario}: {row.name}" for r in reports for row in r.rows if row.met is False]
+    print(f"\n{len(reports)} reports in {ARTIFACTS}/; targets missed: {len(missed)}")
+    for line in missed:
+        print(f"  missed  {line}")
+    if crashed:
+        print(f"scenarios that failed to run: {', '.join(crashed)}", file=sys.stderr)
+    return 1 if crashed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
