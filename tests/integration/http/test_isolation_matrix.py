@@ -6,7 +6,6 @@ The routes come from Kuberth's own OpenAPI schema, so a new route joins the matr
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from typing import Any
@@ -15,6 +14,7 @@ import httpx
 from kubernetes import client
 
 from tests.integration.conftest import Tenant
+from tests.integration.snapshots import snapshot
 
 BODIES: dict[str, Any] = {
     "apps": {"name": "web", "image": "nginx:1.27"},
@@ -23,52 +23,6 @@ BODIES: dict[str, Any] = {
     "ingresses": {"name": "web", "host": "x.example", "paths": [{"service": "web", "port": 80}]},
     "scale": {"replicas": 1},
 }
-
-
-def _snapshot(admin_api: client.ApiClient, namespace: str, *, system: bool = False) -> str:
-    """What a tenant could change in a namespace (status and versions move on their own).
-
-    In a system namespace the controllers keep adding service accounts and config maps of their
-    own; there, the kinds Kuberth's routes write are compared.
-    """
-    api = client.ApiClient(admin_api.configuration)
-    objects = []
-    paths = [
-        f"/apis/apps/v1/namespaces/{namespace}/deployments",
-        f"/api/v1/namespaces/{namespace}/services",
-        f"/apis/networking.k8s.io/v1/namespaces/{namespace}/ingresses",
-    ]
-    if not system:
-        paths += [
-            f"/api/v1/namespaces/{namespace}",
-            f"/api/v1/namespaces/{namespace}/configmaps",
-            f"/api/v1/namespaces/{namespace}/serviceaccounts",
-            f"/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}/rolebindings",
-            f"/api/v1/namespaces/{namespace}/resourcequotas",
-        ]
-    for path in paths:
-        method, url, headers, _body, _ = api.param_serialize(
-            method="GET", resource_path=path, auth_settings=["BearerToken"]
-        )
-        data = json.loads(api.call_api(method, url, header_params=headers).read())
-        for item in data.get("items", [data]):
-            meta = item.get("metadata", {})
-            objects.append(
-                {
-                    "kind": item.get("kind", data.get("kind")),
-                    "name": meta.get("name"),
-                    "labels": meta.get("labels"),
-                    "annotations": meta.get("annotations"),
-                    "generation": meta.get("generation"),
-                    "deletion": meta.get("deletionTimestamp"),
-                    "spec": item.get("spec"),
-                    "data": item.get("data"),
-                    "rbac": [item.get("roleRef"), item.get("subjects")],
-                }
-            )
-    return json.dumps(
-        sorted(objects, key=lambda o: (o["kind"] or "", o["name"] or "")), sort_keys=True
-    )
 
 
 def _routes(http: httpx.Client) -> list[tuple[str, str]]:
@@ -111,9 +65,9 @@ def test_isolation_matrix(
     alice_token = alice.http.post("/api/v1/tokens", json={"name": "matrix"}).json()["token"]
     anonymous = httpx.Client(base_url=str(alice.http.base_url), timeout=60)
     routes = _routes(alice.http)
-    before = _snapshot(admin_api, bob.namespace)
+    before = snapshot(admin_api, bob.namespace)
     reserved_before = {
-        ns: _snapshot(admin_api, ns, system=True) for ns in ("default", "kube-system")
+        ns: snapshot(admin_api, ns, system=True) for ns in ("default", "kube-system")
     }
 
     cases = 0
@@ -151,7 +105,7 @@ def test_isolation_matrix(
         expected = cases - len(failures)
         print(f"\nisolation matrix: {len(routes)} routes, {cases} cases, {expected} as expected")
     assert not failures, "\n".join(failures)
-    assert _snapshot(admin_api, bob.namespace) == before
-    for ns, snapshot in reserved_before.items():
-        assert _snapshot(admin_api, ns, system=True) == snapshot
+    assert snapshot(admin_api, bob.namespace) == before
+    for ns, taken in reserved_before.items():
+        assert snapshot(admin_api, ns, system=True) == taken
     anonymous.close()
