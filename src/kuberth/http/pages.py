@@ -163,14 +163,21 @@ def _error_page(request: Request, principal: Principal | None, error: KuberthErr
     )
 
 
-def _field_errors(error: Exception, fields: set[str]) -> dict[str, str]:
-    """A service or validation error as {field: message}; "_" for the form as a whole."""
+def _field_errors(
+    error: Exception, fields: set[str], nested: tuple[str, ...] = ()
+) -> dict[str, str]:
+    """A service or validation error as {field: message}; "_" for the form as a whole.
+
+    ``nested``: lists the form flattens into single fields, e.g. ``ports.0.target_port`` is shown
+    at ``target_port``.
+    """
     if isinstance(error, ValidationError):
         first = error.errors()[0]
         field = str(first["loc"][0]) if first["loc"] else "_"
         return {field if field in fields else "_": str(first["msg"])}
     assert isinstance(error, KuberthError)
-    field = (error.field or "").split(".")[0]
+    parts = (error.field or "").split(".")
+    field = parts[-1] if parts[0] in nested else parts[0]
     return {field if field in fields else "_": error.message}
 
 
@@ -445,7 +452,10 @@ async def update_app(request: Request, namespace: str, name: str) -> Response:
     except NotFoundError as error:
         return _error_page(request, principal, error)
     except (KuberthError, ValidationError) as error:
-        app = await run_in_threadpool(services.apps.get, principal, namespace, name)
+        try:
+            app = await run_in_threadpool(services.apps.get, principal, namespace, name)
+        except NotFoundError as missing:  # bad values for an app that is not there (or not yours)
+            return _error_page(request, principal, missing)
         errors = _field_errors(error, _APP_FIELDS)
         return _app_page(request, principal, namespace, app, errors=errors, form=values, status=422)
     _flash(request, f"App {name} updated.")
@@ -624,9 +634,10 @@ async def create_resource(request: Request, namespace: str, plural: str) -> Resp
         return _error_page(request, principal, error)
     except KuberthError as error:
         kind = _CONCISE[plural][0]
-        errors = _field_errors(error, {f["name"] for f in fields} | {"paths", "ports"})
+        names = {f["name"] for f in fields}
+        errors = _field_errors(error, names | {"paths", "ports"}, nested=("paths", "ports"))
         for nested, field in (("paths", "service"), ("ports", "port")):
-            if nested in errors:
+            if nested in errors:  # the list as a whole, e.g. empty
                 errors[field] = errors.pop(nested)
         return _resource_page(
             request,
