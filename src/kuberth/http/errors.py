@@ -40,10 +40,20 @@ async def _kuberth_error(_: Request, exc: Exception) -> JSONResponse:
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+    if first.get("type") == "json_invalid":
+        # Not a field's value: the body cannot be read at all (its loc is a character offset).
+        context = first.get("ctx")
+        detail = context.get("error") if isinstance(context, dict) else None
+        message = "the body is not valid JSON" + (f" ({detail})" if detail else "")
+        return _response(400, ErrorBody(error="bad_request", message=message))
     # ("body", "name") -> "name": the field as the client wrote it, without FastAPI's prefix.
-    location = [str(part) for part in first.get("loc", ()) if part not in ("body", "query", "path")]
+    # A dict's bad key is reported at (..., key, "[key]"): the key itself names the field.
+    location = [
+        str(part) for part in first.get("loc", ()) if part not in ("body", "query", "path", "[key]")
+    ]
     field = ".".join(location) or None
-    message = f"{field}: {first['msg']}" if field else str(first["msg"])
+    where = field or ("body" if tuple(first.get("loc", ()))[:1] == ("body",) else None)
+    message = f"{where}: {first['msg']}" if where else str(first["msg"])
     return _response(422, ErrorBody(error="invalid_request", message=message, field=field))
 
 

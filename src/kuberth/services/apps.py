@@ -10,15 +10,20 @@ import copy
 import logging
 from typing import Any
 
-from kuberth.exceptions import ConflictError, KuberthError, NotFoundError
+from kuberth.exceptions import ConflictError, InvalidInputError, KuberthError, NotFoundError
 from kuberth.services import summaries
 from kuberth.services.builders import workloads as build
+from kuberth.services.naming import invalid_host_reason
+from kuberth.services.policy import check_size
 from kuberth.services.principal import Principal
 from kuberth.services.specs import AppSpec, AppUpdate
-from kuberth.services.workloads import WorkloadService
+from kuberth.services.workloads import WorkloadService, require_valid_name
 from kuberth.storage.kubernetes.api import JSON
 
 log = logging.getLogger(__name__)
+
+#: The hosts an app's Ingress holds (``list`` is a method's name inside AppService).
+Hosts = list[str]
 
 #: Order of creation; deletion goes the other way.
 STEPS = (("deployment", "deployments"), ("service", "services"), ("ingress", "ingresses"))
@@ -33,6 +38,12 @@ class AppService:
         """Raises the failing step's error, prefixed with the step, after undoing the others."""
         self._workloads.require_access(principal, namespace)
         host = spec.host or build.default_host(spec.name, namespace, self._apps_domain)
+        reason = None if spec.host else invalid_host_reason(host)
+        if reason:  # e.g. <app>-<namespace> is longer than a DNS label may be
+            raise InvalidInputError(
+                f"name: the default host {host} {reason}; choose a shorter name or give a host",
+                field="name",
+            )
         manifests = build.app(
             spec,
             namespace=namespace,
@@ -41,10 +52,9 @@ class AppService:
         )
         identity = principal.kubernetes_identity
         with self._workloads.audit.change(principal, "create", "App", namespace, spec.name):
-            try:
-                hosts = self._workloads.check_rules(principal, "ingresses", manifests[2], namespace)
-            except KuberthError as error:
-                raise error.prefixed("checking the ingress host") from error
+            for manifest in manifests:
+                check_size(manifest)
+            hosts = self._check_host(principal, manifests[2], namespace)
             self._workloads.claim_hosts(principal, hosts, namespace=namespace, ingress=spec.name)
             done: list[str] = []
             made: dict[str, JSON | None] = {}
@@ -71,6 +81,7 @@ class AppService:
     def get(self, principal: Principal, namespace: str, name: str) -> JSON:
         """Raises NotFoundError when the app's Deployment does not exist."""
         self._workloads.require_access(principal, namespace)
+        require_valid_name("app", name)
         identity = principal.kubernetes_identity
         parts = {
             plural: self._workloads.storage(plural).read(
@@ -101,6 +112,7 @@ class AppService:
     def update(self, principal: Principal, namespace: str, name: str, change: AppUpdate) -> JSON:
         """Change the parts together; if a write fails, the parts already changed are restored."""
         self._workloads.require_access(principal, namespace)
+        require_valid_name("app", name)
         identity = principal.kubernetes_identity
         with self._workloads.audit.change(principal, "update", "App", namespace, name):
             read = {
@@ -113,14 +125,11 @@ class AppService:
             if len(current) < len(STEPS) or not _is_app(current["deployments"], name):
                 raise NotFoundError(f"app {name} not found (or one of its parts is missing)")
             wanted = {plural: _changed(plural, obj, change) for plural, obj in current.items()}
+            for manifest in wanted.values():
+                check_size(manifest)
             hosts: list[str] = []
             if change.host:
-                try:
-                    hosts = self._workloads.check_rules(
-                        principal, "ingresses", wanted["ingresses"], namespace
-                    )
-                except KuberthError as error:
-                    raise error.prefixed("checking the ingress host") from error
+                hosts = self._check_host(principal, wanted["ingresses"], namespace)
                 self._workloads.claim_hosts(principal, hosts, namespace=namespace, ingress=name)
             written: list[str] = []
             final: dict[str, JSON | None] = dict(current)
@@ -147,6 +156,7 @@ class AppService:
     def delete(self, principal: Principal, namespace: str, name: str) -> None:
         """Delete every part; NotFoundError when there was none."""
         self._workloads.require_access(principal, namespace)
+        require_valid_name("app", name)
         identity = principal.kubernetes_identity
         with self._workloads.audit.change(principal, "delete", "App", namespace, name):
             deployment = self._workloads.storage("deployments").read(
@@ -162,6 +172,15 @@ class AppService:
                 except KuberthError as error:
                     raise error.prefixed(f"deleting the {step}") from error
             self._workloads.release_hosts(namespace=namespace, ingress=name)
+
+    def _check_host(self, principal: Principal, ingress: JSON, namespace: str) -> Hosts:
+        """The Ingress rules for the app's one host; an error names the app's ``host`` field."""
+        try:
+            return self._workloads.check_rules(principal, "ingresses", ingress, namespace)
+        except KuberthError as error:
+            prefixed = error.prefixed("checking the ingress host")
+            prefixed.field = "host"
+            raise prefixed from error
 
     def _write(self, plural: str, live: JSON, change: AppUpdate, identity: Any) -> JSON:
         """Apply the change to ``live``, conditionally on its version; on a conflict (controllers

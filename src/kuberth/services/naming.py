@@ -1,4 +1,7 @@
-"""Namespace names: what is valid, what is reserved, and every tenant's personal name.
+"""Names Kuberth checks itself: namespaces (valid, reserved, personal), object names and hosts.
+
+Object names and hosts are checked here, not left to Kubernetes, because Kuberth uses them before
+Kubernetes sees them: in request paths, in the audit log and in the table of claimed hosts.
 
 Personal names are derived from the GitHub login. When that cannot be used, the alternative puts the
 numeric GitHub id after a double hyphen: GitHub logins never contain ``--``, so an alternative can
@@ -7,11 +10,14 @@ never equal anyone's login-derived name, and the id makes it unique among altern
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Iterable
 
 MAX_LENGTH = 63
 _DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
+MAX_SUBDOMAIN_LENGTH = 253
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$")
 _RESERVED_PREFIXES = ("kube-", "openshift-")
 _RESERVED_NAMES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease"})
 
@@ -27,6 +33,49 @@ def invalid_name_reason(name: str) -> str | None:
             "must consist of lower-case letters, digits and '-', and start and end with a letter "
             "or digit"
         )
+    return None
+
+
+def invalid_object_name_reason(name: str) -> str | None:
+    """Why ``name`` cannot name a Deployment, Service or Ingress (a DNS-1123 subdomain), or None.
+
+    Checked before a name goes into a Kubernetes URL: ``.`` and ``..`` would otherwise address the
+    collection or the namespace itself.
+    """
+    if not name:
+        return "must not be empty"
+    if len(name) > MAX_SUBDOMAIN_LENGTH:
+        return f"must be at most {MAX_SUBDOMAIN_LENGTH} characters"
+    if not name.isascii() or not _DNS_SUBDOMAIN.fullmatch(name):
+        return (
+            "must consist of lower-case letters, digits, '-' and '.', and start and end with a "
+            "letter or digit"
+        )
+    return None
+
+
+def invalid_host_reason(host: str) -> str | None:
+    """Why ``host`` cannot be an Ingress host Kuberth claims (a lower-case DNS name), or None.
+
+    Wildcards are a policy question, answered by the caller before this.
+    """
+    if not host:
+        return "must not be empty"
+    if len(host) > MAX_SUBDOMAIN_LENGTH:
+        return f"must be at most {MAX_SUBDOMAIN_LENGTH} characters"
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    else:
+        return "must be a DNS name, not an IP address"
+    if not host.isascii() or not _DNS_SUBDOMAIN.fullmatch(host):
+        return (
+            "must be a DNS name in lower case: letters, digits and '-' in dot-separated labels, "
+            "without a port or a scheme"
+        )
+    if any(len(label) > MAX_LENGTH for label in host.split(".")):
+        return f"each dot-separated part must be at most {MAX_LENGTH} characters"
     return None
 
 

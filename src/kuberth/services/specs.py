@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+
+from kuberth.services.naming import invalid_host_reason
 
 DnsLabel = Annotated[
     str,
@@ -30,8 +32,19 @@ Image = Annotated[
         description="A container image reference, e.g. nginx:1.27 or ghcr.io/org/app@sha256:...",
     ),
 ]
+
+
+def _host(value: str) -> str:
+    """What the pattern cannot say: no IP addresses, no label over 63 characters."""
+    reason = invalid_host_reason(value)
+    if reason:
+        raise ValueError(reason)
+    return value
+
+
 Host = Annotated[
     str,
+    AfterValidator(_host),
     Field(
         min_length=1,
         max_length=253,
@@ -94,8 +107,22 @@ class ServiceSpec(_Concise):
     type: Literal["ClusterIP", "NodePort", "LoadBalancer"] = "ClusterIP"
 
 
+#: What Kubernetes refuses in a Prefix path, checked here so the error names the concise field.
+_BAD_PATH_PARTS = ("//", "/./", "/../", "%2f", "%2F")
+
+
+def _path(value: str) -> str:
+    if any(part in value for part in _BAD_PATH_PARTS) or value.endswith(("/.", "/..")):
+        raise ValueError(
+            "must not contain '//', '/./', '/../' or '%2f', nor end with '/.' or '/..'"
+        )
+    return value
+
+
 class IngressPath(_Concise):
-    path: str = Field(default="/", pattern=r"^/[A-Za-z0-9._~/%-]*$", max_length=512)
+    path: Annotated[str, AfterValidator(_path)] = Field(
+        default="/", pattern=r"^/[A-Za-z0-9._~/%-]*$", max_length=512
+    )
     service: DnsLabel
     port: Port
 

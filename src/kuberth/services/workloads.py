@@ -22,7 +22,8 @@ from kuberth.services.audit import AuditService
 from kuberth.services.builders import workloads as build
 from kuberth.services.merge import merge_patch
 from kuberth.services.namespaces import NamespaceService
-from kuberth.services.policy import WorkloadPolicy
+from kuberth.services.naming import invalid_object_name_reason
+from kuberth.services.policy import WorkloadPolicy, check_deployment, check_size
 from kuberth.services.principal import Principal
 from kuberth.services.specs import DeploymentSpec, IngressSpec, ServiceSpec
 from kuberth.storage.database.hosts import HostStore
@@ -46,8 +47,22 @@ JSONList = list[JSON]
 def invalid(error: ValidationError, prefix: str = "") -> InvalidInputError:
     """The first pydantic error as a 422 naming its field."""
     first = error.errors()[0]
-    field = ".".join(str(part) for part in (*([prefix] if prefix else []), *first["loc"]))
+    # A dict's bad key is reported at (..., key, "[key]"): the key itself names the field.
+    location = [str(part) for part in first["loc"] if part != "[key]"]
+    field = ".".join([prefix, *location] if prefix else location)
     return InvalidInputError(f"{field or 'body'}: {first['msg']}", field=field or None)
+
+
+def require_valid_name(what: str, name: str) -> None:
+    """An object named in a request path must have a name Kubernetes allows: no other name can
+    exist, and ``.`` or ``..`` in a Kubernetes URL would address the collection or the namespace.
+
+    Raises:
+        NotFoundError: saying why no such object can exist.
+    """
+    reason = invalid_object_name_reason(name)
+    if reason:
+        raise NotFoundError(f"{what} {name!r} not found: a name {reason}")
 
 
 @dataclass(frozen=True)
@@ -120,6 +135,8 @@ class WorkloadService:
                 raise InvalidInputError(
                     f"apiVersion must be {kind.api_version}", field="apiVersion"
                 )
+            if not isinstance(manifest.get("metadata") or {}, dict):
+                raise InvalidInputError("metadata must be an object", field="metadata")
             metadata = dict(manifest.get("metadata") or {})
             if metadata.get("namespace", namespace) != namespace:
                 raise InvalidInputError(
@@ -128,6 +145,11 @@ class WorkloadService:
                 )
             if not metadata.get("name"):
                 raise InvalidInputError("metadata.name is required", field="metadata.name")
+            if not isinstance(metadata["name"], str):
+                raise InvalidInputError("metadata.name must be a string", field="metadata.name")
+            reason = invalid_object_name_reason(metadata["name"])
+            if reason:
+                raise InvalidInputError(f"metadata.name {reason}", field="metadata.name")
             metadata["namespace"] = namespace
             manifest.update(apiVersion=kind.api_version, kind=kind.kind, metadata=metadata)
         else:
@@ -157,12 +179,17 @@ class WorkloadService:
     def check_rules(
         self, principal: Principal, plural: str, manifest: JSON, namespace: str
     ) -> list[str]:
-        """Service and Ingress rules; returns the hosts an Ingress would hold."""
+        """Size, replica, Service and Ingress rules; returns the hosts an Ingress would hold."""
+        check_size(manifest)
+        if plural == "deployments":
+            check_deployment(manifest)
         if plural == "services":
             self.policy.check_service(manifest)
         if plural != "ingresses":
             return []
         spec = manifest.setdefault("spec", {})
+        if not isinstance(spec, dict):
+            raise InvalidInputError("spec must be an object", field="spec")
         spec.setdefault("ingressClassName", self.policy.ingress_classes[0])
         fields = self.policy.check_ingress(manifest)
         candidates = [c for _, host in fields for c in self.policy.host_namespaces(host)]
@@ -226,6 +253,7 @@ class WorkloadService:
     def read(self, principal: Principal, plural: str, namespace: str, name: str) -> JSON:
         """The raw object. Raises NotFoundError."""
         self._namespaces.require_access(principal, namespace)
+        require_valid_name(KINDS[plural].kind.lower(), name)
         obj = self._storage[plural].read(
             name, namespace=namespace, identity=principal.kubernetes_identity
         )
@@ -300,6 +328,7 @@ class WorkloadService:
         self, principal: Principal, plural: str, namespace: str, name: str, body: Any
     ) -> JSON:
         self._namespaces.require_access(principal, namespace)
+        require_valid_name(KINDS[plural].kind.lower(), name)
         manifest = self.manifest(plural, body, namespace=namespace, name=name)
         with self.audit.change(principal, "replace", KINDS[plural].kind, namespace, name):
             return self._update(principal, plural, namespace, name, manifest)
@@ -310,9 +339,19 @@ class WorkloadService:
         """JSON merge patch. Services and Ingresses are merged here first, checked, and written
         back conditionally on the version read, so the check covers exactly what is stored."""
         self._namespaces.require_access(principal, namespace)
+        kind = KINDS[plural]
+        require_valid_name(kind.kind.lower(), name)
         if not isinstance(patch, dict):
             raise InvalidInputError("a merge patch must be a JSON object")
+        if patch.get("kind", kind.kind) != kind.kind:
+            raise InvalidInputError(f"kind must be {kind.kind}", field="kind")
+        if patch.get("apiVersion", kind.api_version) != kind.api_version:
+            raise InvalidInputError(f"apiVersion must be {kind.api_version}", field="apiVersion")
+        if "metadata" in patch and patch["metadata"] is None:
+            raise InvalidInputError("metadata cannot be removed", field="metadata")
         metadata = patch.get("metadata") or {}
+        if not isinstance(metadata, dict):
+            raise InvalidInputError("metadata must be an object", field="metadata")
         if metadata.get("namespace", namespace) != namespace:
             raise InvalidInputError(
                 "metadata.namespace differs from the path's", field="metadata.namespace"
@@ -321,7 +360,9 @@ class WorkloadService:
             raise InvalidInputError("metadata.name differs from the path's", field="metadata.name")
         with self.audit.change(principal, "patch", KINDS[plural].kind, namespace, name):
             identity = principal.kubernetes_identity
-            if plural == "deployments":
+            if plural == "deployments":  # Kubernetes merges; the patch's own fields are checked
+                check_size(patch)
+                check_deployment(patch)
                 return self._storage[plural].patch(
                     name, patch, namespace=namespace, identity=identity
                 )
@@ -346,6 +387,7 @@ class WorkloadService:
 
     def delete(self, principal: Principal, plural: str, namespace: str, name: str) -> None:
         self._namespaces.require_access(principal, namespace)
+        require_valid_name(KINDS[plural].kind.lower(), name)
         with self.audit.change(principal, "delete", KINDS[plural].kind, namespace, name):
             gone = self._storage[plural].delete(
                 name, namespace=namespace, identity=principal.kubernetes_identity
@@ -359,6 +401,7 @@ class WorkloadService:
 
     def scale(self, principal: Principal, namespace: str, name: str, replicas: int) -> JSON:
         self._namespaces.require_access(principal, namespace)
+        require_valid_name("deployment", name)
         with self.audit.change(principal, "scale", "Deployment", namespace, name):
             storage = self._storage["deployments"]
             storage.patch(
@@ -373,6 +416,7 @@ class WorkloadService:
     def restart(self, principal: Principal, namespace: str, name: str) -> JSON:
         """A rollout restart, as kubectl does it: a new annotation in the pod template."""
         self._namespaces.require_access(principal, namespace)
+        require_valid_name("deployment", name)
         now = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
         patch = {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: now}}}}}
         with self.audit.change(principal, "restart", "Deployment", namespace, name):

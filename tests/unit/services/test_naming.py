@@ -1,4 +1,4 @@
-"""Namespace names: validity, reservation, and collision-proof personal names."""
+"""Namespace names (validity, reservation, collision-proof personal names), object names, hosts."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ import pytest
 
 from kuberth.services.naming import (
     alternative_name,
+    invalid_host_reason,
     invalid_name_reason,
+    invalid_object_name_reason,
     is_reserved,
     personal_name_candidates,
 )
@@ -75,3 +77,71 @@ def test_alternatives_never_collide_with_login_names() -> None:
 def test_alternatives_are_always_valid() -> None:
     for login in ["", "---", "ÄÖÜ", "a" * 100, "x_y", "-lead", "trail-"]:
         assert invalid_name_reason(alternative_name(login, 99)) is None
+
+
+@pytest.mark.parametrize("name", ["a", "web", "web-1", "a.b", "my.app-2", "0", "x" * 253])
+def test_valid_object_names(name: str) -> None:
+    assert invalid_object_name_reason(name) is None
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "",
+        ".",
+        "..",
+        "Web",
+        "a..b",
+        "-a",
+        "a-",
+        ".a",
+        "a.",
+        "a b",
+        "a/b",
+        "a?b",
+        "wéb",
+        "a\n",
+        "a\x00",
+        "x" * 254,
+    ],
+)
+def test_invalid_object_names(name: str) -> None:
+    assert invalid_object_name_reason(name) is not None
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "web-alice.apps.localhost",
+        "a.b",
+        "x",
+        "1.2.3",
+        "a" * 63 + ".example",
+        "xn--bcher-kva.example",
+    ],
+)
+def test_valid_hosts(host: str) -> None:
+    assert invalid_host_reason(host) is None
+
+
+@pytest.mark.parametrize(
+    ("host", "because"),
+    [
+        ("", "empty"),
+        ("10.0.0.1", "IP"),
+        ("::1", "IP"),
+        ("Web.example", "lower case"),
+        ("a..b", "lower case"),
+        ("web.example:80", "port"),
+        ("http://web.example", "scheme"),
+        ("web.example.", "lower case"),
+        ("*.example", "lower case"),  # wildcards are refused before, by policy
+        ("a" * 64 + ".example", "63"),
+        ("a." * 127 + "ab", "253"),
+        ("web.example\n", "lower case"),
+    ],
+)
+def test_invalid_hosts(host: str, because: str) -> None:
+    reason = invalid_host_reason(host)
+    assert reason is not None
+    assert because in reason

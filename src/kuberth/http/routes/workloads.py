@@ -8,7 +8,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Response
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
+from pydantic_core import PydanticCustomError
 
 from kuberth.http import schemas
 from kuberth.http.dependencies import CurrentPrincipal, ServicesDep
@@ -26,6 +27,14 @@ NATIVE = {
 }
 
 
+def _json_object(value: Any) -> Any:
+    """Refuse anything but an object before the union does: its error would name a union member
+    ("DeploymentSpec") as if it were a field."""
+    if not isinstance(value, dict):
+        raise PydanticCustomError("object_type", "the body must be a JSON object")
+    return value
+
+
 def _as_dict(body: Any) -> Any:
     return body.model_dump(exclude_unset=True) if isinstance(body, BaseModel) else body
 
@@ -36,6 +45,7 @@ def _routes(
     tag = plural.capitalize()
     Payload = Annotated[  # noqa: N806 - a type, made per kind
         concise | dict[str, Any],  # type: ignore[valid-type]
+        BeforeValidator(_json_object),
         Body(description=f"A {kind}: the concise form, or the native {kind} object"),
     ]
     write_errors = error_responses(400, 401, 403, 404, 409, 422, 503)

@@ -6,11 +6,12 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from kuberth.exceptions import NotFoundError
+from kuberth.exceptions import BadRequestError, InvalidInputError, KuberthError, NotFoundError
 from kuberth.storage.kubernetes.api import (
     APPLY_PATCH,
     FIELD_MANAGER,
@@ -20,6 +21,25 @@ from kuberth.storage.kubernetes.api import (
     Identity,
     KubernetesApi,
 )
+
+#: How the API server says a body's field has the wrong JSON type ("3" for an integer): the Go
+#: struct's name, then the field's path.
+_UNDECODABLE_FIELD = re.compile(r"into Go struct field [A-Za-z0-9_]+\.([A-Za-z0-9_.]+) of type")
+
+
+def undecodable_field_error(error: KuberthError) -> KuberthError:
+    """A write Kubernetes could not decode because of one field's type, as a 422 naming it.
+
+    The API server names such a field only in its message: a body is a 400 without a field, a
+    merge patch a 422 at field ``patch``. To the client either is a bad value in a well-formed
+    request, like any other 422.
+    """
+    match = _UNDECODABLE_FIELD.search(error.message)
+    undecodable = isinstance(error, BadRequestError) and not error.field
+    patched = isinstance(error, InvalidInputError) and error.field == "patch"
+    if match is None or not (undecodable or patched):
+        return error
+    return InvalidInputError(error.message, field=match.group(1))
 
 
 @dataclass(frozen=True)
@@ -51,11 +71,21 @@ class ResourceStorage:
         where = f" in {namespace}" if namespace else ""
         return f"{self.kind.kind.lower()} {name}{where}" if name else f"{self.kind.plural}{where}"
 
+    def _write(self, method: str, path: str, **kwargs: Any) -> JSON:
+        """A request with a body: undecodable fields become 422s (see undecodable_field_error)."""
+        try:
+            return self._api.request(method, path, **kwargs)
+        except (BadRequestError, InvalidInputError) as error:
+            translated = undecodable_field_error(error)
+            if translated is error:
+                raise
+            raise translated from error
+
     def create(
         self, body: JSON, *, namespace: str | None = None, identity: Identity | None = None
     ) -> JSON:
         name = body.get("metadata", {}).get("name")
-        return self._api.request(
+        return self._write(
             "POST",
             self.kind.path(namespace),
             body=body,
@@ -158,7 +188,7 @@ class ResourceStorage:
         """PUT; a ``metadata.resourceVersion`` in the body makes it conditional (409 if stale)."""
         metadata: dict[str, Any] = body["metadata"]
         namespace = metadata.get("namespace") if self.kind.namespaced else None
-        return self._api.request(
+        return self._write(
             "PUT",
             self.kind.path(namespace, metadata["name"]),
             body=body,
@@ -177,7 +207,7 @@ class ResourceStorage:
     ) -> JSON:
         """JSON merge patch (of the object, or of a subresource such as ``scale``)."""
         path = self.kind.path(namespace, name)
-        return self._api.request(
+        return self._write(
             "PATCH",
             f"{path}/{subresource}" if subresource else path,
             body=patch,
