@@ -13,6 +13,7 @@ from starlette.middleware.sessions import SessionMiddleware
 
 import kuberth
 from kuberth.exceptions import KuberthError
+from kuberth.http.body_limit import BodyLimitMiddleware
 from kuberth.http.errors import install_error_handlers
 from kuberth.http.pages import install_pages
 from kuberth.http.routes import (
@@ -31,6 +32,8 @@ from kuberth.http.services import build_services
 from kuberth.settings import Settings
 
 log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 4 * 1024 * 1024
 
 SESSION_COOKIE = "kuberth_session"
 SESSION_MAX_AGE = 14 * 24 * 3600
@@ -109,6 +112,8 @@ def create_app(settings: Settings) -> FastAPI:
         same_site="lax",  # sent on the redirect back from GitHub, not on cross-site POSTs
         https_only=settings.public_url.startswith("https://"),
     )
+    # Well above the 1 MiB an object may have, far below what would hurt the server.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=MAX_BODY_BYTES)
     install_error_handlers(app)
     install_pages(app)
     routers = (health, auth, me, namespaces, workloads, apps, kubeconfig, tokens, audit, admin)
