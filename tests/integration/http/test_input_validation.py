@@ -352,7 +352,7 @@ NATIVE_DEPLOYMENT_CASES = _posts(
         ("annotation-key-space", "metadata.annotations", {"a b": "x"}, "metadata.annotations"),
         ("annotation-value-number", "metadata.annotations.a", 5, "metadata.annotations"),
         ("annotations-list", "metadata.annotations", ["a"], "metadata.annotations"),
-        ("annotation-4-mib", "metadata.annotations.a", "x" * 4 * 1024**2, None),
+        ("annotation-2-mib", "metadata.annotations.a", "x" * 2 * 1024**2, None),
         ("name-uppercase", "metadata.name", "Web", "metadata.name"),
         ("name-254-chars", "metadata.name", "a" * 254, "metadata.name"),
         ("name-dot", "metadata.name", ".", "metadata.name"),
@@ -808,6 +808,19 @@ def test_bad_input_is_a_4xx_naming_the_field_and_changes_nothing(site: Site, cas
     if case.status == 422 and case.field is None:  # about the body as a whole: it says so
         assert re.search(r"body|object|bytes", body["message"]), body
     assert after == before, "a refused request changed the namespace's objects"
+
+
+def test_a_body_over_the_servers_limit_is_413_before_it_is_read(site: Site) -> None:
+    """Past 4 MiB the server does not even buffer the body (the 1 MiB object check never runs)."""
+    before = _snapshot(site)
+    response = site.http.post(
+        f"/api/v1/namespaces/{site.namespace}/deployments",
+        content=b"{" + b" " * 5 * 1024**2 + b"}",
+        headers={"content-type": "application/json"},
+    )
+    assert response.status_code == 413, response.text[:300]
+    assert response.json()["error"] == "too_large"
+    assert _snapshot(site) == before
 
 
 # -- the pages' forms ----------------------------------------------------------------------------
