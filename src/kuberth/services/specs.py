@@ -18,7 +18,19 @@ DnsLabel = Annotated[
         description="lower-case letters, digits and '-'; a letter or digit at each end",
     ),
 ]
-Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+def _not_a_bool(value: object) -> object:
+    """JSON's true and false are not numbers (pydantic would read them as 1 and 0, so
+    ``{"replicas": false}`` scaled an app to zero)."""
+    if isinstance(value, bool):
+        raise ValueError("must be a number, not true or false")
+    return value
+
+
+# Fields first, validators second: the other way round pydantic leaves the bounds out of the schema.
+Port = Annotated[int, Field(ge=1, le=65535), BeforeValidator(_not_a_bool)]
+Replicas = Annotated[int, Field(ge=0, le=100), BeforeValidator(_not_a_bool)]
 EnvName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_.-]*$", max_length=253)]
 Quantity = Annotated[
     str, Field(pattern=r"^[0-9]+(\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti)?$", max_length=32)
@@ -87,7 +99,7 @@ class DeploymentSpec(_Concise):
 
     name: DnsLabel
     image: Image
-    replicas: int = Field(default=1, ge=0, le=100)
+    replicas: Replicas = 1
     port: Port | None = Field(default=None, description="The container port, if it serves one")
     env: Env = []
     command: list[str] = []
@@ -146,7 +158,7 @@ class AppSpec(_Concise):
 
     name: DnsLabel
     image: Image
-    replicas: int = Field(default=1, ge=0, le=100)
+    replicas: Replicas = 1
     port: Port = Field(default=8080, description="The port the container listens on")
     env: Env = []
     host: Host | None = Field(default=None, description="Default: <app>-<namespace>.<apps domain>")
@@ -156,7 +168,7 @@ class AppUpdate(_Concise):
     """What may change in an app; what is left out stays as it is."""
 
     image: Image | None = None
-    replicas: int | None = Field(default=None, ge=0, le=100)
+    replicas: Replicas | None = None
     port: Port | None = None
     env: Env | None = None
     host: Host | None = None

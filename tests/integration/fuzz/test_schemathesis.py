@@ -66,15 +66,36 @@ def target(
 
 
 def test_the_api_survives_schemathesis(target: tuple[str, str, str], tmp_path: Path) -> None:
-    url, token, _ = target
+    url, token, namespace = target
     report = tmp_path / "report.json"
+    # Every namespaced operation is aimed at the tenant's own namespace, so the generated bodies
+    # reach the real create/update paths instead of a 404 for a random namespace name.
+    config = tmp_path / "schemathesis.toml"
+    config.write_text(
+        f"""
+# Every check is on by default (a --checks option would override the per-operation setting).
+[parameters]
+"path.namespace" = "{namespace}"
+# A rollout watch waits for pods that generated images never give it; two seconds are enough.
+"query.timeout" = 2
+
+# These bodies are the concise form or the native Kubernetes object. The native form's schema is
+# Kubernetes' own, too large to inline, so "any object" is what the schema can say; Kubernetes
+# (or Kuberth) then refuses most generated objects with a 422 naming the field, which is right,
+# but not the acceptance Schemathesis expects of a schema-valid body.
+[[operations]]
+include-path-regex = "/(deployments|services|ingresses)(/[^/]+)?$"
+include-method = ["POST", "PUT"]
+checks.positive_data_acceptance.enabled = false
+"""
+    )
     result = subprocess.run(
         [
             str(Path(sys.executable).parent / "schemathesis"),
+            "--config-file",
+            str(config),
             "run",
             f"{url}/openapi.json",
-            "--checks",
-            "all",
             "--max-examples",
             str(EXAMPLES),
             "--seed",
@@ -89,6 +110,9 @@ def test_the_api_survives_schemathesis(target: tuple[str, str, str], tmp_path: P
             # Revoking its own token or signing out would end the run's authentication.
             "--exclude-operation-id",
             "revoke_token_api_v1_tokens__token_id__delete",
+            # Deleting the namespace itself would leave nothing to fuzz; tested on its own.
+            "--exclude-operation-id",
+            "delete_namespace_api_v1_namespaces__namespace__delete",
             # The OAuth endpoints are a browser flow with one-time state, tested on their own.
             "--exclude-path-regex",
             "^/auth/",

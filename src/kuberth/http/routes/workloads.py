@@ -8,14 +8,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Response
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, BeforeValidator, Field
+from pydantic import BaseModel, BeforeValidator
 from pydantic_core import PydanticCustomError
 
 from kuberth.http import schemas
 from kuberth.http.dependencies import CurrentPrincipal, ServicesDep
 from kuberth.http.errors import error_responses
 from kuberth.http.routes.namespaces import NamespaceName
-from kuberth.services.specs import DeploymentSpec, IngressSpec, ServiceSpec
+from kuberth.services.specs import DeploymentSpec, IngressSpec, Replicas, ServiceSpec
 
 router = APIRouter(prefix="/api/v1/namespaces/{namespace}")
 
@@ -165,7 +165,7 @@ for _plural, _kind, _concise, _one, _many in (
 
 
 class Scale(BaseModel):
-    replicas: int = Field(ge=0, le=100)
+    replicas: Replicas
 
 
 @router.post(
