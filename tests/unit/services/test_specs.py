@@ -46,3 +46,17 @@ def test_bad_paths_name_the_path_field(path: str) -> None:
     with pytest.raises(ValidationError) as raised:
         IngressPath(path=path, service="web", port=80)
     assert raised.value.errors()[0]["loc"] == ("path",)
+
+
+@pytest.mark.parametrize("value", [True, False])
+def test_booleans_are_not_replica_counts_or_ports(value: bool) -> None:
+    """Found by Schemathesis: {"replicas": false} once scaled a Deployment to zero."""
+    with pytest.raises(ValidationError, match="not true or false"):
+        AppSpec.model_validate({"name": "web", "image": "nginx", "replicas": value})
+    with pytest.raises(ValidationError, match="not true or false"):
+        AppSpec.model_validate({"name": "web", "image": "nginx", "port": value})
+
+
+def test_numbers_from_a_form_still_count() -> None:
+    """The pages send every value as text; "3" is three."""
+    assert AppSpec.model_validate({"name": "web", "image": "nginx", "replicas": "3"}).replicas == 3
