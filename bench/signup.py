@@ -1,0 +1,377 @@
+"""Sign-up: from GitHub's redirect to Kuberth's callback until the tenant is fully provisioned.
+
+Kuberth: first sign-ins of new users through the real OAuth flow (the GitHub stand-in), timing
+the callback request, which covers the code exchange, GET /user, the sign-up rules, creating the
+namespace and applying its 4 baseline objects, and the database. Then sustained first sign-ins
+(the whole flow, each user new) with 8 concurrent users.
+
+Baseline: the unavoidable Kubernetes work alone, sent straight to the API server as the same
+cluster-admin service account Kuberth runs as: create the namespace and server-side apply the
+same 4 baseline objects (the manifests of ``kuberth.services.builders.tenant``), sequentially and
+then from 8 threads. The ratio is Kuberth's overhead over that.
+
+API-server requests per sign-up are counted as in ``bench.deletion`` (a FlowSchema for Kuberth's
+service account). Three warm-up sign-ups each way are not measured. Both databases; quick: 20
+sequential sign-ups and 10 s of load, full: 100 and 60 s. Set ``BENCH_PROFILE=1`` (with py-spy on
+PATH) to record where Kuberth's time goes during the load, as artifacts/bench/signup-*-profile.txt.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
+
+import httpx
+
+from bench.deletion import (
+    TLS,
+    RequestCounter,
+    api_client,
+    counted_identity,
+    loadavg,
+    wait_gone,
+)
+from bench.report import ARTIFACTS, Report, Row
+from bench.stack import cpu_seconds, kuberth_server, percentile, postgres, say
+from kuberth.cluster.plane import free_port
+from kuberth.devtools.github import GitHubStandIn, StandInServer
+from kuberth.exceptions import KuberthError
+from kuberth.services.builders import tenant
+from kuberth.settings import Settings
+from kuberth.storage.kubernetes.api import APPLY_PATCH, FIELD_MANAGER, KubernetesApi
+
+CONCURRENCY = 8
+WARM_UP = 3
+REQUEST_SAMPLES = 5
+
+
+def new_id() -> int:
+    return 10_000_000 + secrets.randbelow(10**9)
+
+
+class SignUps:
+    """First sign-ins through the real OAuth flow, as tests.integration.signin.authorize does."""
+
+    def __init__(self, url: str, github: StandInServer) -> None:
+        self._url = url
+        self._github = github
+        self._approver = httpx.Client(base_url=github.url, timeout=60, verify=TLS)
+
+    def one(self, github_id: int) -> float:
+        """A new user signs in; returns the callback's milliseconds (the figure measured)."""
+        login = f"su{secrets.token_hex(5)}"
+        with httpx.Client(base_url=self._url, timeout=60, verify=TLS) as browser:
+            start = browser.get("/auth/github/login")
+            location = urlsplit(start.headers["location"])
+            approved = self._approver.post(
+                "/login/oauth/authorize",
+                data={**dict(parse_qsl(location.query)), "login": login, "user_id": github_id},
+            )
+            if approved.status_code != 302:
+                raise RuntimeError(f"GitHub stand-in: {approved.status_code} {approved.text}")
+            callback = urlsplit(approved.headers["location"])
+            started = time.perf_counter()
+            response = browser.get(f"{callback.path}?{callback.query}")
+            elapsed = (time.perf_counter() - started) * 1000
+        if response.status_code != 302:
+            raise RuntimeError(f"sign-in of {login}: {response.status_code} {response.text[:300]}")
+        return elapsed
+
+    def close(self) -> None:
+        self._approver.close()
+
+
+class DirectProvisioner:
+    """The baseline: a tenant namespace and its baseline objects, straight to the API server."""
+
+    def __init__(self, kubeconfig: Path) -> None:
+        settings = Settings()
+        self._policy = tenant.TenantPolicy(
+            quota=settings.tenant_quota,
+            default_requests=settings.tenant_default_requests,
+            default_limits=settings.tenant_default_limits,
+            pod_security_level=settings.pod_security_level,
+            ingress_controller_namespace=settings.ingress_controller_namespace,
+        )
+        self._client = api_client(kubeconfig)
+        self._api = KubernetesApi(self._client, timeout=30, retry_after=5)
+
+    def provision(self, github_id: int) -> float:
+        """Create + 4 applies, as Kuberth's provisioning sends them; returns milliseconds."""
+        name = f"sb{secrets.token_hex(5)}"
+        namespace = tenant.namespace(
+            name,
+            github_id=github_id,
+            login=name,
+            personal=True,
+            pod_security_level=self._policy.pod_security_level,
+        )
+        started = time.perf_counter()
+        self._api.request("POST", "/api/v1/namespaces", body=namespace)
+        for manifest in tenant.baseline(name, github_id=github_id, policy=self._policy):
+            group, _, version = manifest["apiVersion"].rpartition("/")
+            prefix = f"/apis/{group}/{version}" if group else f"/api/{version}"
+            plural = {
+                "ResourceQuota": "resourcequotas",
+                "LimitRange": "limitranges",
+                "NetworkPolicy": "networkpolicies",
+                "RoleBinding": "rolebindings",
+            }[manifest["kind"]]
+            self._api.request(
+                "PATCH",
+                f"{prefix}/namespaces/{name}/{plural}/{manifest['metadata']['name']}",
+                query={"fieldManager": FIELD_MANAGER, "force": True},
+                body=manifest,
+                content_type=APPLY_PATCH,
+            )
+        return (time.perf_counter() - started) * 1000
+
+    def close(self) -> None:
+        self._api.close()
+
+
+@dataclass
+class Load:
+    """What 8 concurrent workers did in ``duration`` seconds."""
+
+    duration: float
+    done: int = 0  # finished before the deadline
+    late: int = 0  # started before it, finished after
+    errors: list[str] = field(default_factory=list)
+    latencies: list[float] = field(default_factory=list)
+    requests: int = 0
+    cpu_s: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def per_second(self) -> float:
+        return round(self.done / self.duration, 2)
+
+
+def cpu_by_process(kubeconfig: Path, kuberth_pid: int) -> dict[str, float]:
+    """CPU seconds used so far by Kuberth, this process and the local plane's components."""
+    pids = {"kuberth": kuberth_pid, "bench": os.getpid()}
+    state = kubeconfig.parent / "state.json"
+    if state.exists():
+        pids.update(json.loads(state.read_text()).get("pids", {}))
+    used = {}
+    for name, pid in pids.items():
+        with contextlib.suppress(OSError):
+            used[name] = cpu_seconds(pid)
+    return used
+
+
+def sustained(
+    duration: float,
+    counter: RequestCounter,
+    one: Callable[[int], float],
+    ids: set[int],
+    cpu: Callable[[], dict[str, float]],
+) -> Load:
+    """Run ``one`` (a sign-up or a direct provisioning) from 8 threads for ``duration`` s."""
+    load = Load(duration)
+    lock = threading.Lock()
+    before = counter.count()
+    cpu_before = cpu()
+    deadline = time.monotonic() + duration
+
+    def worker() -> None:
+        while time.monotonic() < deadline:
+            github_id = new_id()
+            with lock:
+                ids.add(github_id)
+            try:
+                ms = one(github_id)
+            except (RuntimeError, KuberthError, httpx.HTTPError, OSError) as error:
+                with lock:
+                    load.errors.append(str(error)[:300])
+                continue
+            with lock:
+                load.latencies.append(ms)
+                if time.monotonic() <= deadline:
+                    load.done += 1
+                else:
+                    load.late += 1
+
+    with ThreadPoolExecutor(max_workers=CONCURRENCY) as pool:
+        for future in [pool.submit(worker) for _ in range(CONCURRENCY)]:
+            future.result()
+    load.requests = counter.count() - before
+    load.cpu_s = {k: round(v - cpu_before.get(k, v), 2) for k, v in cpu().items()}
+    return load
+
+
+@contextlib.contextmanager
+def profiled(pid: int, name: str, seconds: float) -> Iterator[None]:
+    """With BENCH_PROFILE=1 and py-spy on PATH: sample Kuberth's process meanwhile."""
+    spy = shutil.which("py-spy")
+    if not os.environ.get("BENCH_PROFILE") or spy is None:
+        yield
+        return
+    output = ARTIFACTS / f"{name}-profile.txt"
+    command = [spy, "record", "--pid", str(pid), "--duration", str(int(seconds)), "--rate", "200"]
+    command += ["--format", "raw", "--output", str(output), "--nonblocking"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        yield
+    finally:
+        process.wait(timeout=seconds + 60)
+        say(f"profile of Kuberth during {name}: {output}")
+
+
+def run_database(
+    kubeconfig: Path, counter: RequestCounter, database: str, database_url: str, quick: bool
+) -> Report:
+    count, duration = (20, 10.0) if quick else (100, 60.0)
+    report = Report(f"signup-{database}", "quick" if quick else "full")
+    report.details["loadavg"] = {"start": loadavg()}
+    ids: set[int] = set()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with contextlib.ExitStack() as stack:  # undone in reverse: the namespaces go last
+        stack.callback(lambda: report.details.update(cleanup_s=wait_gone(kubeconfig, ids)))
+        github = StandInServer(GitHubStandIn(), port=free_port()).start()
+        stack.callback(github.stop)
+        direct = DirectProvisioner(counter.kubeconfig)
+        stack.callback(direct.close)
+        url, pid = stack.enter_context(
+            kuberth_server(
+                counter.kubeconfig,
+                database_url,
+                github,
+                ARTIFACTS / f"signup-{database}-server.log",
+                settings={"reconcile_interval": "0"},
+            )
+        )
+        signups = SignUps(url, github)
+        stack.callback(signups.close)
+
+        def both(count: int) -> tuple[list[float], list[float]]:
+            """Kuberth and the baseline one after the other, so both see the same load."""
+            kuberth_ms, direct_ms = [], []
+            for _ in range(count):
+                ids.update(i := (new_id(), new_id()))
+                kuberth_ms.append(signups.one(i[0]))
+                direct_ms.append(direct.provision(i[1]))
+            return kuberth_ms, direct_ms
+
+        # Warm-up; then the requests one sign-up takes (reading /metrics is a 4 MB answer, so
+        # not around every sign-up that is timed).
+        both(WARM_UP)
+        before = counter.count()
+        for _ in range(REQUEST_SAMPLES):
+            ids.add(i := new_id())
+            signups.one(i)
+        middle = counter.count()
+        for _ in range(REQUEST_SAMPLES):
+            ids.add(i := new_id())
+            direct.provision(i)
+        requests = (
+            (middle - before) / REQUEST_SAMPLES,
+            (counter.count() - middle) / REQUEST_SAMPLES,
+        )
+        kuberth_ms, direct_ms = both(count)
+        report.details["loadavg"]["sequential"] = loadavg()
+        say(f"signup ({database}): {count} sequential, load {loadavg()}")
+
+        def cpu() -> dict[str, float]:
+            return cpu_by_process(kubeconfig, pid)
+
+        with profiled(pid, f"signup-{database}", duration):
+            kuberth_load = sustained(duration, counter, signups.one, ids, cpu)
+        report.details["loadavg"]["kuberth_load"] = loadavg()
+        direct_load = sustained(duration, counter, direct.provision, ids, cpu)
+        report.details["loadavg"]["direct_load"] = loadavg()
+        say(f"signup ({database}): {kuberth_load.per_second}/s, load {loadavg()}")
+    report.add(
+        Row(
+            "callback p50 (sequential first sign-ins)",
+            round(percentile(kuberth_ms, 50), 1),
+            "ms",
+            baseline=round(percentile(direct_ms, 50), 1),
+            target="<= 250",
+            note="baseline: create + 4 applies straight to the API server",
+        )
+    )
+    report.add(
+        Row(
+            "callback p99 (sequential)",
+            round(percentile(kuberth_ms, 99), 1),
+            "ms",
+            baseline=round(percentile(direct_ms, 99), 1),
+        )
+    )
+    report.add(
+        Row(
+            f"first sign-ins per second, {CONCURRENCY} concurrent users",
+            kuberth_load.per_second,
+            "/s",
+            baseline=direct_load.per_second,
+            target=">= 20",
+            note="baseline: direct provisioning from as many threads",
+        )
+    )
+    report.add(
+        Row(
+            f"callback p50 under load ({CONCURRENCY} concurrent)",
+            round(percentile(kuberth_load.latencies, 50), 1),
+            "ms",
+            baseline=round(percentile(direct_load.latencies, 50), 1),
+        )
+    )
+    report.add(
+        Row(
+            "API requests per sign-up",
+            round(requests[0], 2),
+            "req",
+            baseline=round(requests[1], 2),
+        )
+    )
+    report.details.update(
+        {
+            "sequential": {"count": count, "kuberth_ms": kuberth_ms, "direct_ms": direct_ms},
+            "load": {
+                way: {
+                    "seconds": load.duration,
+                    "done": load.done,
+                    "finished_after_deadline": load.late,
+                    "errors": len(load.errors),
+                    "error_samples": load.errors[:5],
+                    "p99_ms": round(percentile(load.latencies, 99), 1),
+                    "cpu_s": load.cpu_s,  # the plane's: other users of it included
+                    "kuberth_cpu_ms_per_item": round(
+                        1000 * load.cpu_s.get("kuberth", 0) / max(1, load.done + load.late), 1
+                    ),
+                    "requests_per_item": round(
+                        load.requests / max(1, load.done + load.late + len(load.errors)), 2
+                    ),
+                }
+                for way, load in (("kuberth", kuberth_load), ("direct", direct_load))
+            },
+        }
+    )
+    return report
+
+
+def run(kubeconfig: Path, quick: bool) -> list[Report]:
+    reports = []
+    with counted_identity(kubeconfig) as counter:
+        directory = Path(tempfile.mkdtemp(prefix="kuberth-bench-signup-"))
+        try:
+            sqlite = f"sqlite:///{directory / 'kuberth.db'}"
+            reports.append(run_database(kubeconfig, counter, "sqlite", sqlite, quick))
+        finally:
+            shutil.rmtree(directory, ignore_errors=True)
+        with postgres() as database_url:
+            reports.append(run_database(kubeconfig, counter, "postgresql", database_url, quick))
+    return reports
