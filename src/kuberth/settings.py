@@ -29,6 +29,17 @@ class Settings(BaseSettings):
     host: str = Field(default="127.0.0.1", description="Address `kuberth serve` listens on.")
     port: int = Field(default=8000, ge=1, le=65535, description="Port `kuberth serve` listens on.")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["json", "text"] | None = Field(
+        default=None,
+        description="`json`: one object a line, for log collectors; `text`: for people. Unset: "
+        "text in development, json otherwise.",
+    )
+    shutdown_timeout: float = Field(
+        default=25.0,
+        gt=0,
+        description="Seconds `kuberth serve` lets in-flight requests finish after SIGTERM; below "
+        "Kubernetes' default 30 s grace period, so requests end before the pod is killed.",
+    )
 
     kubeconfig: Path | None = Field(
         default=None,
@@ -197,6 +208,20 @@ class Settings(BaseSettings):
         ),
     )
 
+    lease_duration: int = Field(
+        default=15,
+        ge=1,
+        description=(
+            "Seconds the reconciler's Lease is held without a renewal; a killed leader's "
+            "replicas take over after at most this plus the renew interval."
+        ),
+    )
+    lease_renew_interval: float = Field(
+        default=5.0,
+        gt=0,
+        description="Seconds between the leader's renewals (and the others' tries) of the Lease.",
+    )
+
     @property
     def development(self) -> bool:
         return self.environment == "development"
@@ -204,6 +229,19 @@ class Settings(BaseSettings):
     @property
     def oauth_redirect_uri(self) -> str:
         return self.public_url.rstrip("/") + "/auth/github/callback"
+
+    @property
+    def json_logs(self) -> bool:
+        if self.log_format is None:
+            return not self.development
+        return self.log_format == "json"
+
+    @model_validator(mode="after")
+    def _renewals_within_the_lease(self) -> Self:
+        # A leader must get a renewal attempt in before its Lease can expire under it.
+        if self.lease_renew_interval >= self.lease_duration:
+            raise ValueError("KUBERTH_LEASE_RENEW_INTERVAL must be shorter than the lease duration")
+        return self
 
     @model_validator(mode="after")
     def _development_secret_key(self) -> Self:

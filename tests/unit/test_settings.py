@@ -48,3 +48,16 @@ def test_development_makes_its_own_secret_key() -> None:
 def test_the_redirect_uri_is_exact() -> None:
     settings = Settings(public_url="https://kuberth.example.com/")
     assert settings.oauth_redirect_uri == "https://kuberth.example.com/auth/github/callback"
+
+
+def test_logs_are_json_outside_development_unless_asked_otherwise() -> None:
+    assert Settings(environment="production").json_logs
+    assert not Settings(environment="development").json_logs
+    assert Settings(environment="development", log_format="json").json_logs
+    assert not Settings(environment="production", log_format="text").json_logs
+
+
+def test_the_lease_is_renewed_more_often_than_it_lasts() -> None:
+    assert Settings(lease_duration=2, lease_renew_interval=0.5).lease_duration == 2
+    with pytest.raises(ValidationError, match="RENEW_INTERVAL"):
+        Settings(lease_duration=5, lease_renew_interval=5)

@@ -6,6 +6,7 @@ import logging
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
 from authlib.integrations.starlette_client import OAuth
 from fastapi import FastAPI
@@ -15,6 +16,7 @@ import kuberth
 from kuberth.exceptions import KuberthError
 from kuberth.http.body_limit import BodyLimitMiddleware
 from kuberth.http.errors import install_error_handlers
+from kuberth.http.observability import install_metrics
 from kuberth.http.pages import install_pages
 from kuberth.http.routes import (
     admin,
@@ -76,22 +78,26 @@ def create_app(settings: Settings) -> FastAPI:
             log.warning(
                 "could not apply the tenant ClusterRole and admission policies: %s", error.message
             )
+        # Only the replica holding the Lease reconciles; the others stand by to take over.
         stop = threading.Event()
-        reconciling = threading.Thread(
-            target=services.reconciler.run,
+        campaigning = threading.Thread(
+            target=services.leader.run,
             args=(stop,),
-            kwargs={"interval": settings.reconcile_interval},
-            name="kuberth-reconciler",
+            kwargs={"lead": partial(services.reconciler.run, interval=settings.reconcile_interval)},
+            name="kuberth-leader-election",
             daemon=True,
         )
         if settings.reconcile_interval > 0:
-            reconciling.start()
+            campaigning.start()
         try:
             yield
         finally:
             stop.set()
-            if reconciling.is_alive():
-                reconciling.join(timeout=settings.kubernetes_request_timeout)
+            if campaigning.is_alive():
+                # Long enough to hand the Lease back and for the reconcile pass to stop.
+                campaigning.join(
+                    timeout=settings.lease_duration + 2 * settings.kubernetes_request_timeout
+                )
             await services.aclose()
 
     app = FastAPI(
@@ -119,4 +125,5 @@ def create_app(settings: Settings) -> FastAPI:
     routers = (health, auth, me, namespaces, workloads, apps, kubeconfig, tokens, audit, admin)
     for module in routers:
         app.include_router(module.router)
+    install_metrics(app)  # last: its middleware is the outermost, timing and logging everything
     return app

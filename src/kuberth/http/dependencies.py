@@ -7,11 +7,14 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from kuberth.http.logs import bind_user
 from kuberth.http.services import Services
 from kuberth.services.principal import Principal
 
 
-def _services(request: Request) -> Services:
+async def _services(request: Request) -> Services:
+    """Async although it awaits nothing: FastAPI runs a plain ``def`` dependency in a worker
+    thread, a hand-off (and back) on every request for one attribute read."""
     services: Services = request.app.state.services
     return services
 
@@ -31,8 +34,11 @@ def _principal(
     Identity headers a client sends (Impersonate-*, X-Forwarded-User, ...) are never read.
     """
     if credentials is not None:
-        return services.users.from_token(credentials.credentials)
-    return services.users.from_session(request.session.get("user_id"))
+        principal = services.users.from_token(credentials.credentials)
+    else:
+        principal = services.users.from_session(request.session.get("user_id"))
+    bind_user(principal.github_id)  # the rest of the request's log records name the caller
+    return principal
 
 
 CurrentPrincipal = Annotated[Principal, Depends(_principal)]

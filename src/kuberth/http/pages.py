@@ -226,14 +226,9 @@ def landing(request: Request) -> Response:
 
 
 def _dashboard(request: Request, principal: Principal, **context: Any) -> Response:
-    services = _services(request)
-    namespaces = []
-    for ns in services.namespaces.list(principal):
-        if principal.is_admin and ns.owner_id != principal.github_id:
-            continue  # operators see everyone's on /admin
-        apps = services.apps.list(principal, ns.name)
-        namespaces.append({"name": ns.name, "personal": ns.personal, "apps": apps})
-    personal = next((n["name"] for n in namespaces if n["personal"]), None)
+    # From the database and watch-fed copies: no Kubernetes request (see services/dashboard.py).
+    namespaces = _services(request).dashboard.namespaces(principal)
+    personal = next((n.name for n in namespaces if n.personal), None)
     hint = f"{personal}-<suffix>" if personal else None
     return _render(
         request, "dashboard.html", principal=principal, namespaces=namespaces, hint=hint, **context

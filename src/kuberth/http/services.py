@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from kuberth.services.admin import AdminService
+from kuberth.services.admin import AdminService, Usage, quota_usage
 from kuberth.services.apps import AppService
 from kuberth.services.audit import AuditService
 from kuberth.services.builders.admission import ingress_policy, service_policy
-from kuberth.services.builders.tenant import TenantPolicy, tenant_cluster_role
+from kuberth.services.builders.tenant import MANAGED_BY, TenantPolicy, tenant_cluster_role
+from kuberth.services.dashboard import (
+    APP_SELECTOR,
+    AppPart,
+    DashboardService,
+    deployment_part,
+    ingress_part,
+)
 from kuberth.services.health import HealthService
 from kuberth.services.kubeconfigs import KubeconfigService
+from kuberth.services.leader import LeaderElector, holder_identity
 from kuberth.services.namespaces import NamespaceService
 from kuberth.services.policy import WorkloadPolicy
+from kuberth.services.provisioned import CountedNamespaceStorage
 from kuberth.services.provisioning import Provisioner
 from kuberth.services.reconciler import Reconciler
 from kuberth.services.signup import SignupRules
@@ -24,6 +34,8 @@ from kuberth.storage.database.engine import Database, make_engine, migrate
 from kuberth.storage.github import GitHubApi
 from kuberth.storage.kubernetes.api import KubernetesApi
 from kuberth.storage.kubernetes.client import make_api_client
+from kuberth.storage.kubernetes.informer import Informer
+from kuberth.storage.kubernetes.leases import LeaseStorage
 from kuberth.storage.kubernetes.namespaces import NamespaceStorage
 from kuberth.storage.kubernetes.resources import (
     BASELINE_STORAGE,
@@ -47,6 +59,7 @@ class Services:
     health: HealthService
     users: UserService
     namespaces: NamespaceService
+    dashboard: DashboardService
     tokens: TokenService
     provisioner: Provisioner
     signup: SignupRules
@@ -57,10 +70,16 @@ class Services:
     audit: AuditService
     admin: AdminService
     reconciler: Reconciler
+    #: Elects the one replica that reconciles.
+    leader: LeaderElector
 
     kubernetes: KubernetesApi
+    #: Watch-fed copies of cluster objects; each starts on first use.
+    informers: list[Informer[Any]]
 
     async def aclose(self) -> None:
+        for informer in self.informers:
+            informer.stop()
         await self.github.aclose()
         self.database.engine.dispose()
         self.kubernetes.close()
@@ -82,7 +101,7 @@ def build_services(settings: Settings) -> Services:
     baseline_storage = {kind: storage(api) for kind, storage in BASELINE_STORAGE.items()}
     reserved = (settings.kuberth_namespace, *settings.reserved_namespaces)
     provisioner = Provisioner(
-        namespaces=namespaces,
+        namespaces=CountedNamespaceStorage(api),
         cluster_storage={kind: storage(api) for kind, storage in CLUSTER_STORAGE.items()},
         cluster_objects=[
             tenant_cluster_role(),
@@ -131,6 +150,18 @@ def build_services(settings: Settings) -> Services:
         audit=audit,
         rollout_timeout=settings.rollout_timeout,
     )
+    quota_usage_cache = Informer[Usage](
+        api,
+        ResourceQuotaStorage.kind,
+        label_selector=f"{MANAGED_BY}=kuberth",
+        project=quota_usage,
+    )
+    app_deployments = Informer[AppPart](
+        api, DeploymentStorage.kind, label_selector=APP_SELECTOR, project=deployment_part
+    )
+    app_ingresses = Informer[AppPart](
+        api, IngressStorage.kind, label_selector=APP_SELECTOR, project=ingress_part
+    )
     return Services(
         settings=settings,
         database=database,
@@ -141,6 +172,12 @@ def build_services(settings: Settings) -> Services:
             admin_ids=frozenset(settings.admin_github_ids),
         ),
         namespaces=namespace_service,
+        dashboard=DashboardService(
+            namespaces=namespace_service,
+            deployments=app_deployments,
+            ingresses=app_ingresses,
+            cache_wait=settings.kubernetes_request_timeout,
+        ),
         tokens=TokenService(sessions=database.session),
         provisioner=provisioner,
         signup=SignupRules.from_settings(
@@ -151,6 +188,7 @@ def build_services(settings: Settings) -> Services:
         ),
         github=GitHubApi(settings.github_api_url),
         kubernetes=api,
+        informers=[quota_usage_cache, app_deployments, app_ingresses],
         workloads=workloads,
         apps=AppService(workloads=workloads, apps_domain=settings.apps_domain),
         kubeconfigs=KubeconfigService(
@@ -168,13 +206,22 @@ def build_services(settings: Settings) -> Services:
             provisioner=provisioner,
             role_bindings=RoleBindingStorage(api),
             service_accounts=ServiceAccountStorage(api),
-            quotas=ResourceQuotaStorage(api),
+            quotas=quota_usage_cache,
             audit=audit,
+            cache_wait=settings.kubernetes_request_timeout,
         ),
         reconciler=Reconciler(
             sessions=database.session,
             namespaces=namespaces,
             baseline_storage=baseline_storage,
             provisioner=provisioner,
+        ),
+        leader=LeaderElector(
+            leases=LeaseStorage(api),
+            namespaces=namespaces,
+            namespace=settings.kuberth_namespace,
+            identity=holder_identity(),
+            lease_duration=settings.lease_duration,
+            renew_interval=settings.lease_renew_interval,
         ),
     )

@@ -66,6 +66,12 @@ class NamespaceService:
         self.delete_timeout = delete_timeout
         self._audit = audit
 
+    def owned(self, principal: Principal) -> list[NamespaceSummary]:
+        """The caller's own namespaces, operators too (their dashboard; /admin has the rest)."""
+        with self._sessions() as session:
+            rows = NamespaceStore(session).owned_by(principal.github_id)
+        return [_summary(row) for row in rows]
+
     def list(self, principal: Principal) -> list[NamespaceSummary]:
         """The caller's namespaces (operators: every tenant namespace), from the database."""
         with self._sessions() as session:

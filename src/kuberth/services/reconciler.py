@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
+from prometheus_client import Counter, Gauge, Histogram
 from sqlalchemy.orm import Session
 
 from kuberth.exceptions import KuberthError
@@ -31,6 +33,28 @@ log = logging.getLogger(__name__)
 
 MANAGED = f"{MANAGED_BY}=kuberth"
 
+PASSES = Counter(
+    "kuberth_reconcile_passes_total",
+    "Reconcile passes, by result: ok, error, or stopped (early, at shutdown)",
+    ["result"],
+)
+NAMESPACES_FIXED = Counter(
+    "kuberth_reconcile_namespaces_total",
+    "Namespaces a reconcile pass acted on, by action: completed, recorded, forgotten, failed",
+    ["action"],
+)
+PASS_SECONDS = Histogram(
+    "kuberth_reconcile_duration_seconds",
+    "How long one reconcile pass took",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),
+)
+LAST_SUCCESS = Gauge(
+    "kuberth_reconcile_last_success_timestamp_seconds", "When the last reconcile pass succeeded"
+)
+TENANT_NAMESPACES = Gauge(
+    "kuberth_tenant_namespaces", "Kuberth-managed namespaces the last reconcile pass found"
+)
+
 
 @dataclass
 class ReconcileReport:
@@ -41,6 +65,7 @@ class ReconcileReport:
     recorded: list[str] = field(default_factory=list)  # namespaces the database did not know
     forgotten: list[str] = field(default_factory=list)  # records of namespaces now gone
     failed: dict[str, str] = field(default_factory=dict)  # namespace -> why (tried next pass)
+    stopped: bool = False  # cut short (shutdown, or leadership lost); the next pass goes on
 
 
 class Reconciler:
@@ -57,8 +82,9 @@ class Reconciler:
         self._baseline = baseline_storage
         self._provisioner = provisioner
 
-    def reconcile(self) -> ReconcileReport:
-        """One pass over every Kuberth namespace.
+    def reconcile(self, *, stop: threading.Event | None = None) -> ReconcileReport:
+        """One pass over every Kuberth namespace; ``stop`` ends it early, between namespaces, so a
+        replica shutting down hands its Lease over without finishing a long pass.
 
         Raises:
             KuberthError: the cluster or the database could not be read (nothing was changed).
@@ -84,6 +110,9 @@ class Reconciler:
         }
         report.namespaces = len(live)
         for name, namespace in live.items():
+            if stop is not None and stop.is_set():
+                report.stopped = True
+                return report
             try:
                 self._converge(name, namespace, records.get(name), has, report)
             except KuberthError as error:
@@ -144,13 +173,17 @@ class Reconciler:
     def run(self, stop: threading.Event, *, interval: float) -> None:
         """Reconcile now and then every ``interval`` seconds until ``stop`` is set."""
         while not stop.is_set():
+            started = time.monotonic()
             try:
-                report = self.reconcile()
+                report = self.reconcile(stop=stop)
             except KuberthError as error:
+                PASSES.labels(result="error").inc()
                 log.warning("reconcile failed, retrying in %ss: %s", interval, error.message)
             else:
+                _observe(report, seconds=time.monotonic() - started)
                 log.info(
-                    "reconciled %d namespaces: %d completed, %d recorded, %d forgotten, %d failed",
+                    "%s %d namespaces: %d completed, %d recorded, %d forgotten, %d failed",
+                    "stopped early reconciling" if report.stopped else "reconciled",
                     report.namespaces,
                     len(report.completed),
                     len(report.recorded),
@@ -160,3 +193,21 @@ class Reconciler:
                 for name, why in report.failed.items():
                     log.warning("could not reconcile namespace %s: %s", name, why)
             stop.wait(interval)
+
+
+def _observe(report: ReconcileReport, *, seconds: float) -> None:
+    """The pass's results as metrics: what an operator alerts on (failures, a stale last run)."""
+    TENANT_NAMESPACES.set(report.namespaces)
+    if report.stopped:
+        PASSES.labels(result="stopped").inc()
+    else:
+        PASSES.labels(result="ok").inc()
+        PASS_SECONDS.observe(seconds)
+        LAST_SUCCESS.set_to_current_time()
+    for action, count in (
+        ("completed", len(report.completed)),
+        ("recorded", len(report.recorded)),
+        ("forgotten", len(report.forgotten)),
+        ("failed", len(report.failed)),
+    ):
+        NAMESPACES_FIXED.labels(action=action).inc(count)

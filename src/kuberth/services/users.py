@@ -2,25 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import AbstractContextManager
-
-from sqlalchemy.orm import Session
+import datetime
 
 from kuberth.exceptions import ForbiddenError, UnauthenticatedError
 from kuberth.services.principal import Principal
 from kuberth.services.provisioning import Provisioner
+from kuberth.storage.database.engine import Sessions
 from kuberth.storage.database.models import User
 from kuberth.storage.database.tokens import TokenStore
 from kuberth.storage.database.users import NamespaceStore, UserStore
 from kuberth.storage.github import GitHubUser
+
+#: A token's ``last_used_at`` is written at most this often: to the minute is all anyone reads
+#: from it, and a write on every API request would make each one a transaction with a commit.
+LAST_USED_EVERY = datetime.timedelta(minutes=1)
 
 
 class UserService:
     def __init__(
         self,
         *,
-        sessions: Callable[[], AbstractContextManager[Session]],
+        sessions: Sessions,
         provisioner: Provisioner,
         admin_ids: frozenset[int],
     ) -> None:
@@ -63,19 +65,31 @@ class UserService:
         """Raises UnauthenticatedError when the session names no (remaining) user."""
         if not isinstance(user_id, int):
             raise UnauthenticatedError("sign in first")
-        with self._sessions() as session:
+        with self._sessions(read_only=True) as session:
             user = UserStore(session).get(user_id)
             if user is None:
                 raise UnauthenticatedError("sign in first")
             return self._active(user)
 
     def from_token(self, token: str) -> Principal:
-        """Raises UnauthenticatedError for an unknown, revoked or expired token."""
-        with self._sessions() as session:
-            user = TokenStore(session).user_for(token)
-            if user is None:
-                raise UnauthenticatedError("the API token is invalid, expired or revoked")
-            return self._active(user)
+        """Raises UnauthenticatedError for an unknown, revoked or expired token.
+
+        One query per request, nothing cached: a revoked token (deleted) or user (revoked_at) is
+        refused from the very next request on.
+        """
+        now = datetime.datetime.now(datetime.UTC)
+        with self._sessions(read_only=True) as session:
+            owner = TokenStore(session).owner(token)
+        if owner is None or (owner.expires_at is not None and owner.expires_at <= now):
+            raise UnauthenticatedError("the API token is invalid, expired or revoked")
+        if owner.revoked_at is not None:
+            raise ForbiddenError("your access to Kuberth was revoked by an operator")
+        if owner.last_used_at is None or now - owner.last_used_at >= LAST_USED_EVERY:
+            with self._sessions() as session:
+                TokenStore(session).mark_used(owner.token_id, now)
+        return Principal(
+            owner.user_id, owner.login, owner.name, is_admin=owner.user_id in self._admin_ids
+        )
 
     def _active(self, user: User) -> Principal:
         if user.revoked_at is not None:

@@ -9,11 +9,7 @@ watch) for the start-up reconcile to complete it.
 from __future__ import annotations
 
 import contextlib
-import os
 import secrets
-import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -26,47 +22,11 @@ from kubernetes import client, watch
 from kuberth.cluster.plane import free_port
 from kuberth.devtools.github import StandInServer
 from kuberth.services.builders.tenant import BASELINE_NAME, OWNER_ID
+from tests.integration.processes import KuberthProcess, serve_environment
 from tests.integration.signin import authorize, sign_in
 from tests.integration.watching import wait_until
 
 BASELINE_KINDS = ("ResourceQuota", "LimitRange", "NetworkPolicy", "RoleBinding")
-
-
-class KuberthProcess:
-    """`kuberth serve` as its own process, configured through KUBERTH_* variables."""
-
-    def __init__(self, environment: dict[str, str], log: Path) -> None:
-        self.url = environment["KUBERTH_PUBLIC_URL"]
-        self._environment = environment
-        self._log = log
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> KuberthProcess:
-        with self._log.open("ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "kuberth", "serve"],
-                env={**os.environ, **self._environment},
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, self._log.read_text()[-3000:]
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
-                    return self
-            time.sleep(0.1)  # a process starting up has nothing to watch
-        raise AssertionError(f"kuberth serve did not become ready: {self._log.read_text()}")
-
-    def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            os.kill(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=20)
 
 
 @pytest.fixture
@@ -74,28 +34,22 @@ def kuberth_process(
     kubeconfig: Path,
     github: StandInServer,
     database_url: str,
+    namespace: str,
     tmp_path: Path,
 ) -> Iterator[KuberthProcess]:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    github.state.redirect_uris.add(f"{url}/auth/github/callback")
-    process = KuberthProcess(
-        {
-            "KUBERTH_ENVIRONMENT": "production",
-            "KUBERTH_HOST": "127.0.0.1",
-            "KUBERTH_PORT": str(port),
-            "KUBERTH_PUBLIC_URL": url,
-            "KUBERTH_KUBECONFIG": str(kubeconfig),
-            "KUBERTH_DATABASE_URL": database_url,
-            "KUBERTH_SECRET_KEY": secrets.token_urlsafe(32),
-            "KUBERTH_GITHUB_URL": github.url,
-            "KUBERTH_GITHUB_API_URL": github.api_url,
-            "KUBERTH_GITHUB_CLIENT_ID": github.state.client_id,
-            "KUBERTH_GITHUB_CLIENT_SECRET": github.state.client_secret,
-            "KUBERTH_SIGNUP_ANYONE": "true",
-        },
-        tmp_path / "kuberth.log",
+    environment = serve_environment(
+        port=free_port(),
+        kubeconfig=kubeconfig,
+        github=github,
+        database_url=database_url,
+        secret_key=secrets.token_urlsafe(32),
+        # A Lease of this test's own, short: the restarted Kuberth leads (and runs its start-up
+        # reconcile) once the killed one's Lease has expired.
+        kuberth_namespace=namespace,
+        lease_duration="2",
+        lease_renew_interval="0.5",
     )
+    process = KuberthProcess(environment, tmp_path / "kuberth.log")
     yield process
     process.stop()
 

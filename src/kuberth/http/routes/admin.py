@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import fields
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
 from kuberth.http.dependencies import CurrentPrincipal, ServicesDep
 from kuberth.http.errors import error_responses
+from kuberth.services.admin import TenantInfo
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
 
@@ -25,7 +26,10 @@ def tenants(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> dict[str, Any]:
     total, page = services.admin.tenants(principal, offset=offset, limit=limit)
-    return {"total": total, "offset": offset, "items": [asdict(t) for t in page]}
+    # Shallow: asdict's deep copies were over a quarter of the profiled time at 100 a page.
+    names = [f.name for f in fields(TenantInfo)]
+    items = [{name: getattr(t, name) for name in names} for t in page]
+    return {"total": total, "offset": offset, "items": items}
 
 
 @router.post(

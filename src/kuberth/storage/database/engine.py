@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -19,12 +18,21 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def make_engine(url: str) -> Engine:
-    """An engine; SQLite gets WAL and a busy timeout so concurrent requests wait, not fail."""
+    """An engine; SQLite gets WAL and a busy timeout so concurrent requests wait, not fail.
+
+    Both pools allow 30 connections, so requests in the server's worker threads rarely wait
+    for one (SQLite's default pool had 15).
+    """
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        engine = create_engine(
+            url,
+            connect_args={"timeout": 30, "check_same_thread": False},
+            pool_size=10,
+            max_overflow=20,
+        )
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(connection: Any, _: Any) -> None:
@@ -37,13 +45,76 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
 
+_ASSIGNMENT = re.compile(r"^(revision|down_revision)\b[^=\n]*=\s*(.*?)\s*$", re.MULTILINE)
+_QUOTED = re.compile(r"[\"']([\w.-]+)[\"']")
+
+
+def _head_revisions() -> set[str] | None:
+    """The newest revisions of the migration scripts, read without importing Alembic (a tenth
+    of a second at every start-up); None when a script is not in the plain form expected, and
+    then Alembic decides."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for script in (MIGRATIONS / "versions").glob("*.py"):
+        found = dict(_ASSIGNMENT.findall(script.read_text()))
+        revision = _QUOTED.fullmatch(found.get("revision", ""))
+        down = found.get("down_revision", "")
+        parent = _QUOTED.fullmatch(down)
+        if revision is None or (parent is None and down != "None"):
+            return None
+        revisions.add(revision.group(1))
+        if parent is not None:
+            parents.add(parent.group(1))
+    return (revisions - parents) or None
+
+
+def _at_head(engine: Engine) -> bool:
+    heads = _head_revisions()
+    if heads is None:
+        return False
+    try:
+        with engine.connect() as connection:
+            current = set(connection.scalars(text("SELECT version_num FROM alembic_version")))
+    except DBAPIError:
+        return False  # no alembic_version table yet: an empty database
+    return current == heads
+
+
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest revision (idempotent)."""
+    """Bring the schema to the newest revision (idempotent). A database already there is
+    recognised with one query, without Alembic."""
+    if _at_head(engine):
+        return
+    from alembic import command
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as connection:
+        _lock_migrations(connection)
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+
+
+#: Any constant both replicas agree on: the key of PostgreSQL's advisory lock for migrations.
+MIGRATION_LOCK_KEY = 0x6B75626572746801  # "kuberth" and a 1
+
+
+def _lock_migrations(connection: Connection) -> None:
+    """Replicas starting at once migrate one after another, not into each other.
+
+    On PostgreSQL the transaction takes an advisory lock held until it commits; the next replica
+    waits for it, then finds the schema at head and does nothing. (Its DDL is transactional, so a
+    migration is all or nothing.) SQLite is for a single replica.
+    """
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+
+
+class Sessions(Protocol):
+    """What services are given to open sessions: ``Database.session``."""
+
+    def __call__(self, *, read_only: bool = ...) -> AbstractContextManager[Session]: ...
 
 
 class Database:
@@ -52,14 +123,26 @@ class Database:
     def __init__(self, engine: Engine, *, retry_after: int = 5) -> None:
         self.engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self._reads = sessionmaker(
+            engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False
+        )
         self._retry_after = retry_after
 
     @contextmanager
-    def session(self) -> Iterator[Session]:
-        """A session in a transaction: committed on success, rolled back on any error."""
+    def session(self, *, read_only: bool = False) -> Iterator[Session]:
+        """A session in a transaction: committed on success, rolled back on any error.
+
+        ``read_only`` sessions run without a transaction (autocommit): no BEGIN and COMMIT round
+        trips around a single SELECT, which is what most requests' checks are. Use it only for
+        reads that need no consistency between statements; every statement sees the newest data.
+        """
         try:
-            with self._sessions.begin() as session:
-                yield session
+            if read_only:
+                with self._reads() as session:
+                    yield session
+            else:
+                with self._sessions.begin() as session:
+                    yield session
         except OperationalError as error:
             raise DatabaseUnavailableError(
                 "the database is unavailable", retry_after=self._retry_after

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -17,6 +17,17 @@ def insert_for(session: Session) -> Callable[..., Any]:
     """The dialect's INSERT, which has ON CONFLICT (SQLite and PostgreSQL alike)."""
     dialect = session.get_bind().dialect.name
     return postgresql.insert if dialect == "postgresql" else sqlite.insert
+
+
+class UserRow(NamedTuple):
+    """A user as the operators' list shows it."""
+
+    id: int
+    login: str
+    name: str | None
+    created_at: datetime.datetime
+    last_sign_in_at: datetime.datetime
+    revoked_at: datetime.datetime | None
 
 
 class UserStore:
@@ -53,9 +64,23 @@ class UserStore:
         user.revoked_at = datetime.datetime.now(datetime.UTC) if revoked else None
         return True
 
-    def list(self, *, offset: int = 0, limit: int = 100) -> list[User]:
-        statement = select(User).order_by(User.id).offset(offset).limit(limit)
-        return list(self._session.scalars(statement))
+    def list(self, *, offset: int = 0, limit: int = 100) -> list[UserRow]:
+        """A page of users by id, as plain rows: the operators' list needs no ORM objects, and
+        making them was a noticeable share of its time (profiled at 100 per page)."""
+        statement = (
+            select(
+                User.id,
+                User.login,
+                User.name,
+                User.created_at,
+                User.last_sign_in_at,
+                User.revoked_at,
+            )
+            .order_by(User.id)
+            .offset(offset)
+            .limit(limit)
+        )
+        return [UserRow(*row) for row in self._session.execute(statement)]
 
     def count(self) -> int:
         return self._session.scalar(select(func.count()).select_from(User)) or 0
@@ -83,6 +108,21 @@ class NamespaceStore:
             .order_by(TenantNamespace.personal.desc(), TenantNamespace.name)
         )
         return list(self._session.scalars(statement))
+
+    def names_owned_by_each(self, owner_ids: list[int]) -> dict[int, list[str]]:
+        """The namespace names of each of these users in one query (a page of the operators'
+        list), each user's in the order of :meth:`owned_by`."""
+        if not owner_ids:
+            return {}
+        statement = (
+            select(TenantNamespace.owner_id, TenantNamespace.name)
+            .where(TenantNamespace.owner_id.in_(owner_ids))
+            .order_by(TenantNamespace.personal.desc(), TenantNamespace.name)
+        )
+        owned: dict[int, list[str]] = {}
+        for owner_id, name in self._session.execute(statement):
+            owned.setdefault(owner_id, []).append(name)
+        return owned
 
     def all(self) -> list[TenantNamespace]:
         return list(self._session.scalars(select(TenantNamespace).order_by(TenantNamespace.name)))

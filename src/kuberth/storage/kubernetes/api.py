@@ -18,6 +18,7 @@ from typing import Any
 
 import urllib3
 from kubernetes import client
+from prometheus_client import Counter, Histogram
 
 from kuberth.exceptions import (
     BadRequestError,
@@ -38,6 +39,24 @@ MERGE_PATCH = "application/merge-patch+json"
 FIELD_MANAGER = "kuberth"
 #: Asks list requests for metadata only (PartialObjectMetadataList): a fraction of the bytes.
 METADATA_ONLY = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
+
+#: Per request sent, by verb (the HTTP method, or WATCH) and code (the HTTP status, or
+#: "unreachable"); a watch's latency is the time to its response's headers.
+REQUESTS = Counter(
+    "kuberth_kubernetes_requests_total",
+    "Requests sent to the Kubernetes API server",
+    ["verb", "code"],
+)
+LATENCY = Histogram(
+    "kuberth_kubernetes_request_duration_seconds",
+    "Time until the Kubernetes API server answered a request (its headers)",
+    ["verb"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+THROTTLED = Counter(
+    "kuberth_kubernetes_throttled_retries_total",
+    "Requests the API server answered with 429 that Kuberth sent again after waiting",
+)
 
 
 @dataclass(frozen=True)
@@ -70,7 +89,7 @@ class KubernetesApi:
         self.timeout = timeout
         self.retry_after = retry_after
         self.throttle_budget = throttle_budget
-        #: Requests sent so far, for measurements (and, later, metrics).
+        #: Requests sent so far, for measurements (/metrics counts them by verb and code too).
         self.requests_sent = 0
         #: Requests the API server refused with 429 and Kuberth sent again after waiting.
         self.throttled_retries = 0
@@ -217,6 +236,7 @@ class KubernetesApi:
                 return response
             response.read()  # frees the connection for the next attempt
             self.throttled_retries += 1
+            THROTTLED.inc()
             log.info("the API server throttled %s %s; retrying in %ss", method, path, wait)
             time.sleep(wait)
         return response
@@ -249,20 +269,27 @@ class KubernetesApi:
             body=body,
             auth_settings=["BearerToken"],
         )
+        verb = "WATCH" if (query or {}).get("watch") == "true" else method
+        started = time.perf_counter()
         try:
-            return self._api.call_api(
+            response = self._api.call_api(
                 method, url, header_params=headers, body=serialized, _request_timeout=timeout
             )
         except (urllib3.exceptions.HTTPError, OSError) as error:
+            REQUESTS.labels(verb=verb, code="unreachable").inc()
             raise KubernetesUnavailableError(
                 f"the Kubernetes API server is unreachable ({type(error).__name__})",
                 retry_after=self.retry_after,
             ) from error
         except client.ApiException as error:  # TLS failures surface as status 0
+            REQUESTS.labels(verb=verb, code="unreachable").inc()
             raise KubernetesUnavailableError(
                 f"the Kubernetes API server is unreachable ({error.reason})",
                 retry_after=self.retry_after,
             ) from error
+        LATENCY.labels(verb=verb).observe(time.perf_counter() - started)
+        REQUESTS.labels(verb=verb, code=str(response.status)).inc()
+        return response
 
 
 def translate_error(

@@ -10,6 +10,11 @@ from kubernetes import client, config
 
 from kuberth.settings import Settings
 
+#: Connections kept open to the API server. Every worker thread of the server may hold one; with
+#: the client's default (5 x CPUs, 10 on two cores) the rest were opened for one request and
+#: thrown away, each costing a TLS handshake. Matches ``kuberth.cli.WORKER_THREADS``.
+CONNECTION_POOL_SIZE = 64
+
 
 def make_api_client(settings: Settings) -> client.ApiClient:
     """Kuberth's own API client.
@@ -32,4 +37,5 @@ def make_api_client(settings: Settings) -> client.ApiClient:
     configuration.retries = urllib3.Retry(
         total=1, connect=1, read=0, redirect=0, status=0, respect_retry_after_header=False
     )
+    configuration.connection_pool_maxsize = CONNECTION_POOL_SIZE
     return client.ApiClient(configuration)

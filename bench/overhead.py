@@ -1,0 +1,406 @@
+"""Overhead per call: the same request through Kuberth and straight to kube-apiserver.
+
+One tenant signs up (real OAuth flow) and gets an API token; one Deployment is created in its
+namespace through Kuberth. Then, for each operation and each concurrency, the same number of
+requests goes
+
+* through Kuberth, with ``Authorization: Bearer kbt_...`` (Kuberth authenticates the token,
+  checks the namespace is the caller's, and calls Kubernetes impersonating the tenant), and
+* straight to kube-apiserver, with the admin kubeconfig's client certificate and the identity
+  Kuberth impersonates (``Impersonate-User: kuberth:<github id>``, group ``kuberth:tenants``).
+
+Both sides use the same client: one httpx.AsyncClient per side, ``concurrency`` asyncio workers
+sharing a request counter, keep-alive connections (as many as workers). The client's own costs
+are therefore in both figures and cancel out of the ratio as far as they can; its CPU time per
+cell is in the details, to show it was not the bottleneck. Kuberth's address is plain HTTP on
+loopback, kube-apiserver's is TLS (as a real deployment behind a TLS-terminating proxy would be
+to its clients): the direct side pays the client's TLS costs, not Kuberth's side.
+
+Each cell runs in ROUNDS rounds in which the sides take turns (each round warmed up, untimed), so
+the load from whatever else runs on the machine falls on both alike; Kuberth's CPU time per
+request, which that load disturbs much less than latency, is reported beside each cell. Run
+once with PostgreSQL and once with SQLite: two reports.
+
+``get deployment`` through Kuberth answers with the Deployment's pods and recent events, which
+costs Kuberth two more Kubernetes calls; the target is stated against the one GET, and a second
+row compares it with the three calls made straight to kube-apiserver (context, no target).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import os
+import shutil
+import ssl
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from kubernetes import client, config
+
+from bench.report import Report, Row
+from bench.stack import (
+    Tenant,
+    cpu_seconds,
+    delete_namespaces,
+    kuberth_server,
+    percentile,
+    postgres,
+    say,
+    sign_up_all,
+)
+from kuberth.cluster.plane import free_port
+from kuberth.devtools.github import GitHubStandIn, StandInServer
+from kuberth.services.builders.tenant import TENANTS_GROUP, tenant_user
+from kuberth.services.builders.workloads import service
+from kuberth.services.specs import ServicePort, ServiceSpec
+from kuberth.settings import Settings
+
+ARTIFACTS = Path("artifacts") / "bench"
+CONCURRENCY = (1, 8, 32)
+OPERATIONS = ("get deployment", "list deployments", "create+delete service")
+#: Only straight to kube-apiserver: what Kuberth's GET of a Deployment asks Kubernetes for.
+SAME_INFORMATION = "get deployment+pods+events"
+DEPLOYMENT = "bench"
+#: Each cell runs in this many rounds, the sides taking turns.
+ROUNDS = 4
+P50_TARGET = "<= 1.3"
+THROUGHPUT_TARGET = ">= 0.7"
+
+Call = Callable[[httpx.AsyncClient, int], Awaitable[None]]
+
+
+class UnexpectedStatusError(Exception):
+    pass
+
+
+def _expect(response: httpx.Response, status: int) -> None:
+    if response.status_code != status:
+        raise UnexpectedStatusError(f"{response.status_code}: {response.text[:200]}")
+
+
+@dataclass
+class Cell:
+    """One operation at one concurrency on one side."""
+
+    latencies_ms: list[float]
+    elapsed_s: float
+    client_cpu_s: float
+    kuberth_cpu_s: float | None
+    errors: Counter[str] = field(default_factory=Counter)
+    loadavg: list[float] = field(default_factory=list)
+
+    @property
+    def p50(self) -> float:
+        return percentile(self.latencies_ms, 50)
+
+    @property
+    def p99(self) -> float:
+        return percentile(self.latencies_ms, 99)
+
+    @property
+    def throughput(self) -> float:
+        return len(self.latencies_ms) / self.elapsed_s if self.elapsed_s else 0.0
+
+    def summary(self) -> dict[str, Any]:
+        count = len(self.latencies_ms)
+        return {
+            "count": count,
+            "p50_ms": round(self.p50, 2),
+            "p99_ms": round(self.p99, 2),
+            "throughput_rps": round(self.throughput, 1),
+            "client_cpu_ms_per_request": round(1000 * self.client_cpu_s / max(count, 1), 3),
+            "client_cpu_share": round(self.client_cpu_s / self.elapsed_s, 2),
+            "kuberth_cpu_ms_per_request": (
+                None
+                if self.kuberth_cpu_s is None
+                else round(1000 * self.kuberth_cpu_s / max(count, 1), 3)
+            ),
+            "errors": dict(self.errors),
+            "loadavg": self.loadavg,
+        }
+
+    def merge(self, other: Cell) -> Cell:
+        """This and a later round of the same cell, as one."""
+        return Cell(
+            self.latencies_ms + other.latencies_ms,
+            self.elapsed_s + other.elapsed_s,
+            self.client_cpu_s + other.client_cpu_s,
+            None
+            if self.kuberth_cpu_s is None or other.kuberth_cpu_s is None
+            else self.kuberth_cpu_s + other.kuberth_cpu_s,
+            self.errors + other.errors,
+            [*self.loadavg[:1], *other.loadavg[-1:]],
+        )
+
+
+async def measure(
+    http: httpx.AsyncClient,
+    call: Call,
+    concurrency: int,
+    count: int,
+    pid: int | None,
+    first: int,
+) -> Cell:
+    """``count`` calls (numbered from ``first``) by ``concurrency`` workers, after an untimed
+    warm-up."""
+    warm = itertools.count()
+
+    async def warm_up() -> None:
+        while (seq := next(warm)) < 2 * concurrency:
+            with contextlib.suppress(UnexpectedStatusError, httpx.HTTPError):
+                await call(http, first + count + seq)
+
+    await asyncio.gather(*(warm_up() for _ in range(concurrency)))
+    counter = itertools.count()
+    latencies: list[float] = []
+    errors: Counter[str] = Counter()
+
+    async def worker() -> None:
+        while (seq := next(counter)) < count:
+            started = time.perf_counter()
+            try:
+                await call(http, first + seq)
+            except (UnexpectedStatusError, httpx.HTTPError) as error:
+                errors[f"{type(error).__name__}: {str(error)[:120]}"] += 1
+                continue
+            latencies.append((time.perf_counter() - started) * 1000)
+
+    load_before = os.getloadavg()[0]
+    server_before = cpu_seconds(pid) if pid else 0.0
+    cpu_before = time.process_time()
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - started
+    client_cpu = time.process_time() - cpu_before
+    kuberth_cpu = cpu_seconds(pid) - server_before if pid else None
+    return Cell(
+        latencies,
+        elapsed,
+        client_cpu,
+        kuberth_cpu,
+        errors,
+        [round(load_before, 2), round(os.getloadavg()[0], 2)],
+    )
+
+
+def kuberth_calls(tenant: Tenant, run: str) -> dict[str, Call]:
+    base = f"/api/v1/namespaces/{tenant.namespace}"
+
+    async def get(http: httpx.AsyncClient, seq: int) -> None:
+        _expect(await http.get(f"{base}/deployments/{DEPLOYMENT}"), 200)
+
+    async def list_(http: httpx.AsyncClient, seq: int) -> None:
+        _expect(await http.get(f"{base}/deployments"), 200)
+
+    async def create_delete(http: httpx.AsyncClient, seq: int) -> None:
+        name = f"k{run}-{seq}"
+        body = {"name": name, "app": DEPLOYMENT, "ports": [{"port": 80}]}
+        _expect(await http.post(f"{base}/services", json=body), 201)
+        _expect(await http.delete(f"{base}/services/{name}"), 204)
+
+    return dict(zip(OPERATIONS, (get, list_, create_delete), strict=True))
+
+
+def direct_calls(tenant: Tenant, run: str) -> dict[str, Call]:
+    ns = tenant.namespace
+    deployments = f"/apis/apps/v1/namespaces/{ns}/deployments"
+    services = f"/api/v1/namespaces/{ns}/services"
+
+    async def get(http: httpx.AsyncClient, seq: int) -> None:
+        _expect(await http.get(f"{deployments}/{DEPLOYMENT}"), 200)
+
+    async def list_(http: httpx.AsyncClient, seq: int) -> None:
+        _expect(await http.get(deployments), 200)
+
+    async def create_delete(http: httpx.AsyncClient, seq: int) -> None:
+        name = f"d{run}-{seq}"
+        spec = ServiceSpec(name=name, app=DEPLOYMENT, ports=[ServicePort(port=80)])
+        _expect(await http.post(services, json=service(spec, namespace=ns)), 201)
+        _expect(await http.delete(f"{services}/{name}"), 200)
+
+    async def same_information(http: httpx.AsyncClient, seq: int) -> None:
+        """What Kuberth's GET of a Deployment asks Kubernetes for, one call after the other."""
+        response = await http.get(f"{deployments}/{DEPLOYMENT}")
+        _expect(response, 200)
+        labels = response.json()["spec"]["selector"]["matchLabels"]
+        selector = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+        pods = await http.get(f"/api/v1/namespaces/{ns}/pods", params={"labelSelector": selector})
+        _expect(pods, 200)
+        _expect(await http.get(f"/api/v1/namespaces/{ns}/events"), 200)
+
+    calls: dict[str, Call] = dict(zip(OPERATIONS, (get, list_, create_delete), strict=True))
+    calls[SAME_INFORMATION] = same_information
+    return calls
+
+
+def _tls(kubeconfig: Path) -> tuple[str, ssl.SSLContext]:
+    """The API server's URL and a TLS context with the admin's client certificate."""
+    configuration = client.Configuration()
+    config.load_kube_config(  # type: ignore[no-untyped-call]
+        str(kubeconfig), client_configuration=configuration
+    )
+    if not configuration.cert_file or not configuration.key_file:
+        raise RuntimeError(f"{kubeconfig} has no client certificate to impersonate with")
+    context = ssl.create_default_context(cafile=configuration.ssl_ca_cert)
+    context.load_cert_chain(configuration.cert_file, configuration.key_file)
+    host: str = configuration.host
+    return host, context
+
+
+async def compare(
+    url: str, pid: int, kubeconfig: Path, tenant: Tenant, count: int
+) -> dict[tuple[str, str, int], Cell]:
+    """Every cell on both sides: {(side, operation, concurrency): cell}."""
+    server, context = _tls(kubeconfig)
+    limits = httpx.Limits(max_connections=max(CONCURRENCY), max_keepalive_connections=64)
+    run = os.urandom(3).hex()
+    impersonate = {"Impersonate-User": tenant_user(tenant.github_id)}
+    impersonate["Impersonate-Group"] = TENANTS_GROUP
+    cells: dict[tuple[str, str, int], Cell] = {}
+    async with (
+        httpx.AsyncClient(
+            base_url=url,
+            headers={"Authorization": f"Bearer {tenant.token}"},
+            timeout=60,
+            limits=limits,
+        ) as through,
+        httpx.AsyncClient(
+            base_url=server, verify=context, headers=impersonate, timeout=60, limits=limits
+        ) as direct,
+    ):
+        ours, theirs = kuberth_calls(tenant, run), direct_calls(tenant, run)
+        seq = itertools.count(step=10 * count)
+        for op in OPERATIONS:
+            contenders = [
+                ("kuberth", op, through, ours[op], pid),
+                ("direct", op, direct, theirs[op], None),
+            ]
+            if op == OPERATIONS[0]:
+                contenders.append(
+                    ("direct", SAME_INFORMATION, direct, theirs[SAME_INFORMATION], None)
+                )
+            for concurrency in CONCURRENCY:
+                for round_ in range(ROUNDS):
+                    # Alternate in rounds, starting with each side in turn, so both meet the same
+                    # load from whatever else runs on the machine.
+                    shift = round_ % len(contenders)
+                    for side, name, http, call, side_pid in contenders[shift:] + contenders[:shift]:
+                        cell = await measure(
+                            http, call, concurrency, count // ROUNDS, side_pid, next(seq)
+                        )
+                        key = (side, name, concurrency)
+                        cells[key] = cells[key].merge(cell) if key in cells else cell
+                for side, name, *_ in contenders:
+                    cell = cells[side, name, concurrency]
+                    say(
+                        f"  {side:<8} {name:<27} c={concurrency:<3} p50 {cell.p50:7.2f} ms  "
+                        f"p99 {cell.p99:7.2f} ms  {cell.throughput:7.1f} req/s"
+                        + (f"  errors {sum(cell.errors.values())}" if cell.errors else "")
+                    )
+    return cells
+
+
+def report(
+    database: str, quick: bool, count: int, cells: dict[tuple[str, str, int], Cell]
+) -> Report:
+    rep = Report(scenario=f"overhead-{database}", mode="quick" if quick else "full")
+    for op in OPERATIONS:
+        for concurrency in CONCURRENCY:
+            through = cells["kuberth", op, concurrency]
+            direct = cells["direct", op, concurrency]
+            label = f"{op} c={concurrency}"
+            rep.add(Row(f"{label} p50", through.p50, "ms", direct.p50, P50_TARGET, "ratio"))
+            rep.add(Row(f"{label} p99", through.p99, "ms", direct.p99))
+            rep.add(
+                Row(
+                    f"{label} throughput",
+                    through.throughput,
+                    "req/s",
+                    direct.throughput,
+                    THROUGHPUT_TARGET,
+                    "ratio",
+                )
+            )
+            if through.kuberth_cpu_s is not None:
+                cpu = 1000 * through.kuberth_cpu_s / max(len(through.latencies_ms), 1)
+                rep.add(Row(f"{label} Kuberth CPU per request", cpu, "ms"))
+    for concurrency in CONCURRENCY:
+        through = cells["kuberth", OPERATIONS[0], concurrency]
+        same = cells["direct", SAME_INFORMATION, concurrency]
+        note = "baseline: the Deployment, its pods and events, 3 direct calls in sequence"
+        label = f"get deployment c={concurrency} vs 3 direct calls"
+        rep.add(Row(f"{label} p50", through.p50, "ms", same.p50, note=note))
+        rep.add(Row(f"{label} throughput", through.throughput, "req/s", same.throughput, note=note))
+    rep.details = {
+        "database": database,
+        "requests_per_cell": count,
+        "client": "httpx.AsyncClient, asyncio workers = concurrency, keep-alive, same for both",
+        "kuberth_transport": "HTTP/1.1 on loopback",
+        "direct_transport": "HTTPS (HTTP/1.1) on loopback, admin client certificate",
+        "cells": {
+            f"{side} | {op} | c={c}": cell.summary() for (side, op, c), cell in cells.items()
+        },
+        "errors": sum(sum(cell.errors.values()) for cell in cells.values()),
+        "cpus": os.cpu_count(),
+    }
+    return rep
+
+
+def one_database(
+    kubeconfig: Path,
+    database: str,
+    database_url: str,
+    github: StandInServer,
+    quick: bool,
+    github_ids: set[int],
+) -> Report:
+    count = 200 if quick else 2000
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    log = ARTIFACTS / f"overhead-{database}-server.log"
+    # Room for 32 Services at once (create+delete at c=32); the default quota allows 20.
+    quota = {**Settings.model_fields["tenant_quota"].get_default(), "services": "200"}
+    settings = {"reconcile_interval": "0", "tenant_quota": json.dumps(quota)}
+    load_start = [round(x, 2) for x in os.getloadavg()]
+    with kuberth_server(kubeconfig, database_url, github, log, settings) as (url, pid):
+        (tenant,), _ = sign_up_all(url, github, 1, github_ids)
+        created = httpx.post(
+            f"{url}/api/v1/namespaces/{tenant.namespace}/deployments",
+            headers={"Authorization": f"Bearer {tenant.token}"},
+            json={"name": DEPLOYMENT, "image": "nginx:1.27", "replicas": 1, "port": 8080},
+            timeout=60,
+        )
+        if created.status_code != 201:
+            raise RuntimeError(f"creating the Deployment: {created.status_code} {created.text}")
+        time.sleep(2)  # the Deployment's pod and events appear
+        say(f"{database}: Kuberth (pid {pid}) on {url}, namespace {tenant.namespace}")
+        cells = asyncio.run(compare(url, pid, kubeconfig, tenant, count))
+    rep = report(database, quick, count, cells)
+    rep.details["loadavg"] = {"start": load_start, "end": [round(x, 2) for x in os.getloadavg()]}
+    return rep
+
+
+def run(kubeconfig: Path, quick: bool) -> list[Report]:
+    github = StandInServer(GitHubStandIn(), port=free_port()).start()
+    github_ids: set[int] = set()
+    directory = Path(tempfile.mkdtemp(prefix="kuberth-bench-overhead-"))
+    try:
+        with postgres() as postgresql_url:
+            reports = [
+                one_database(kubeconfig, "postgresql", postgresql_url, github, quick, github_ids)
+            ]
+        sqlite_url = f"sqlite:///{directory / 'kuberth.db'}"
+        reports.append(one_database(kubeconfig, "sqlite", sqlite_url, github, quick, github_ids))
+        return reports
+    finally:
+        github.stop()
+        delete_namespaces(kubeconfig, github_ids)
+        shutil.rmtree(directory, ignore_errors=True)

@@ -1,0 +1,99 @@
+"""`kuberth serve` as a real process of its own, for tests that kill, stop or multiply it."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from kuberth.devtools.github import StandInServer
+
+
+def serve_environment(
+    *,
+    port: int,
+    kubeconfig: Path,
+    github: StandInServer,
+    database_url: str,
+    secret_key: str,
+    public_url: str | None = None,
+    **settings: str,
+) -> dict[str, str]:
+    """KUBERTH_* variables for a production-strict server on a loopback port.
+
+    ``public_url`` defaults to the server's own address; replicas behind one address share it.
+    ``settings`` are more variables, without the prefix (``lease_duration="4"``).
+    """
+    public_url = public_url or f"http://127.0.0.1:{port}"
+    github.state.redirect_uris.add(f"{public_url}/auth/github/callback")
+    return {
+        "KUBERTH_ENVIRONMENT": "production",
+        "KUBERTH_HOST": "127.0.0.1",
+        "KUBERTH_PORT": str(port),
+        "KUBERTH_PUBLIC_URL": public_url,
+        "KUBERTH_KUBECONFIG": str(kubeconfig),
+        "KUBERTH_DATABASE_URL": database_url,
+        "KUBERTH_SECRET_KEY": secret_key,
+        "KUBERTH_GITHUB_URL": github.url,
+        "KUBERTH_GITHUB_API_URL": github.api_url,
+        "KUBERTH_GITHUB_CLIENT_ID": github.state.client_id,
+        "KUBERTH_GITHUB_CLIENT_SECRET": github.state.client_secret,
+        "KUBERTH_SIGNUP_ANYONE": "true",
+        **{f"KUBERTH_{key.upper()}": value for key, value in settings.items()},
+    }
+
+
+class KuberthProcess:
+    """`kuberth serve` as its own process, configured through KUBERTH_* variables."""
+
+    def __init__(self, environment: dict[str, str], log: Path) -> None:
+        self.url = f"http://{environment['KUBERTH_HOST']}:{environment['KUBERTH_PORT']}"
+        self._environment = environment
+        self.log = log
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def start(self) -> KuberthProcess:
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "kuberth", "serve"],
+                env={**os.environ, **self._environment},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, self.log.read_text()[-3000:]
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
+                    return self
+            time.sleep(0.1)  # a process starting up has nothing to watch
+        raise AssertionError(f"kuberth serve did not become ready: {self.log.read_text()}")
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def terminate(self) -> None:
+        """SIGTERM, as Kubernetes stops a pod; the process drains its requests and exits."""
+        assert self.process is not None
+        self.process.terminate()
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=40)
+            except subprocess.TimeoutExpired:
+                self.kill()

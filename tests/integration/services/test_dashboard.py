@@ -1,0 +1,91 @@
+"""The dashboard's read from watch-fed copies: the database decides whose namespaces are looked up,
+and the copies follow Kubernetes (changes made behind Kuberth's back included)."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+from kubernetes import client
+
+from kuberth.http.services import Services, build_services
+from kuberth.services.builders.workloads import KUBERTH_APP
+from kuberth.services.principal import Principal
+from kuberth.settings import Settings
+from kuberth.storage.github import GitHubUser
+
+
+@pytest.fixture
+def services(kuberth_settings: Callable[..., Settings]) -> Iterator[Services]:
+    built = build_services(kuberth_settings())
+    built.provisioner.ensure_cluster_objects()
+    yield built
+    for informer in built.informers:
+        informer.stop()
+    built.kubernetes.close()
+    built.database.engine.dispose()
+
+
+def _deployment(name: str) -> client.V1Deployment:
+    labels = {KUBERTH_APP: name}
+    return client.V1Deployment(
+        metadata=client.V1ObjectMeta(name=name, labels=labels),
+        spec=client.V1DeploymentSpec(
+            replicas=0,
+            selector=client.V1LabelSelector(match_labels=labels),
+            template=client.V1PodTemplateSpec(
+                metadata=client.V1ObjectMeta(labels=labels),
+                spec=client.V1PodSpec(containers=[client.V1Container(name="a", image="nginx")]),
+            ),
+        ),
+    )
+
+
+def _apps(services: Services, principal: Principal) -> dict[str, list[str]]:
+    return {
+        ns.name: [app["name"] for app in ns.apps] for ns in services.dashboard.namespaces(principal)
+    }
+
+
+def _eventually(check: Callable[[], bool], within: float = 2.0) -> None:
+    deadline = time.monotonic() + within
+    while not check():
+        assert time.monotonic() < deadline, "the dashboard did not follow in time"
+        time.sleep(0.01)
+
+
+def test_each_tenant_sees_its_own_apps_only_and_changes_within_a_second(
+    services: Services, admin_api: client.ApiClient, new_id: Callable[[], int]
+) -> None:
+    alice, alices = services.users.sign_in(GitHubUser(new_id(), f"a{secrets.token_hex(3)}", None))
+    bob, bobs = services.users.sign_in(GitHubUser(new_id(), f"b{secrets.token_hex(3)}", None))
+    apps = client.AppsV1Api(admin_api)
+    apps.create_namespaced_deployment(bobs, _deployment("shop"))
+
+    assert _apps(services, alice) == {alices: []}
+    _eventually(lambda: _apps(services, bob) == {bobs: ["shop"]}, within=1)
+    assert _apps(services, alice) == {alices: []}  # bob's namespace is never looked up for her
+
+    apps.delete_namespaced_deployment("shop", bobs)
+    _eventually(lambda: _apps(services, bob) == {bobs: []}, within=1)
+
+
+def test_an_operator_dashboard_lists_only_its_own_namespaces(
+    kuberth_settings: Callable[..., Settings], new_id: Callable[[], int]
+) -> None:
+    operator_id = new_id()
+    services = build_services(kuberth_settings(admin_github_ids=[operator_id]))
+    try:
+        services.users.sign_in(GitHubUser(new_id(), f"t{secrets.token_hex(3)}", None))
+        operator, own = services.users.sign_in(
+            GitHubUser(operator_id, f"o{secrets.token_hex(3)}", None)
+        )
+        assert operator.is_admin
+        assert [ns.name for ns in services.dashboard.namespaces(operator)] == [own]
+    finally:
+        for informer in services.informers:
+            informer.stop()
+        services.kubernetes.close()
+        services.database.engine.dispose()

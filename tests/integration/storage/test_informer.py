@@ -1,0 +1,86 @@
+"""The informer against the real control plane: a copy that follows every change, quickly."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from kubernetes import client
+
+from kuberth.settings import Settings
+from kuberth.storage.kubernetes.api import JSON, KubernetesApi
+from kuberth.storage.kubernetes.client import make_api_client
+from kuberth.storage.kubernetes.informer import Informer, _WatchEndedError
+from kuberth.storage.kubernetes.resources import Kind
+
+CONFIG_MAPS = Kind("ConfigMap", "v1", "configmaps")
+
+
+@pytest.fixture
+def api(kubeconfig: Path) -> Iterator[KubernetesApi]:
+    kubernetes = KubernetesApi(
+        make_api_client(Settings(kubeconfig=kubeconfig)), timeout=10, retry_after=1
+    )
+    yield kubernetes
+    kubernetes.close()
+
+
+def _value(config_map: JSON) -> str | None:
+    value: str | None = (config_map.get("data") or {}).get("v")
+    return value
+
+
+def _eventually(check: Callable[[], bool], within: float = 2.0) -> float:
+    started = time.monotonic()
+    while not check():
+        assert time.monotonic() - started < within, "the copy did not catch up in time"
+        time.sleep(0.01)
+    return time.monotonic() - started
+
+
+def test_the_copy_follows_creates_changes_and_deletes_within_a_second(
+    api: KubernetesApi, admin_api: client.ApiClient, namespace: str
+) -> None:
+    label = f"kt-informer-{secrets.token_hex(3)}"
+    core = client.CoreV1Api(admin_api)
+
+    def config_map(name: str, value: str) -> client.V1ConfigMap:
+        meta = client.V1ObjectMeta(name=name, labels={label: "yes"})
+        return client.V1ConfigMap(metadata=meta, data={"v": value})
+
+    core.create_namespaced_config_map(namespace, config_map("before", "1"))
+    core.create_namespaced_config_map(  # not selected: never copied
+        namespace, client.V1ConfigMap(metadata=client.V1ObjectMeta(name="other"))
+    )
+    informer = Informer[str | None](
+        api, CONFIG_MAPS, label_selector=f"{label}=yes", project=_value, page_size=1
+    )
+    try:
+        informer.require_synced(10)
+        assert informer.get("before", namespace=namespace) == "1"
+        assert informer.get("other", namespace=namespace) is None
+        assert len(informer) == 1
+
+        core.create_namespaced_config_map(namespace, config_map("after", "2"))
+        assert _eventually(lambda: informer.get("after", namespace=namespace) == "2") < 1
+        core.patch_namespaced_config_map("before", namespace, {"data": {"v": "3"}})
+        assert _eventually(lambda: informer.get("before", namespace=namespace) == "3") < 1
+        core.delete_namespaced_config_map("after", namespace)
+        assert _eventually(lambda: len(informer) == 1) < 1
+        # Unlabelled: it leaves the selection, which the watch reports as a deletion.
+        core.patch_namespaced_config_map(
+            "before", namespace, {"metadata": {"labels": {label: "no"}}}
+        )
+        assert _eventually(lambda: len(informer) == 0) < 1
+        assert informer.lists == 1
+    finally:
+        informer.stop()
+
+
+def test_a_watch_from_a_compacted_version_asks_for_a_new_list(api: KubernetesApi) -> None:
+    informer = Informer[JSON](api, CONFIG_MAPS, label_selector="kt-none=x", project=dict)
+    with pytest.raises(_WatchEndedError):
+        informer._watch("1")  # long compacted away: 410 Gone

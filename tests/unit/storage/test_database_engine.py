@@ -1,0 +1,63 @@
+"""The start-up shortcut past Alembic, and sessions without a transaction, on SQLite."""
+
+from __future__ import annotations
+
+import datetime
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+from sqlalchemy import text
+
+from kuberth.services.users import UserService
+from kuberth.storage.database.engine import MIGRATIONS, Database, _head_revisions, make_engine
+from kuberth.storage.database.engine import migrate as migrate_to_head
+from kuberth.storage.database.models import ApiToken
+from kuberth.storage.database.tokens import TokenStore
+from kuberth.storage.database.users import UserStore
+
+
+def test_the_heads_read_without_alembic_are_alembics() -> None:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    assert _head_revisions() == set(ScriptDirectory.from_config(config).get_heads())
+
+
+def test_a_database_at_head_is_left_alone_and_an_older_one_is_upgraded(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'k.db'}")
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0001")
+    migrate_to_head(engine)
+    migrate_to_head(engine)  # at head: nothing to do
+    with engine.connect() as connection:
+        assert connection.scalar(text("SELECT count(*) FROM audit_events")) == 0
+        assert connection.scalar(text("SELECT version_num FROM alembic_version")) == "0002"
+
+
+def test_token_use_is_written_at_most_once_a_minute(tmp_path: Path) -> None:
+    database = Database(make_engine(f"sqlite:///{tmp_path / 'k.db'}"))
+    migrate_to_head(database.engine)
+    with database.session() as session:
+        UserStore(session).upsert(github_id=7, login="seven", name=None)
+        token_id = (
+            TokenStore(session).add(user_id=7, name="t", token="kbt_seven", expires_at=None).id
+        )
+    users = UserService(sessions=database.session, provisioner=None, admin_ids=frozenset())
+
+    def last_used() -> datetime.datetime | None:
+        with database.session(read_only=True) as session:
+            return session.get(ApiToken, token_id).last_used_at
+
+    assert users.from_token("kbt_seven").github_id == 7
+    first = last_used()
+    assert first is not None
+    users.from_token("kbt_seven")
+    assert last_used() == first
+    with database.session() as session:
+        session.get(ApiToken, token_id).last_used_at = first - datetime.timedelta(minutes=2)
+    users.from_token("kbt_seven")
+    assert last_used() > first
