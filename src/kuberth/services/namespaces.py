@@ -130,12 +130,16 @@ class NamespaceService:
                 )
             if count >= self._max_per_user:
                 raise ForbiddenError(f"you already have {count} namespaces, the most allowed")
-        self._provisioner.provision_extra(
+        live, quota = self._provisioner.provision_extra(
             name, github_id=principal.github_id, login=principal.login
         )
         with self._sessions() as session:
-            NamespaceStore(session).record(name=name, owner_id=principal.github_id, personal=False)
-        return self.get(principal, name)
+            store = NamespaceStore(session)
+            store.record(name=name, owner_id=principal.github_id, personal=False)
+            row = store.get(name)
+            assert row is not None
+            # From the writes' own answers: no read back as the tenant (see provision_extra).
+            return _summary(row, live, quota)
 
     def delete(
         self, principal: Principal, name: str, *, wait: bool, timeout: float

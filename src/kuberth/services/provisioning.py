@@ -73,23 +73,41 @@ class Provisioner:
             return self.provision_personal(github_id=github_id, login=login, known=None)
         raise ConflictError(f"no namespace could be claimed for {login}")
 
-    def provision_extra(self, name: str, *, github_id: int, login: str) -> None:
+    def provision_extra(self, name: str, *, github_id: int, login: str) -> tuple[JSON, JSON]:
         """Create a new namespace for the user; nothing is left behind if any step fails.
+
+        Returns the namespace and its ResourceQuota as Kubernetes answered the writes, so the
+        caller need not read them back (as the tenant, such a read can race the RoleBinding just
+        written: the API server's authorizer learns of it a moment later).
 
         Raises:
             ConflictError: the name is taken.
             KuberthError: Kubernetes refused or is unreachable.
         """
-        self._claim(name, github_id=github_id, login=login, personal=False, must_be_new=True)
+        manifest = tenant.namespace(
+            name,
+            github_id=github_id,
+            login=login,
+            personal=False,
+            pod_security_level=self._policy.pod_security_level,
+        )
         try:
-            self.apply_baseline(name, github_id=github_id)
+            created = self._namespaces.create(manifest)
+        except ConflictError:
+            raise ConflictError(f"namespace {name} already exists", field="name") from None
+        try:
+            applied = self.apply_baseline(name, github_id=github_id)
         except KuberthError:
             self._namespaces.delete(name)
             raise
+        return created, applied["ResourceQuota"]
 
-    def apply_baseline(self, name: str, *, github_id: int) -> None:
-        for manifest in tenant.baseline(name, github_id=github_id, policy=self._policy):
-            self._baseline[manifest["kind"]].apply(manifest)
+    def apply_baseline(self, name: str, *, github_id: int) -> dict[str, JSON]:
+        """Apply every baseline object (the RoleBinding last); returns them by kind."""
+        return {
+            manifest["kind"]: self._baseline[manifest["kind"]].apply(manifest)
+            for manifest in tenant.baseline(name, github_id=github_id, policy=self._policy)
+        }
 
     def _claim(
         self,
@@ -98,7 +116,6 @@ class Provisioner:
         github_id: int,
         login: str,
         personal: bool,
-        must_be_new: bool = False,
         read_first: bool = False,
     ) -> bool:
         """Create the namespace, or adopt it when its owner label carries this user's id.
@@ -118,8 +135,6 @@ class Provisioner:
                 self._namespaces.create(manifest)
                 return True
             except ConflictError:
-                if must_be_new:
-                    raise ConflictError(f"namespace {name} already exists", field="name") from None
                 existing = self._namespaces.read(name)
                 if existing is None:  # deleted between our create and read: try once more
                     self._namespaces.create(manifest)
