@@ -75,6 +75,20 @@ def postgres() -> Iterator[str]:
         shutil.rmtree(directory, ignore_errors=True)
 
 
+def server_environment(kubeconfig: Path, database_url: str, port: int) -> dict[str, str]:
+    """KUBERTH_* variables of a production-strict `kuberth serve` on a loopback port."""
+    return {
+        "KUBERTH_ENVIRONMENT": "production",
+        "KUBERTH_HOST": "127.0.0.1",
+        "KUBERTH_PORT": str(port),
+        "KUBERTH_LOG_LEVEL": "warning",
+        "KUBERTH_KUBECONFIG": str(kubeconfig),
+        "KUBERTH_DATABASE_URL": database_url,
+        "KUBERTH_SECRET_KEY": secrets.token_urlsafe(32),
+        "KUBERTH_PUBLIC_URL": f"http://127.0.0.1:{port}",
+    }
+
+
 @contextlib.contextmanager
 def kuberth_server(
     kubeconfig: Path,
@@ -92,14 +106,7 @@ def kuberth_server(
     github.state.redirect_uris.add(f"{url}/auth/github/callback")
     env = {
         **os.environ,
-        "KUBERTH_ENVIRONMENT": "production",
-        "KUBERTH_HOST": "127.0.0.1",
-        "KUBERTH_PORT": str(port),
-        "KUBERTH_LOG_LEVEL": "warning",
-        "KUBERTH_KUBECONFIG": str(kubeconfig),
-        "KUBERTH_DATABASE_URL": database_url,
-        "KUBERTH_SECRET_KEY": secrets.token_urlsafe(32),
-        "KUBERTH_PUBLIC_URL": url,
+        **server_environment(kubeconfig, database_url, port),
         "KUBERTH_GITHUB_URL": github.url,
         "KUBERTH_GITHUB_API_URL": github.api_url,
         "KUBERTH_GITHUB_CLIENT_ID": github.state.client_id,

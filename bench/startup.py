@@ -35,7 +35,7 @@ from kubernetes import client, config
 from tests.integration.postgres import PostgresServer
 
 from bench.report import Report, Row
-from bench.stack import cpu_seconds
+from bench.stack import cpu_seconds, server_environment
 from kuberth.cluster.plane import free_port
 from kuberth.services.builders.tenant import MANAGED_BY
 
@@ -72,14 +72,7 @@ def _environment(
 ) -> dict[str, str]:
     return {
         **python,
-        "KUBERTH_ENVIRONMENT": "production",
-        "KUBERTH_HOST": "127.0.0.1",
-        "KUBERTH_PORT": str(port),
-        "KUBERTH_LOG_LEVEL": "warning",
-        "KUBERTH_KUBECONFIG": str(kubeconfig),
-        "KUBERTH_DATABASE_URL": database_url,
-        "KUBERTH_SECRET_KEY": secrets.token_urlsafe(32),
-        "KUBERTH_PUBLIC_URL": f"http://127.0.0.1:{port}",
+        **server_environment(kubeconfig, database_url, port),
         # Never contacted at start-up; sign-in is not part of this measurement.
         "KUBERTH_GITHUB_CLIENT_ID": "bench",
         "KUBERTH_GITHUB_CLIENT_SECRET": "bench",
