@@ -120,8 +120,8 @@ class Deployment(ObjectSummary):
     replicas: Replicas
     conditions: list[dict[str, Any]] = []
     rolled_out: bool
-    pods: list[Pod] | None = Field(default=None, description="With GET of one Deployment")
-    events: list[Event] | None = Field(default=None, description="With GET of one Deployment")
+    pods: list[Pod] | None = Field(default=None, description="GET of one with include=pods")
+    events: list[Event] | None = Field(default=None, description="GET of one with include=events")
 
 
 class ServicePortSummary(BaseModel):
@@ -136,7 +136,9 @@ class Service(ObjectSummary):
     cluster_ip: str | None
     selector: dict[str, str] = {}
     ports: list[ServicePortSummary]
-    endpoints: list[str] | None = Field(default=None, description="Ready pod addresses (GET one)")
+    endpoints: list[str] | None = Field(
+        default=None, description="Ready pod addresses: GET of one with include=endpoints"
+    )
 
 
 class IngressBackend(BaseModel):

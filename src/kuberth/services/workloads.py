@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
@@ -72,6 +72,13 @@ class WorkloadKind:
     api_version: str
     concise: type[BaseModel]
 
+
+#: What GET of one object can add, by kind (``include``).
+RELATED: dict[str, frozenset[str]] = {
+    "deployments": frozenset({"pods", "events"}),
+    "services": frozenset({"endpoints"}),
+    "ingresses": frozenset(),
+}
 
 KINDS = {
     "deployments": WorkloadKind("deployments", "Deployment", "apps/v1", DeploymentSpec),
@@ -276,35 +283,63 @@ class WorkloadService:
             return summaries.service(obj)
         return summaries.ingress(obj)
 
-    def details(self, principal: Principal, plural: str, obj: JSON) -> JSON:
-        """A Deployment's pods and recent events; a Service's endpoints (two more calls at most)."""
+    def check_include(self, plural: str, include: Iterable[str]) -> frozenset[str]:
+        """The related objects asked for, when this kind has them.
+
+        Raises:
+            InvalidInputError: naming ``include``.
+        """
+        asked = frozenset(include)
+        unknown = sorted(asked - RELATED[plural])
+        if unknown:
+            offered = ", ".join(sorted(RELATED[plural])) or "nothing"
+            raise InvalidInputError(
+                f"include: {unknown[0]!r} is not related to a {KINDS[plural].kind}"
+                f" (it offers {offered})",
+                field="include",
+            )
+        return asked
+
+    def details(
+        self, principal: Principal, plural: str, obj: JSON, include: frozenset[str] = frozenset()
+    ) -> JSON:
+        """The summary, with the related objects asked for: a Deployment's pods and recent
+        events, a Service's endpoints (one more Kubernetes call each)."""
         identity = principal.kubernetes_identity
         namespace = obj["metadata"]["namespace"]
-        if plural == "deployments":
-            selector = obj.get("spec", {}).get("selector", {}).get("matchLabels", {})
-            labels = ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
-            pods = self._pods.list(namespace=namespace, label_selector=labels, identity=identity)
-            pod_items = pods.get("items", [])
-            names = {obj["metadata"]["name"]} | {p["metadata"]["name"] for p in pod_items}
-            names |= {
-                ref["name"] for p in pod_items for ref in p["metadata"].get("ownerReferences", [])
-            }
-            events = self._events.list(namespace=namespace, identity=identity).get("items", [])
-            related = [e for e in events if e.get("involvedObject", {}).get("name") in names]
-            related.sort(key=lambda e: summaries.event(e)["last_seen"] or "", reverse=True)
-            return {
-                **summaries.deployment(obj),
-                "pods": [summaries.pod(p) for p in pod_items],
-                "events": [summaries.event(e) for e in related[:20]],
-            }
-        if plural == "services":
+        summary = self.summarize(plural, obj)
+        if plural == "deployments" and include:
+            pod_items: JSONList = []
+            if "pods" in include or "events" in include:  # events name the pods they are about
+                selector = obj.get("spec", {}).get("selector", {}).get("matchLabels", {})
+                labels = ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
+                pods = self._pods.list(
+                    namespace=namespace, label_selector=labels, identity=identity
+                )
+                pod_items = pods.get("items", [])
+            if "pods" in include:
+                summary["pods"] = [summaries.pod(p) for p in pod_items]
+            if "events" in include:
+                summary["events"] = self._related_events(principal, obj, pod_items)
+        if plural == "services" and "endpoints" in include:
             slices = self._slices.list(
                 namespace=namespace,
                 label_selector=f"kubernetes.io/service-name={obj['metadata']['name']}",
                 identity=identity,
             )
-            return summaries.service(obj, slices.get("items", []))
-        return summaries.ingress(obj)
+            summary = summaries.service(obj, slices.get("items", []))
+        return summary
+
+    def _related_events(self, principal: Principal, obj: JSON, pods: JSONList) -> JSONList:
+        """The newest events about the Deployment, its ReplicaSets and its pods."""
+        names = {obj["metadata"]["name"]} | {p["metadata"]["name"] for p in pods}
+        names |= {ref["name"] for p in pods for ref in p["metadata"].get("ownerReferences", [])}
+        events = self._events.list(
+            namespace=obj["metadata"]["namespace"], identity=principal.kubernetes_identity
+        ).get("items", [])
+        related = [e for e in events if e.get("involvedObject", {}).get("name") in names]
+        related.sort(key=lambda e: summaries.event(e)["last_seen"] or "", reverse=True)
+        return [summaries.event(e) for e in related[:20]]
 
     def create(self, principal: Principal, plural: str, namespace: str, body: Any) -> JSON:
         self._namespaces.require_access(principal, namespace)

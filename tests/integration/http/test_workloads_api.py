@@ -74,8 +74,13 @@ def test_deployment_crud_and_status(
         lambda d: (d.status.ready_replicas or 0) == 2,
         namespace=ns,
     )
-    detail = http.get(f"/api/v1/namespaces/{ns}/deployments/web").json()
-    assert detail["replicas"]["ready"] == 2
+    plain = http.get(f"/api/v1/namespaces/{ns}/deployments/web").json()
+    assert plain["replicas"]["ready"] == 2
+    assert plain["pods"] is None  # related objects only when asked for
+    assert plain["events"] is None
+    detail = http.get(
+        f"/api/v1/namespaces/{ns}/deployments/web", params={"include": ["pods", "events"]}
+    ).json()
     assert len(detail["pods"]) == 2
     assert {p["phase"] for p in detail["pods"]} == {"Running"}
     assert any(e["reason"] == "ScalingReplicaSet" for e in detail["events"])
@@ -218,7 +223,9 @@ def test_service_crud_and_rules(
         client.CoreV1Api(admin_api).read_namespaced_service("web", ns).spec.ports[0].target_port
         == 8080
     )
-    assert http.get(f"/api/v1/namespaces/{ns}/services/web").json()["endpoints"] == []
+    web = f"/api/v1/namespaces/{ns}/services/web"
+    assert http.get(web, params={"include": "endpoints"}).json()["endpoints"] == []
+    assert http.get(web).json()["endpoints"] is None
 
     node_port = http.post(
         f"/api/v1/namespaces/{ns}/services",
@@ -413,3 +420,65 @@ def test_writes_into_a_terminating_namespace_are_409(
         release = {"metadata": {"finalizers": None}}
         rbac.patch_namespaced_role_binding("kuberth-tenant", name, release)
         core.patch_namespaced_config_map("held", name, release)
+
+
+def _gets_sent() -> float:
+    """GETs this process has sent the API server (the servers under test run in it)."""
+    from kuberth.storage.kubernetes.api import REQUESTS
+
+    return sum(
+        sample.value
+        for metric in REQUESTS.collect()
+        for sample in metric.samples
+        if sample.name.endswith("_total") and sample.labels["verb"] == "GET"
+    )
+
+
+def test_get_of_one_object_costs_one_kubernetes_call_and_one_more_per_include(
+    tenants: Callable[[], Tenant],
+) -> None:
+    alice = tenants()
+    ns, http = alice.namespace, alice.http
+    assert (
+        http.post(
+            f"/api/v1/namespaces/{ns}/deployments", json={"name": "web", "image": "nginx:1.27"}
+        ).status_code
+        == 201
+    )
+    service = {"name": "web", "app": "web", "ports": [{"port": 80}]}
+    assert http.post(f"/api/v1/namespaces/{ns}/services", json=service).status_code == 201
+    cost = {}
+    for label, path, include in (
+        ("deployment", "deployments/web", []),
+        ("deployment+pods", "deployments/web", ["pods"]),
+        ("deployment+pods+events", "deployments/web", ["pods", "events"]),
+        ("service", "services/web", []),
+        ("service+endpoints", "services/web", ["endpoints"]),
+    ):
+        before = _gets_sent()
+        response = http.get(f"/api/v1/namespaces/{ns}/{path}", params={"include": include})
+        assert response.status_code == 200, response.text
+        cost[label] = _gets_sent() - before
+    assert cost == {
+        "deployment": 1,
+        "deployment+pods": 2,
+        "deployment+pods+events": 3,
+        "service": 1,
+        "service+endpoints": 2,
+    }
+
+
+@pytest.mark.parametrize(
+    ("path", "include"),
+    [("deployments/web", "endpoints"), ("services/web", "pods"), ("ingresses/web", "events")],
+)
+def test_include_of_what_a_kind_does_not_have_is_a_422_naming_include(
+    tenants: Callable[[], Tenant], path: str, include: str
+) -> None:
+    alice = tenants()
+    response = alice.http.get(
+        f"/api/v1/namespaces/{alice.namespace}/{path}", params={"include": include}
+    )
+    assert response.status_code == 422
+    assert response.json()["field"] == "include"
+    assert include in response.json()["message"]

@@ -4,7 +4,7 @@
 see each kind's body type as a real object.)
 """
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Query, Response
 from fastapi.concurrency import run_in_threadpool
@@ -20,6 +20,13 @@ from kuberth.services.specs import DeploymentSpec, IngressSpec, Replicas, Servic
 router = APIRouter(prefix="/api/v1/namespaces/{namespace}")
 
 Full = Annotated[bool, Query(description="Include the full Kubernetes object as `object`")]
+Include = Annotated[
+    list[Literal["pods", "events", "endpoints"]],
+    Query(
+        description="Related objects to add, each one more Kubernetes call: a Deployment's `pods`"
+        " and recent `events`, a Service's ready `endpoints`. Repeat it for several."
+    ),
+]
 NATIVE = {
     "type": "object",
     "description": "The native Kubernetes object",
@@ -83,9 +90,9 @@ def _routes(
     @router.get(
         f"/{plural}/{{name}}",
         tags=[tag],
-        summary=f"A {kind}: status, and for Deployments pods and events, for Services endpoints",
+        summary=f"A {kind} with its status (one Kubernetes call; more with `include`)",
         response_model=one,
-        responses=error_responses(401, 404, 503),
+        responses=error_responses(401, 404, 422, 503),
     )
     def read(
         namespace: NamespaceName,
@@ -93,9 +100,11 @@ def _routes(
         principal: CurrentPrincipal,
         services: ServicesDep,
         full: Full = False,
+        include: Include = [],  # noqa: B006 - FastAPI copies defaults; never mutated
     ) -> dict[str, Any]:
+        related = services.workloads.check_include(plural, include)
         obj = services.workloads.read(principal, plural, namespace, name)
-        result = services.workloads.details(principal, plural, obj)
+        result = services.workloads.details(principal, plural, obj, related)
         return {**result, "object": obj} if full else result
 
     @router.put(
