@@ -124,6 +124,7 @@ def build_services(settings: Settings) -> Services:
     audit = AuditService(sessions=database.session)
     namespace_service = NamespaceService(
         sessions=database.session,
+        reads=database.read,
         namespaces=namespaces,
         quotas=ResourceQuotaStorage(api),
         provisioner=provisioner,
@@ -168,6 +169,7 @@ def build_services(settings: Settings) -> Services:
         health=HealthService(probes={"kubernetes": api, "database": database}),
         users=UserService(
             sessions=database.session,
+            reads=database.read,
             provisioner=provisioner,
             admin_ids=frozenset(settings.admin_github_ids),
         ),

@@ -19,8 +19,9 @@ from kuberth.services.builders.tenant import BASELINE_NAME
 from kuberth.services.naming import invalid_name_reason, is_reserved
 from kuberth.services.principal import Principal
 from kuberth.services.provisioning import Provisioner
+from kuberth.storage.database.engine import Reads
 from kuberth.storage.database.models import TenantNamespace
-from kuberth.storage.database.users import NamespaceStore
+from kuberth.storage.database.users import NamespaceStore, find_namespace
 from kuberth.storage.kubernetes.api import JSON
 from kuberth.storage.kubernetes.namespaces import NamespaceStorage
 from kuberth.storage.kubernetes.resources import ResourceQuotaStorage
@@ -49,6 +50,7 @@ class NamespaceService:
         self,
         *,
         sessions: Callable[[], AbstractContextManager[Session]],
+        reads: Reads,
         namespaces: NamespaceStorage,
         quotas: ResourceQuotaStorage,
         provisioner: Provisioner,
@@ -58,6 +60,7 @@ class NamespaceService:
         audit: AuditService,
     ) -> None:
         self._sessions = sessions
+        self._reads = reads
         self._namespaces = namespaces
         self._quotas = quotas
         self._provisioner = provisioner
@@ -168,8 +171,8 @@ class NamespaceService:
         Raises:
             NotFoundError: otherwise, exactly as for a namespace that does not exist.
         """
-        with self._sessions() as session:
-            row = NamespaceStore(session).get(name)
+        with self._reads() as connection:
+            row = find_namespace(connection, name)
         if row is None or (row.owner_id != principal.github_id and not principal.is_admin):
             raise NotFoundError(f"namespace {name} not found")
         return row

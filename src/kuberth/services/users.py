@@ -7,9 +7,9 @@ import datetime
 from kuberth.exceptions import ForbiddenError, UnauthenticatedError
 from kuberth.services.principal import Principal
 from kuberth.services.provisioning import Provisioner
-from kuberth.storage.database.engine import Sessions
+from kuberth.storage.database.engine import Reads, Sessions
 from kuberth.storage.database.models import User
-from kuberth.storage.database.tokens import TokenStore
+from kuberth.storage.database.tokens import TokenStore, token_owner
 from kuberth.storage.database.users import NamespaceStore, UserStore
 from kuberth.storage.github import GitHubUser
 
@@ -23,10 +23,12 @@ class UserService:
         self,
         *,
         sessions: Sessions,
+        reads: Reads,
         provisioner: Provisioner,
         admin_ids: frozenset[int],
     ) -> None:
         self._sessions = sessions
+        self._reads = reads
         self._provisioner = provisioner
         self._admin_ids = admin_ids
 
@@ -78,8 +80,8 @@ class UserService:
         refused from the very next request on.
         """
         now = datetime.datetime.now(datetime.UTC)
-        with self._sessions(read_only=True) as session:
-            owner = TokenStore(session).owner(token)
+        with self._reads() as connection:
+            owner = token_owner(connection, token)
         if owner is None or (owner.expires_at is not None and owner.expires_at <= now):
             raise UnauthenticatedError("the API token is invalid, expired or revoked")
         if owner.revoked_at is not None:

@@ -46,7 +46,9 @@ def test_token_use_is_written_at_most_once_a_minute(tmp_path: Path) -> None:
         token_id = (
             TokenStore(session).add(user_id=7, name="t", token="kbt_seven", expires_at=None).id
         )
-    users = UserService(sessions=database.session, provisioner=None, admin_ids=frozenset())
+    users = UserService(
+        sessions=database.session, reads=database.read, provisioner=None, admin_ids=frozenset()
+    )
 
     def last_used() -> datetime.datetime | None:
         with database.session(read_only=True) as session:

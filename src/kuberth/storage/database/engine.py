@@ -117,16 +117,41 @@ class Sessions(Protocol):
     def __call__(self, *, read_only: bool = ...) -> AbstractContextManager[Session]: ...
 
 
+class Reads(Protocol):
+    """What services are given for their per-request checks: ``Database.read``."""
+
+    def __call__(self) -> AbstractContextManager[Connection]: ...
+
+
 class Database:
     """Hands out sessions; a database that cannot be reached becomes a 503 for the client."""
 
     def __init__(self, engine: Engine, *, retry_after: int = 5) -> None:
         self.engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
-        self._reads = sessionmaker(
-            engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False
+        # Reads need no transaction. PostgreSQL: autocommit saves the BEGIN and ROLLBACK round
+        # trips. SQLite: its driver begins transactions only for writes, and switching a
+        # connection to autocommit and back costs more than the transaction it saves.
+        self._read_engine = (
+            engine
+            if engine.dialect.name == "sqlite"
+            else engine.execution_options(isolation_level="AUTOCOMMIT")
         )
+        self._reads = sessionmaker(self._read_engine, expire_on_commit=False)
         self._retry_after = retry_after
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A connection for reads that need no consistency between them, made with Core
+        statements: what every request's authentication and ownership checks are. No ORM
+        session (a tenth of a millisecond per request) and no transaction."""
+        try:
+            with self._read_engine.connect() as connection:
+                yield connection
+        except OperationalError as error:
+            raise DatabaseUnavailableError(
+                "the database is unavailable", retry_after=self._retry_after
+            ) from error
 
     @contextmanager
     def session(self, *, read_only: bool = False) -> Iterator[Session]:

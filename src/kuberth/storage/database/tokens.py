@@ -6,7 +6,7 @@ import datetime
 import hashlib
 from typing import NamedTuple
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import Connection, bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
 from kuberth.storage.database.models import ApiToken, User
@@ -75,14 +75,16 @@ class TokenStore:
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
-    def owner(self, token: str) -> TokenOwner | None:
-        """The token (expired or not) and its owner (revoked or not); None if no such token."""
-        # On the session's connection: a Core statement needs none of the ORM's result handling.
-        connection = self._session.connection()
-        row = connection.execute(_OWNER, {"token_hash": digest(token)}).first()
-        return None if row is None else TokenOwner(*row)
-
     def mark_used(self, token_id: int, at: datetime.datetime) -> None:
         self._session.execute(
             update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=at)
         )
+
+
+def token_owner(connection: Connection, token: str) -> TokenOwner | None:
+    """The token (expired or not) and its owner (revoked or not); None if no such token.
+
+    A Core statement: every API request asks this, and needs none of the ORM's result handling.
+    """
+    row = connection.execute(_OWNER, {"token_hash": digest(token)}).first()
+    return None if row is None else TokenOwner(*row)

@@ -6,11 +6,24 @@ import datetime
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Connection, bindparam, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from kuberth.storage.database.models import TenantNamespace, User
+
+_NAMESPACE = select(*TenantNamespace.__table__.columns).where(
+    TenantNamespace.name == bindparam("name")
+)
+
+
+def find_namespace(connection: Connection, name: str) -> TenantNamespace | None:
+    """The namespace's row as a detached object, for reading only; None if Kuberth has none.
+
+    A Core statement: every request in a namespace asks this, and needs no ORM session.
+    """
+    row = connection.execute(_NAMESPACE, {"name": name}).first()
+    return None if row is None else TenantNamespace(**row._mapping)
 
 
 def insert_for(session: Session) -> Callable[..., Any]:
