@@ -16,17 +16,27 @@ from kuberth.http.dependencies import CurrentPrincipal, ServicesDep
 from kuberth.http.errors import error_responses
 from kuberth.http.routes.namespaces import NamespaceName
 from kuberth.services.specs import DeploymentSpec, IngressSpec, Replicas, ServiceSpec
+from kuberth.services.workloads import RELATED
 
 router = APIRouter(prefix="/api/v1/namespaces/{namespace}")
 
 Full = Annotated[bool, Query(description="Include the full Kubernetes object as `object`")]
-Include = Annotated[
-    list[Literal["pods", "events", "endpoints"]],
-    Query(
-        description="Related objects to add, each one more Kubernetes call: a Deployment's `pods`"
-        " and recent `events`, a Service's ready `endpoints`. Repeat it for several."
-    ),
-]
+
+
+def _include(related: frozenset[str]) -> Any:
+    """The ``include`` query parameter of a kind: the related objects it offers, or (Ingresses)
+    none, kept out of the schema and refused by the service if sent."""
+    if not related:
+        return Annotated[list[str], Query(include_in_schema=False)]
+    return Annotated[
+        list[Literal[tuple(sorted(related))]],  # type: ignore[misc]
+        Query(
+            description="Related objects to add, one more Kubernetes call each (a Deployment's"
+            " `pods` and recent `events`, a Service's ready `endpoints`); repeat for several"
+        ),
+    ]
+
+
 NATIVE = {
     "type": "object",
     "description": "The native Kubernetes object",
@@ -56,6 +66,7 @@ def _routes(
         Body(description=f"A {kind}: the concise form, or the native {kind} object"),
     ]
     write_errors = error_responses(400, 401, 403, 404, 409, 422, 503)
+    Include = _include(RELATED[plural])  # noqa: N806 - a type, made per kind
 
     @router.get(
         f"/{plural}",
@@ -100,7 +111,7 @@ def _routes(
         principal: CurrentPrincipal,
         services: ServicesDep,
         full: Full = False,
-        include: Include = [],  # noqa: B006 - FastAPI copies defaults; never mutated
+        include: Include = [],  # type: ignore[valid-type]  # noqa: B006 - FastAPI copies it
     ) -> dict[str, Any]:
         related = services.workloads.check_include(plural, include)
         obj = services.workloads.read(principal, plural, namespace, name)
