@@ -217,6 +217,8 @@ def _run(s: Scenario, tenant: httpx.Client, operator: httpx.Client, again: httpx
     with s.step("deployment: create, read with pods and events, list"):
         expect(tenant.post(f"{base}/deployments", json={"name": "web", "image": IMAGE}), 201)
         expect(tenant.get(f"{base}/deployments/web"), 200)
+        related = {"include": ["pods", "events"]}
+        expect(tenant.get(f"{base}/deployments/web", params=related), 200)
         expect(tenant.get(f"{base}/deployments"), 200)
     with s.step("deployment: merge patch, replace"):
         expect(
@@ -239,6 +241,7 @@ def _run(s: Scenario, tenant: httpx.Client, operator: httpx.Client, again: httpx
         spec = {"name": "web", "app": "web", "ports": [{"port": 80, "target_port": 8080}]}
         expect(tenant.post(f"{base}/services", json=spec), 201)
         expect(tenant.get(f"{base}/services/web"), 200)
+        expect(tenant.get(f"{base}/services/web", params={"include": "endpoints"}), 200)
         expect(tenant.get(f"{base}/services"), 200)
         expect(
             tenant.patch(
