@@ -145,13 +145,8 @@ class Database:
         """A connection for reads that need no consistency between them, made with Core
         statements: what every request's authentication and ownership checks are. No ORM
         session (a tenth of a millisecond per request) and no transaction."""
-        try:
-            with self._read_engine.connect() as connection:
-                yield connection
-        except OperationalError as error:
-            raise DatabaseUnavailableError(
-                "the database is unavailable", retry_after=self._retry_after
-            ) from error
+        with self._unavailable_is_503(), self._read_engine.connect() as connection:
+            yield connection
 
     @contextmanager
     def session(self, *, read_only: bool = False) -> Iterator[Session]:
@@ -161,13 +156,18 @@ class Database:
         trips around a single SELECT, which is what most requests' checks are. Use it only for
         reads that need no consistency between statements; every statement sees the newest data.
         """
-        try:
+        with self._unavailable_is_503():
             if read_only:
                 with self._reads() as session:
                     yield session
             else:
                 with self._sessions.begin() as session:
                     yield session
+
+    @contextmanager
+    def _unavailable_is_503(self) -> Iterator[None]:
+        try:
+            yield
         except OperationalError as error:
             raise DatabaseUnavailableError(
                 "the database is unavailable", retry_after=self._retry_after
