@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Protocol
 
 from bench.report import ARTIFACTS, Report
-from bench.stack import control_plane, say
+from bench.stack import Cleanup, control_plane, own_plane, say
 
 #: Scale last: it leaves the most namespaces behind for the namespace controller to delete, and
 #: the scenarios after it would be timed while that work loads the machine.
@@ -42,6 +42,7 @@ def main() -> int:
         for name in args.only:
             module: Scenario = importlib.import_module(f"bench.{name}")
             say(f"-- {name} ({'quick' if quick else 'full'})")
+            Cleanup.wait = not (own_plane() and name == args.only[-1])
             started = time.monotonic()
             try:
                 for report in module.run(kubeconfig, quick):

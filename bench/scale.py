@@ -61,6 +61,7 @@ from tests.integration.signin import authorize
 
 from bench.report import ARTIFACTS, Report, Row
 from bench.stack import (
+    Cleanup,
     cpu_seconds,
     delete_namespaces,
     kuberth_server,
@@ -183,10 +184,11 @@ def run(kubeconfig: Path, quick: bool) -> list[Report]:
                 )
     finally:
         shutil.rmtree(work, ignore_errors=True)
-        say(f"deleting {delete_namespaces(kubeconfig, github_ids)} tenant namespaces")
-        left = wait_gone(kubeconfig, github_ids, timeout=300 if quick else 60)
-        if reports:
-            reports[0].details["namespaces_left_terminating"] = left
+        if Cleanup.wait:
+            say(f"deleting {delete_namespaces(kubeconfig, github_ids)} tenant namespaces")
+            left = wait_gone(kubeconfig, github_ids, timeout=300 if quick else 60)
+            if reports:
+                reports[0].details["namespaces_left_terminating"] = left
     return reports
 
 

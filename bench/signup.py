@@ -12,7 +12,7 @@ then from 8 threads. The ratio is Kuberth's overhead over that.
 
 API-server requests per sign-up are counted as in ``bench.deletion`` (a FlowSchema for Kuberth's
 service account). Three warm-up sign-ups each way are not measured. Both databases; quick: 20
-sequential sign-ups and 4 s of load, full: 100 and 60 s. (Every sign-up leaves a namespace the
+sequential sign-ups and 2 s of load, full: 100 and 60 s. (Every sign-up leaves a namespace the
 namespace controller then takes a while to delete, a few per second: most of quick mode's time.)
 Set ``BENCH_PROFILE=1`` (with py-spy on PATH) to record where Kuberth's time goes during the
 load, as artifacts/bench/signup-*-profile.txt.
@@ -235,7 +235,7 @@ def profiled(pid: int, name: str, seconds: float) -> Iterator[None]:
 def run_database(
     kubeconfig: Path, counter: RequestCounter, database: str, database_url: str, quick: bool
 ) -> Report:
-    count, duration = (20, 4.0) if quick else (100, 60.0)
+    count, duration = (20, 2.0) if quick else (100, 60.0)
     report = Report(f"signup-{database}", "quick" if quick else "full")
     report.details["loadavg"] = {"start": loadavg()}
     ids: set[int] = set()
