@@ -304,30 +304,29 @@ class WorkloadService:
         self, principal: Principal, plural: str, obj: JSON, include: frozenset[str] = frozenset()
     ) -> JSON:
         """The summary, with the related objects asked for: a Deployment's pods and recent
-        events, a Service's endpoints (one more Kubernetes call each)."""
+        events (both read the pods), a Service's endpoints (one more call)."""
         identity = principal.kubernetes_identity
         namespace = obj["metadata"]["namespace"]
+        if plural == "services":
+            slices = None
+            if "endpoints" in include:
+                slices = self._slices.list(
+                    namespace=namespace,
+                    label_selector=f"kubernetes.io/service-name={obj['metadata']['name']}",
+                    identity=identity,
+                ).get("items", [])
+            return summaries.service(obj, slices)
         summary = self.summarize(plural, obj)
         if plural == "deployments" and include:
-            pod_items: JSONList = []
-            if "pods" in include or "events" in include:  # events name the pods they are about
-                selector = obj.get("spec", {}).get("selector", {}).get("matchLabels", {})
-                labels = ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
-                pods = self._pods.list(
-                    namespace=namespace, label_selector=labels, identity=identity
-                )
-                pod_items = pods.get("items", [])
+            # Events are picked by the names of the pods they are about: both read the pods.
+            selector = obj.get("spec", {}).get("selector", {}).get("matchLabels", {})
+            labels = ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
+            pods = self._pods.list(namespace=namespace, label_selector=labels, identity=identity)
+            pod_items: JSONList = pods.get("items", [])
             if "pods" in include:
                 summary["pods"] = [summaries.pod(p) for p in pod_items]
             if "events" in include:
                 summary["events"] = self._related_events(principal, obj, pod_items)
-        if plural == "services" and "endpoints" in include:
-            slices = self._slices.list(
-                namespace=namespace,
-                label_selector=f"kubernetes.io/service-name={obj['metadata']['name']}",
-                identity=identity,
-            )
-            summary = summaries.service(obj, slices.get("items", []))
         return summary
 
     def _related_events(self, principal: Principal, obj: JSON, pods: JSONList) -> JSONList:

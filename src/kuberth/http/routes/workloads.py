@@ -31,8 +31,9 @@ def _include(related: frozenset[str]) -> Any:
     return Annotated[
         list[Literal[tuple(sorted(related))]],  # type: ignore[misc]
         Query(
-            description="Related objects to add, one more Kubernetes call each (a Deployment's"
-            " `pods` and recent `events`, a Service's ready `endpoints`); repeat for several"
+            description="Related objects to add, each costing more Kubernetes calls: a"
+            " Deployment's `pods` (one) and recent `events` (one more, and the pods read to pick"
+            " them), a Service's ready `endpoints` (one); repeat for several"
         ),
     ]
 
