@@ -37,7 +37,6 @@ import json
 import multiprocessing
 import os
 import re
-import secrets
 import shutil
 import tempfile
 import threading
@@ -58,10 +57,10 @@ from bench.report import Report, Row
 from bench.stack import (
     Cleanup,
     Tenant,
+    databases,
     delete_namespaces,
     kuberth_server,
     percentile,
-    postgres,
     say,
     sign_up_all,
 )
@@ -606,12 +605,6 @@ def run(kubeconfig: Path, quick: bool) -> list[Report]:
     rounds = 3 if quick else 10
     reports = []
     with counted_identity(kubeconfig) as counter:
-        directory = Path(tempfile.mkdtemp(prefix="kuberth-bench-deletion-"))
-        try:
-            sqlite = f"sqlite:///{directory / f'{secrets.token_hex(4)}.db'}"
-            reports.append(run_database(kubeconfig, counter, "sqlite", sqlite, rounds))
-        finally:
-            shutil.rmtree(directory, ignore_errors=True)
-        with postgres() as database_url:
-            reports.append(run_database(kubeconfig, counter, "postgresql", database_url, rounds))
+        for database, url in databases("kuberth-bench-deletion-"):
+            reports.append(run_database(kubeconfig, counter, database, url, rounds))
     return reports

@@ -33,9 +33,7 @@ import contextlib
 import itertools
 import json
 import os
-import shutil
 import ssl
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -50,10 +48,10 @@ from bench.report import Report, Row
 from bench.stack import (
     Tenant,
     cpu_seconds,
+    databases,
     delete_namespaces,
     kuberth_server,
     percentile,
-    postgres,
     say,
     sign_up_all,
 )
@@ -400,16 +398,11 @@ def one_database(
 def run(kubeconfig: Path, quick: bool) -> list[Report]:
     github = StandInServer(GitHubStandIn(), port=free_port()).start()
     github_ids: set[int] = set()
-    directory = Path(tempfile.mkdtemp(prefix="kuberth-bench-overhead-"))
     try:
-        with postgres() as postgresql_url:
-            reports = [
-                one_database(kubeconfig, "postgresql", postgresql_url, github, quick, github_ids)
-            ]
-        sqlite_url = f"sqlite:///{directory / 'kuberth.db'}"
-        reports.append(one_database(kubeconfig, "sqlite", sqlite_url, github, quick, github_ids))
-        return reports
+        return [
+            one_database(kubeconfig, database, url, github, quick, github_ids)
+            for database, url in databases("kuberth-bench-overhead-")
+        ]
     finally:
         github.stop()
         delete_namespaces(kubeconfig, github_ids)
-        shutil.rmtree(directory, ignore_errors=True)

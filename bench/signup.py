@@ -26,7 +26,6 @@ import os
 import secrets
 import shutil
 import subprocess
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -46,7 +45,7 @@ from bench.deletion import (
     wait_gone,
 )
 from bench.report import ARTIFACTS, Report, Row
-from bench.stack import cpu_seconds, kuberth_server, percentile, postgres, say
+from bench.stack import cpu_seconds, databases, kuberth_server, percentile, say
 from kuberth.cluster.plane import free_port
 from kuberth.devtools.github import GitHubStandIn, StandInServer
 from kuberth.exceptions import KuberthError
@@ -368,12 +367,6 @@ def run_database(
 def run(kubeconfig: Path, quick: bool) -> list[Report]:
     reports = []
     with counted_identity(kubeconfig) as counter:
-        directory = Path(tempfile.mkdtemp(prefix="kuberth-bench-signup-"))
-        try:
-            sqlite = f"sqlite:///{directory / 'kuberth.db'}"
-            reports.append(run_database(kubeconfig, counter, "sqlite", sqlite, quick))
-        finally:
-            shutil.rmtree(directory, ignore_errors=True)
-        with postgres() as database_url:
-            reports.append(run_database(kubeconfig, counter, "postgresql", database_url, quick))
+        for database, url in databases("kuberth-bench-signup-"):
+            reports.append(run_database(kubeconfig, counter, database, url, quick))
     return reports

@@ -89,6 +89,18 @@ def postgres() -> Iterator[str]:
         shutil.rmtree(directory, ignore_errors=True)
 
 
+def databases(prefix: str) -> Iterator[tuple[str, str]]:
+    """("sqlite", URL) and then ("postgresql", URL): what a scenario runs on, one after the other.
+    Each is removed once the scenario has moved on from it."""
+    directory = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield "sqlite", f"sqlite:///{directory / 'kuberth.db'}"
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+    with postgres() as url:
+        yield "postgresql", url
+
+
 def server_environment(kubeconfig: Path, database_url: str, port: int) -> dict[str, str]:
     """KUBERTH_* variables of a production-strict `kuberth serve` on a loopback port."""
     return {
@@ -149,13 +161,19 @@ def kuberth_server(
             time.sleep(0.1)
         yield url, process.pid
     finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop(process)
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM (Kuberth drains its requests), SIGKILL if it has not exited 20 s later."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def delete_namespaces(kubeconfig: Path, github_ids: set[int]) -> int:

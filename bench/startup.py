@@ -35,7 +35,7 @@ from kubernetes import client, config
 from tests.integration.postgres import PostgresServer
 
 from bench.report import Report, Row
-from bench.stack import cpu_seconds, server_environment
+from bench.stack import cpu_seconds, server_environment, stop
 from kuberth.cluster.plane import free_port
 from kuberth.services.builders.tenant import MANAGED_BY
 
@@ -110,12 +110,7 @@ def time_serve(
                     )
                 time.sleep(POLL_EVERY)
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop(process)
 
 
 def _median(measure: Callable[[], float], repeats: int = REPEATS) -> tuple[float, list[float]]:
