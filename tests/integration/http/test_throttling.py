@@ -18,11 +18,12 @@ import time
 from base64 import b64encode
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import pytest
 from fastapi.testclient import TestClient
 from kubernetes import client
+from prometheus_client import REGISTRY
 
 from kuberth.cluster.pki import create_pki
 from kuberth.cluster.plane import free_port
@@ -30,30 +31,27 @@ from kuberth.devtools.github import StandInServer
 from kuberth.services.builders.tenant import tenant_user
 from tests.integration.conftest import KuberthFactory
 from tests.integration.signin import sign_in
+from tests.timing import eventually, scaled
 
 HOLD_LABEL = "kuberth.dev/hold"
 
 
-class HoldingWebhook:
-    """An admission webhook that allows everything, after holding requests until released."""
+class AdmissionWebhook:
+    """A validating admission webhook served by the test; ``decide`` answers each review."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, decide: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
         self.pki = create_pki(directory)  # its serving certificate is valid for 127.0.0.1
         self.port = free_port()
-        self.released = threading.Event()
-        self.holding = threading.Event()
-        webhook = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 review = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                webhook.holding.set()
-                webhook.released.wait(timeout=60)
+                answer = {"uid": review["request"]["uid"], **decide(review["request"])}
                 body = json.dumps(
                     {
                         "apiVersion": "admission.k8s.io/v1",
                         "kind": "AdmissionReview",
-                        "response": {"uid": review["request"]["uid"], "allowed": True},
+                        "response": answer,
                     }
                 ).encode()
                 self.send_response(200)
@@ -71,14 +69,46 @@ class HoldingWebhook:
         self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
-    def __enter__(self) -> HoldingWebhook:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
     def __exit__(self, *_: object) -> None:
-        self.released.set()
         self._server.shutdown()
         self._server.server_close()
+
+    def webhook(self, name: str, **selection: Any) -> dict[str, Any]:
+        """One entry of a ValidatingWebhookConfiguration calling this server."""
+        return {
+            "name": f"{name}.test.kuberth.dev",
+            "clientConfig": {
+                "url": f"https://127.0.0.1:{self.port}/",
+                "caBundle": b64encode(self.pki.ca_cert.read_bytes()).decode(),
+            },
+            "admissionReviewVersions": ["v1"],
+            "sideEffects": "None",
+            "timeoutSeconds": 30,
+            "failurePolicy": "Ignore",
+            **selection,
+        }
+
+
+class HoldingWebhook(AdmissionWebhook):
+    """Allows everything, after holding each request until released."""
+
+    def __init__(self, directory: Path) -> None:
+        self.released = threading.Event()
+        self.holding = threading.Event()
+        super().__init__(directory, self._hold)
+
+    def _hold(self, _request: dict[str, Any]) -> dict[str, Any]:
+        self.holding.set()
+        self.released.wait(timeout=60)
+        return {"allowed": True}
+
+    def __exit__(self, *exc: object) -> None:
+        self.released.set()
+        super().__exit__(*exc)
 
     def configuration(self, name: str) -> dict[str, Any]:
         """Holds creations of ConfigMaps labelled with :data:`HOLD_LABEL` (only the test's)."""
@@ -87,13 +117,9 @@ class HoldingWebhook:
             "kind": "ValidatingWebhookConfiguration",
             "metadata": {"name": name},
             "webhooks": [
-                {
-                    "name": f"{name}.hold.kuberth.dev",
-                    "clientConfig": {
-                        "url": f"https://127.0.0.1:{self.port}/hold",
-                        "caBundle": b64encode(self.pki.ca_cert.read_bytes()).decode(),
-                    },
-                    "rules": [
+                self.webhook(
+                    name,
+                    rules=[
                         {
                             "apiGroups": [""],
                             "apiVersions": ["v1"],
@@ -101,12 +127,8 @@ class HoldingWebhook:
                             "resources": ["configmaps"],
                         }
                     ],
-                    "objectSelector": {"matchLabels": {HOLD_LABEL: name}},
-                    "admissionReviewVersions": ["v1"],
-                    "sideEffects": "None",
-                    "timeoutSeconds": 30,
-                    "failurePolicy": "Ignore",
-                }
+                    objectSelector={"matchLabels": {HOLD_LABEL: name}},
+                )
             ],
         }
 
@@ -175,7 +197,7 @@ def throttle(
             admission.create_validating_webhook_configuration(webhook.configuration(name))
             # The flow schema and the webhook take effect asynchronously: take the seat until a
             # probe as the tenant is refused with 429.
-            deadline = time.monotonic() + 30
+            deadline = time.monotonic() + scaled(30)
             while True:
                 assert time.monotonic() < deadline, "the tenant could not be throttled"
                 webhook.released.clear()
@@ -186,7 +208,9 @@ def throttle(
                     daemon=True,
                 )
                 seat_taker.start()
-                if webhook.holding.wait(timeout=2) and _probe(admin_api, github_id, namespace):
+                if webhook.holding.wait(timeout=scaled(2)) and _probe(
+                    admin_api, github_id, namespace
+                ):
                     break
                 webhook.released.set()
                 seat_taker.join(timeout=30)
@@ -245,11 +269,22 @@ def test_a_short_throttle_is_waited_out(
         namespace = _signed_in(http, github, github_id)
         api = http.app.state.services.kubernetes  # type: ignore[attr-defined]
         with throttle(github_id, namespace) as webhook:
-            threading.Timer(1.0, webhook.released.set).start()
             sent, throttled = api.requests_sent, api.throttled_retries
+
+            def release_after_the_first_retry() -> None:
+                # Whatever the machine's speed: the seat is freed once Kuberth has been refused
+                # and is waiting to send again, so the request succeeds on a retry.
+                eventually(
+                    lambda: api.throttled_retries > throttled, within=30, what="a throttled retry"
+                )
+                webhook.released.set()
+
+            releaser = threading.Thread(target=release_after_the_first_retry, daemon=True)
+            releaser.start()
             started = time.monotonic()
             response = http.get(f"/api/v1/namespaces/{namespace}/deployments")
             took = time.monotonic() - started
+            releaser.join()
         assert response.status_code == 200, response.text
         retries = api.throttled_retries - throttled
         assert 1 <= retries <= 3, retries  # waited as told, did not hammer
@@ -282,3 +317,160 @@ def test_a_long_throttle_is_503_with_the_api_servers_retry_after(
         # Deployment or Service would make this a 409).
         created = http.post(f"/api/v1/namespaces/{namespace}/apps", json=body)
         assert created.status_code == 201, created.text
+
+
+# -- quota admission's own conflict ------------------------------------------------------------
+
+QUOTA_CONFLICT_MESSAGE = (
+    'Operation cannot be fulfilled on resourcequotas "quota": the object has been modified; '
+    "please apply your changes to the latest version and try again"
+)
+
+
+def conflict_on(kind: str) -> dict[str, Any]:
+    """A 409 Status as the API server words a conflict on an object of ``kind`` (a plural)."""
+    return {
+        "allowed": False,
+        "status": {
+            "status": "Failure",
+            "code": 409,
+            "reason": "Conflict",
+            "message": QUOTA_CONFLICT_MESSAGE.replace("resourcequotas", kind),
+            "details": {"name": "quota", "kind": kind},
+        },
+    }
+
+
+@pytest.fixture
+def refuse_deployments(
+    admin_api: client.ApiClient, tmp_path: Path
+) -> Iterator[Callable[..., contextlib.AbstractContextManager[list[str]]]]:
+    """Refuses the next Deployment creations in a namespace with a 409 on a ``kind``.
+
+    Quota admission answers such a 409 when its update of the ResourceQuota's usage loses a race
+    with concurrent writes, more often on a busy machine; no test can make that race happen on
+    cue, so a webhook answers the same Status. The context yields the names it refused.
+    """
+    admission = client.AdmissionregistrationV1Api(admin_api)
+
+    @contextlib.contextmanager
+    def refusing(namespace: str, *, times: int, kind: str) -> Iterator[list[str]]:
+        refused: list[str] = []
+
+        def decide(request: dict[str, Any]) -> dict[str, Any]:
+            if request.get("dryRun"):  # the probe below: refused, not counted
+                return conflict_on(kind)
+            if len(refused) < times:
+                refused.append(request["object"]["metadata"]["name"])
+                return conflict_on(kind)
+            return {"allowed": True}
+
+        name = f"kuberth-test-{secrets.token_hex(4)}"
+        selection = {
+            "rules": [
+                {
+                    "apiGroups": ["apps"],
+                    "apiVersions": ["v1"],
+                    "operations": ["CREATE"],
+                    "resources": ["deployments"],
+                }
+            ],
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}},
+        }
+        with AdmissionWebhook(tmp_path / name, decide) as webhook:
+            admission.create_validating_webhook_configuration(
+                {"metadata": {"name": name}, "webhooks": [webhook.webhook(name, **selection)]}
+            )
+            try:
+                # The configuration takes effect asynchronously: until a dry run is refused.
+                eventually(
+                    lambda: _dry_run_refused(admin_api, namespace),
+                    within=30,
+                    what="the webhook in effect",
+                )
+                yield refused
+            finally:
+                admission.delete_validating_webhook_configuration(name)
+
+    return refusing
+
+
+def _dry_run_refused(api: client.ApiClient, namespace: str) -> bool:
+    body = {
+        "metadata": {"name": "probe"},
+        "spec": {
+            "selector": {"matchLabels": {"app": "probe"}},
+            "template": {
+                "metadata": {"labels": {"app": "probe"}},
+                "spec": {"containers": [{"name": "a", "image": "probe"}]},
+            },
+        },
+    }
+    try:
+        client.AppsV1Api(api).create_namespaced_deployment(namespace, body, dry_run="All")
+    except client.ApiException as error:
+        if error.status == 409:
+            return True
+        raise
+    return False
+
+
+def _quota_conflict_retries() -> float:
+    return REGISTRY.get_sample_value("kuberth_kubernetes_quota_conflict_retries_total") or 0.0
+
+
+def test_quota_admissions_own_conflict_is_retried_inside_kuberth(
+    kuberth: KuberthFactory,
+    github: StandInServer,
+    refuse_deployments: Callable[..., contextlib.AbstractContextManager[list[str]]],
+    new_id: Callable[[], int],
+) -> None:
+    """Nothing was created, and the tenant did not cause it: the tenant sees a 201."""
+    with kuberth() as http:
+        namespace = _signed_in(http, github, new_id())
+        with refuse_deployments(namespace, times=2, kind="resourcequotas") as refused:
+            retried = _quota_conflict_retries()
+            response = http.post(
+                f"/api/v1/namespaces/{namespace}/deployments", json={"name": "w", "image": "x"}
+            )
+        assert response.status_code == 201, response.text
+        assert refused == ["w", "w"]
+        assert _quota_conflict_retries() - retried == 2
+
+
+def test_a_conflict_on_the_object_itself_is_not_retried(
+    kuberth: KuberthFactory,
+    github: StandInServer,
+    refuse_deployments: Callable[..., contextlib.AbstractContextManager[list[str]]],
+    new_id: Callable[[], int],
+) -> None:
+    """Only quota admission's conflict is retried; any other is the tenant's to see."""
+    with kuberth() as http:
+        namespace = _signed_in(http, github, new_id())
+        with refuse_deployments(namespace, times=1, kind="deployments") as refused:
+            retried = _quota_conflict_retries()
+            response = http.post(
+                f"/api/v1/namespaces/{namespace}/deployments", json={"name": "w", "image": "x"}
+            )
+        assert response.status_code == 409, response.text
+        assert refused == ["w"]  # sent once
+        assert _quota_conflict_retries() == retried
+
+
+def test_a_quota_conflict_that_lasts_past_the_budget_is_the_honest_409(
+    kuberth: KuberthFactory,
+    github: StandInServer,
+    refuse_deployments: Callable[..., contextlib.AbstractContextManager[list[str]]],
+    new_id: Callable[[], int],
+) -> None:
+    """Retried with growing waits within the budget, then passed on: never a loop."""
+    with kuberth(kubernetes_throttle_budget=1) as http:
+        namespace = _signed_in(http, github, new_id())
+        with refuse_deployments(namespace, times=1000, kind="resourcequotas") as refused:
+            response = http.post(
+                f"/api/v1/namespaces/{namespace}/deployments", json={"name": "w", "image": "x"}
+            )
+        assert response.status_code == 409, response.text
+        assert "resourcequotas" in response.json()["message"]
+        # Waits of 0.05, 0.1, 0.2, 0.4 s fit a 1 s budget: at most five attempts.
+        assert 2 <= len(refused) <= 5, refused

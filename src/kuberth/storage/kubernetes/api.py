@@ -57,6 +57,10 @@ THROTTLED = Counter(
     "kuberth_kubernetes_throttled_retries_total",
     "Requests the API server answered with 429 that Kuberth sent again after waiting",
 )
+QUOTA_CONFLICTS = Counter(
+    "kuberth_kubernetes_quota_conflict_retries_total",
+    "Requests refused by quota admission's own 409 on a ResourceQuota that Kuberth sent again",
+)
 
 
 @dataclass(frozen=True)
@@ -217,27 +221,35 @@ class KubernetesApi:
         timeout: float | tuple[float, float],
         accept: str | None = None,
     ) -> Any:
-        """Send, waiting out 429s as the API server's Retry-After asks, within the budget.
+        """Send, sending again after refusals the caller did not cause, within the budget.
 
-        API Priority and Fairness answers 429 before it handles a request, so sending any verb
-        again is safe. The last 429 is returned when waiting longer would exceed the budget; the
-        caller turns it into a 503 carrying the API server's Retry-After.
+        Two refusals happen before anything is stored, so sending any verb again is safe:
+        API Priority and Fairness' 429 (waited out as its Retry-After asks), and quota
+        admission's 409 on the namespace's ResourceQuota (it lost a race updating the quota's
+        usage with a concurrent write and ran out of its own retries). The last refusal is
+        returned when waiting longer would exceed the budget; the caller translates it (a 503
+        carrying Retry-After, or the honest 409).
         """
         deadline = time.monotonic() + self.throttle_budget
         for attempt in itertools.count():
             response = self._send(
                 method, path, query, body, content_type, identity, timeout, accept
             )
-            if response.status != 429:
+            if response.status == 429:
+                # At least the server's Retry-After; growing, so a missing or zero one can't spin.
+                wait = max(_retry_after_seconds(response.headers, default=0), 0.25 * 2**attempt)
+                counter, why = THROTTLED, "throttled"
+            elif _is_quota_conflict(response, path):
+                wait, counter, why = 0.05 * 2**attempt, QUOTA_CONFLICTS, "quota admission refused"
+            else:
                 break
-            # At least the server's Retry-After; growing, so a missing or zero one cannot spin.
-            wait = max(_retry_after_seconds(response.headers, default=0), 0.25 * 2**attempt)
             if time.monotonic() + wait > deadline:
                 return response
             response.read()  # frees the connection for the next attempt
-            self.throttled_retries += 1
-            THROTTLED.inc()
-            log.info("the API server throttled %s %s; retrying in %ss", method, path, wait)
+            if counter is THROTTLED:
+                self.throttled_retries += 1
+            counter.inc()
+            log.info("the API server %s %s %s; retrying in %ss", why, method, path, wait)
             time.sleep(wait)
         return response
 
@@ -323,6 +335,21 @@ def translate_error(
     if 400 <= status < 500:
         return BadRequestError(message, field=field)
     return UpstreamError(f"the Kubernetes API server failed ({status}): {message}")
+
+
+def _is_quota_conflict(response: Any, path: str) -> bool:
+    """Whether a 409 is quota admission's conflict on a ResourceQuota, not about the object sent.
+
+    Its Status names the ResourceQuota (``details.kind``); a write to a ResourceQuota itself is
+    excluded, where the same answer can be a real conflict on the object the caller sent.
+    """
+    if response.status != 409 or "/resourcequotas" in path:
+        return False
+    try:
+        details = json.loads(response.read()).get("details") or {}
+    except (ValueError, AttributeError):
+        return False
+    return bool(details.get("kind") == "resourcequotas")
 
 
 def _retry_after_seconds(headers: Mapping[str, str], *, default: int) -> int:
