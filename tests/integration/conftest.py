@@ -29,6 +29,7 @@ from kuberth.services.builders.tenant import OWNER_ID
 from kuberth.settings import Settings
 from tests.integration.postgres import PostgresServer
 from tests.integration.signin import sign_in
+from tests.timing import scaled
 
 TEST_LABEL = "kuberth.dev/test"
 
@@ -79,9 +80,11 @@ def namespace(request: pytest.FixtureRequest, admin_api: client.ApiClient) -> It
 @pytest.fixture(scope="session")
 def github() -> Iterator[StandInServer]:
     """The local GitHub stand-in, serving on a loopback port for the whole session."""
-    server = StandInServer(GitHubStandIn(), port=free_port()).start()
-    yield server
-    server.stop()
+    server = StandInServer(GitHubStandIn(), port=free_port()).start(timeout=scaled(30))
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="session")
@@ -91,10 +94,14 @@ def postgres() -> Iterator[PostgresServer]:
     Its directory is outside pytest's (which only root may enter): the server runs as `postgres`.
     """
     directory = Path(tempfile.mkdtemp(prefix="kuberth-postgres-"))
-    server = PostgresServer(directory).start()
-    yield server
-    server.stop()
-    shutil.rmtree(directory, ignore_errors=True)
+    try:
+        server = PostgresServer(directory).start()  # stops a server that did not get ready
+        try:
+            yield server
+        finally:
+            server.stop()
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -171,7 +178,7 @@ def kuberth_server(
         server = ThreadedServer(
             create_app(kuberth_settings(public_url=url, **overrides)), port=port
         )
-        server.start()
+        server.start(timeout=scaled(60))  # stops what it started if it cannot finish starting
         try:
             yield url
         finally:

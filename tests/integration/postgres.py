@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import subprocess
 from pathlib import Path
 
 import psycopg
 
 from kuberth.cluster.plane import free_port
+from tests.timing import scaled
 
 
 class PostgresServer:
@@ -42,24 +45,40 @@ class PostgresServer:
         return self.resume()
 
     def resume(self) -> PostgresServer:
-        """Start the server on its existing data (after :meth:`stop`)."""
+        """Start the server on its existing data (after :meth:`stop`).
+
+        A server that does not get ready in time is stopped again: `pg_ctl -w` gives up waiting
+        but leaves the postmaster running.
+        """
         data = self.directory / "data"
         options = (
             f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1 "
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
         )
-        self._run(
-            str(self.bin / "pg_ctl"),
-            "-D",
-            str(data),
-            "-o",
-            options,
-            "-l",
-            str(self.directory / "log"),
-            "-w",
-            "start",
-        )
+        try:
+            self._run(
+                str(self.bin / "pg_ctl"),
+                "-D",
+                str(data),
+                "-o",
+                options,
+                "-l",
+                str(self.directory / "log"),
+                "-t",
+                str(round(scaled(60))),
+                "-w",
+                "start",
+            )
+        except RuntimeError:
+            self._kill()
+            raise
         return self
+
+    def _kill(self) -> None:
+        """Whatever runs from this data directory, gone (its pid is postmaster.pid's first line)."""
+        pid_file = self.directory / "data" / "postmaster.pid"
+        with contextlib.suppress(FileNotFoundError, ValueError, ProcessLookupError):
+            os.kill(int(pid_file.read_text().split()[0]), signal.SIGKILL)
 
     def stop(self, mode: str = "immediate") -> None:
         """Stop the server. `immediate` loses the last commits (fsync is off for speed), which is

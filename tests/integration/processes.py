@@ -7,12 +7,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 
 from kuberth.devtools.github import StandInServer
+from tests.timing import eventually
 
 
 def serve_environment(
@@ -64,6 +64,7 @@ class KuberthProcess:
         return self.process.pid
 
     def start(self) -> KuberthProcess:
+        """Start the process and wait until it is ready; on any failure, kill it again."""
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "kuberth", "serve"],
@@ -71,14 +72,38 @@ class KuberthProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, self.log.read_text()[-3000:]
+        try:
+            self.wait_ready()
+        except BaseException:
+            self.kill()
+            raise
+        return self
+
+    def wait_ready(self, within: float = 60) -> None:
+        """Until /readyz answers 200 (a process starting up has nothing to watch).
+
+        Each probe waits as long as the server's own readiness check may take (it asks the API
+        server, bounded by the Kubernetes request timeout): a slow answer is not "not ready".
+        """
+        probe_timeout = float(self._environment.get("KUBERTH_KUBERNETES_REQUEST_TIMEOUT", 10)) + 5
+
+        def ready() -> bool:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise AssertionError(
+                    f"kuberth serve exited with {self.process.returncode}: {self.log_tail()}"
+                )
             with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
-                    return self
-            time.sleep(0.1)  # a process starting up has nothing to watch
-        raise AssertionError(f"kuberth serve did not become ready: {self.log.read_text()}")
+                return httpx.get(f"{self.url}/readyz", timeout=probe_timeout).status_code == 200
+            return False
+
+        try:
+            eventually(ready, within=within, what=f"kuberth serve on {self.url} ready")
+        except AssertionError as error:
+            raise AssertionError(f"{error}; its log:\n{self.log_tail()}") from None
+
+    def log_tail(self, characters: int = 4000) -> str:
+        return self.log.read_text(errors="replace")[-characters:]
 
     def kill(self) -> None:
         if self.process is not None and self.process.poll() is None:

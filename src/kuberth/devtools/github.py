@@ -247,11 +247,17 @@ class ThreadedServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 30.0) -> Self:
+        """Serve, once the app's start-up has finished; a server that fails to start is stopped.
+
+        Raises:
+            RuntimeError: the app did not finish starting within ``timeout`` seconds, or failed.
+        """
         self._thread.start()
         # uvicorn offers no start-up event to wait on; check its flag until it is listening.
         deadline = time.monotonic() + timeout
         while not self._server.started:
             if time.monotonic() > deadline or not self._thread.is_alive():
+                self.stop()
                 raise RuntimeError(f"the server on port {self.port} did not start")
             time.sleep(0.01)
         return self

@@ -30,14 +30,17 @@ from kuberth.cluster.plane import free_port
 from kuberth.devtools.github import StandInServer
 from kuberth.services.builders.tenant import BASELINE_NAME, OWNER_ID
 from kuberth.services.leader import RECONCILER_LEASE
-from kuberth.storage.database.engine import make_engine
+from kuberth.storage.database.engine import make_engine, migrate
 from tests.integration.postgres import PostgresServer
 from tests.integration.processes import KuberthProcess, serve_environment
 from tests.integration.signin import authorize, sign_in
 from tests.integration.watching import wait_deleted, wait_until
+from tests.timing import eventually, scaled
 
-LEASE_DURATION = 4
-RENEW_INTERVAL = 1.0
+#: Short, to keep the failover test short, yet with room for renewals on a busy machine (a
+#: missed renewal would hand the Lease over with no failure at all); scaled with the suite.
+LEASE_DURATION = round(scaled(6))
+RENEW_INTERVAL = LEASE_DURATION / 4
 
 
 @dataclass
@@ -84,10 +87,17 @@ def replicas(
         )
         for name, port in zip("ab", ports, strict=True)
     )
-    # Started together, as a rollout does: both migrate the empty database at once.
-    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
-        list(pool.map(KuberthProcess.start, (a, b)))
+    # The schema first, as a deployment's migration step would: migrating under a lock is what
+    # test_concurrent_migrations is about; here it would only eat into the replicas' start-up.
+    engine = make_engine(database_url)
     try:
+        migrate(engine)
+    finally:
+        engine.dispose()
+    try:
+        # Started together, as a rollout does; each kills its process if it does not get ready.
+        with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+            list(pool.map(KuberthProcess.start, (a, b)))
         yield Replicas(a, b, database_url, namespace)
     finally:
         for replica in (a, b):
@@ -135,10 +145,8 @@ def leader_and_follower(
 
 def wait_for_a_pass(replica: KuberthProcess) -> None:
     """Until the replica has finished a reconcile pass (over every tenant of the shared cluster)."""
-    deadline = time.monotonic() + 90
-    while reconciled(replica) < 1:  # a metric, not a Kubernetes object: nothing to watch
-        assert time.monotonic() < deadline, "no reconcile pass ended in 90 s"
-        time.sleep(0.2)
+    # A metric, not a Kubernetes object: nothing to watch.
+    eventually(lambda: reconciled(replica) >= 1, within=90, what="a reconcile pass", interval=0.2)
 
 
 def held_deployment() -> dict[str, object]:
@@ -190,25 +198,24 @@ def test_a_sign_in_session_and_token_from_one_replica_work_on_the_other(
 
     # The logs of both: JSON lines, requests named by id and user, no credential anywhere. A
     # request's record is written just after its response is sent: read until it is there.
-    deadline = time.monotonic() + 10
-    while True:
-        logs = replicas.a.log.read_text() + replicas.b.log.read_text()
-        records = [json.loads(line) for line in logs.splitlines() if line.startswith("{")]
-        assert len(records) == len(logs.splitlines()), logs[-2000:]
-        listed_record = next(
+    def listed_record() -> dict[str, object] | None:
+        records = [json.loads(line) for line in logs().splitlines() if line.startswith("{")]
+        assert len(records) == len(logs().splitlines()), logs()[-2000:]
+        return next(
             (r for r in records if r.get("request_id") == listed.headers["X-Request-ID"]), None
         )
-        if listed_record is not None:
-            break
-        assert time.monotonic() < deadline, logs[-2000:]
-        time.sleep(0.1)
-    assert listed_record["logger"] == "kuberth.access"
-    assert listed_record["user_id"] == github_id
-    assert listed_record["route"] == "/api/v1/namespaces"
-    assert listed_record["status"] == 200
-    assert token not in logs
-    assert session_cookie not in logs
-    assert "code=" not in logs  # OAuth codes ride in the callback's query string
+
+    def logs() -> str:
+        return replicas.a.log.read_text() + replicas.b.log.read_text()
+
+    record = eventually(listed_record, within=10, what="the request's access log record")
+    assert record["logger"] == "kuberth.access"
+    assert record["user_id"] == github_id
+    assert record["route"] == "/api/v1/namespaces"
+    assert record["status"] == 200
+    assert token not in logs()
+    assert session_cookie not in logs()
+    assert "code=" not in logs()  # OAuth codes ride in the callback's query string
 
 
 def test_racing_first_sign_ins_through_both_replicas_make_one_user_and_one_namespace(
@@ -307,8 +314,8 @@ def test_one_replica_reconciles_and_the_other_takes_over_when_it_is_killed(
         f"baseline {repaired:.2f}s after the kill"
     )
     # The killed leader's last renewal was at most a renew interval before the kill; the
-    # follower tries every renew interval. A second of slack for a busy machine.
-    assert failover < LEASE_DURATION + RENEW_INTERVAL + 1
+    # follower tries every renew interval. Slack for the watch's own delay on a busy machine.
+    assert failover < LEASE_DURATION + RENEW_INTERVAL + scaled(1)
     assert metric(follower, "kuberth_leader", lease=RECONCILER_LEASE) == 1
     wait_for_a_pass(follower)  # the pass that restored it, completed
 
@@ -334,12 +341,15 @@ def test_sigterm_finishes_the_request_in_flight_exits_0_and_hands_the_lease_over
                 f"/api/v1/namespaces/{login}/deployments/held/rollout",
                 params={"timeout": 60},
             )
-            deadline = time.monotonic() + 30
-            while metric(leader, "kuberth_kubernetes_requests_total", verb="WATCH", code="200") <= (
-                watches
-            ):  # the request's watch is open: nothing in Kubernetes shows that, its metric does
-                assert time.monotonic() < deadline, "the rollout request never started its watch"
-                time.sleep(0.1)
+            # The request's watch is open: nothing in Kubernetes shows that, its metric does.
+            eventually(
+                lambda: (
+                    metric(leader, "kuberth_kubernetes_requests_total", verb="WATCH", code="200")
+                    > watches
+                ),
+                within=30,
+                what="the rollout request's watch",
+            )
             leader.terminate()
             stopped = time.monotonic()
             with contextlib.suppress(httpx.TransportError):
@@ -378,7 +388,5 @@ def test_sigterm_finishes_the_request_in_flight_exits_0_and_hands_the_lease_over
     print(f"exit to the Lease taken over by the other replica: {time.monotonic() - exited:.2f}s")
     assert "released the lease" in leader.log.read_text()
     took = f"took the lease {replicas.namespace}/{RECONCILER_LEASE} (it was free)"
-    deadline = time.monotonic() + 10
-    while took not in follower.log.read_text():  # written just after the Lease: a moment
-        assert time.monotonic() < deadline, "the follower did not take the Lease as free"
-        time.sleep(0.1)
+    # Written just after the Lease: a moment.
+    eventually(lambda: took in follower.log.read_text(), within=10, what="the Lease taken as free")

@@ -16,6 +16,7 @@ from sqlalchemy import inspect, text
 from kuberth.storage.database.engine import make_engine
 from kuberth.storage.database.models import Base
 from tests.integration.postgres import PostgresServer
+from tests.timing import scaled
 
 REPLICA = """
 import sys
@@ -31,21 +32,28 @@ def test_three_replicas_migrating_an_empty_database_at_once_all_succeed(
     postgres: PostgresServer,
 ) -> None:
     url = postgres.create_database(f"kt_{secrets.token_hex(6)}")
-    replicas = [
-        subprocess.Popen(
-            [sys.executable, "-c", REPLICA, url],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-        )
-        for _ in range(3)
-    ]
-    for replica in replicas:
-        assert replica.stdout.readline() == b"ready\n"
-    for replica in replicas:
-        replica.stdin.write(b"go\n")
-        replica.stdin.flush()
-    outputs = [replica.communicate(timeout=120)[0].decode() for replica in replicas]
+    replicas: list[subprocess.Popen[bytes]] = []
+    try:
+        for _ in range(3):
+            replicas.append(
+                subprocess.Popen(
+                    [sys.executable, "-c", REPLICA, url],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                )
+            )
+        for replica in replicas:
+            assert replica.stdout.readline() == b"ready\n"
+        for replica in replicas:
+            replica.stdin.write(b"go\n")
+            replica.stdin.flush()
+        outputs = [replica.communicate(timeout=scaled(120))[0].decode() for replica in replicas]
+    finally:
+        for replica in replicas:
+            if replica.poll() is None:
+                replica.kill()
+                replica.wait()
     for replica, output in zip(replicas, outputs, strict=True):
         assert replica.returncode == 0, output
 
