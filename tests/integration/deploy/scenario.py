@@ -26,6 +26,7 @@ from kuberth.storage.kubernetes.api import JSON, METADATA_ONLY
 from kuberth.storage.kubernetes.namespaces import NamespaceStorage
 from kuberth.storage.kubernetes.resources import BASELINE_STORAGE, ResourceStorage
 from tests.integration.signin import sign_in
+from tests.timing import eventually, scaled
 
 IMAGE = "registry.example/shop:1.0"
 
@@ -88,7 +89,7 @@ def until_readable(http: httpx.Client, namespace: str, tenant_id: int, timeout: 
     has just written can take a moment to count (seconds on a loaded machine). Only a refusal of
     the tenant's own user is waited out; one of Kuberth's (its impersonation) fails at once.
     """
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + scaled(timeout)
     while (response := http.get(f"/api/v1/namespaces/{namespace}")).status_code != 200:
         lagging = response.status_code == 403 and f'User "kuberth:{tenant_id}"' in str(
             response.json().get("message")
@@ -142,7 +143,7 @@ def run(scenario: Scenario) -> None:
     """Every permission Kuberth's ClusterRole grants, each used by a step that checks it."""
     with contextlib.ExitStack() as browsers:
         tenant, operator, again = (
-            browsers.enter_context(httpx.Client(base_url=scenario.url, timeout=30))
+            browsers.enter_context(httpx.Client(base_url=scenario.url, timeout=scaled(30)))
             for _ in range(3)
         )
         _run(scenario, tenant, operator, again)
@@ -206,10 +207,12 @@ def _run(s: Scenario, tenant: httpx.Client, operator: httpx.Client, again: httpx
     with s.step("app: update"):
         expect(tenant.patch(f"{apps}/shop", json={"image": IMAGE + "1", "replicas": 2}), 200)
     with s.step("dashboard: the app arrives through the watch"):
-        deadline = time.monotonic() + 10
-        while "shop" not in expect(tenant.get("/dashboard"), 200).text:
-            assert time.monotonic() < deadline, "the app never showed on the dashboard"
-            time.sleep(0.1)
+        eventually(
+            lambda: "shop" in expect(tenant.get("/dashboard"), 200).text,
+            within=10,
+            what="the app on the dashboard",
+            interval=0.1,
+        )
     with s.step("app: delete"):
         expect(tenant.delete(f"{apps}/shop"), 204)
 

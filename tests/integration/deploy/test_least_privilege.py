@@ -15,7 +15,6 @@ import copy
 import inspect
 import secrets
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
@@ -41,6 +40,7 @@ from kuberth.storage.kubernetes.api import APPLY_PATCH, Identity, KubernetesApi
 from tests.integration.conftest import TEST_LABEL
 from tests.integration.deploy.scenario import Scenario, ScenarioFailedError, run
 from tests.integration.watching import wait_until
+from tests.timing import eventually
 
 DEPLOY = Path(__file__).parents[3] / "deploy"
 ARTIFACT = Path(__file__).parents[3] / "artifacts" / "least-privilege.md"
@@ -162,14 +162,14 @@ class Installation:
         return bool(review["status"].get("allowed"))
 
     def wait_allowed(self, rule: Manifest, want: bool, namespace: str = "") -> None:
-        deadline = time.monotonic() + 15
-        while self.allowed(rule, namespace) != want:
-            if time.monotonic() > deadline:
-                raise AssertionError(
-                    f"the rule {rule} is still {'denied' if want else 'granted'} after 15 s"
-                    + ("" if want else ": another rule grants the same, so it is not needed")
-                )
-            time.sleep(0.1)
+        # The authorizer reads a watch-fed copy of RBAC: nothing to watch for on our side.
+        eventually(
+            lambda: self.allowed(rule, namespace) == want,
+            within=15,
+            what=f"the rule {rule} {'granted' if want else 'denied'}"
+            + ("" if want else " (else another rule grants the same, so it is not needed)"),
+            interval=0.1,
+        )
 
 
 def _render(binaries: Binaries) -> list[Manifest]:

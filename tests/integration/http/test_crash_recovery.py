@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import secrets
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from kuberth.services.builders.tenant import BASELINE_NAME, OWNER_ID
 from tests.integration.processes import KuberthProcess, serve_environment
 from tests.integration.signin import authorize, sign_in
 from tests.integration.watching import wait_until
+from tests.timing import eventually, scaled
 
 BASELINE_KINDS = ("ResourceQuota", "LimitRange", "NetworkPolicy", "RoleBinding")
 
@@ -73,7 +73,7 @@ def kill_when_created(
 
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
-    ready.wait(timeout=10)
+    assert ready.wait(timeout=scaled(30)), "the namespace watch did not start"
     return thread
 
 
@@ -113,14 +113,14 @@ def test_killed_during_sign_up_the_tenant_converges_after_restart(
     for _ in range(5):  # the kill can land after the last step; then try with another user
         kuberth_process.start()
         github_id, login = new_id(), f"k{secrets.token_hex(4)}"
-        with httpx.Client(base_url=kuberth_process.url, timeout=30) as browser:
+        with httpx.Client(base_url=kuberth_process.url, timeout=scaled(30)) as browser:
             callback = authorize(browser, github, login=login, user_id=github_id)
             killer = kill_when_created(
                 admin_api, lambda name, login=login: name == login, kuberth_process
             )
             with contextlib.suppress(httpx.TransportError):
                 browser.get(callback)
-            killer.join(timeout=30)
+            killer.join(timeout=scaled(30))
         assert kuberth_process.process is not None
         assert kuberth_process.process.poll() is not None  # killed
         namespaces = core.list_namespace(label_selector=f"{OWNER_ID}={github_id}").items
@@ -135,7 +135,7 @@ def test_killed_during_sign_up_the_tenant_converges_after_restart(
 
     kuberth_process.start()  # same database; its start-up reconcile completes the baseline
     wait_for_complete_baseline(admin_api, login)
-    with httpx.Client(base_url=kuberth_process.url, timeout=30) as browser:
+    with httpx.Client(base_url=kuberth_process.url, timeout=scaled(30)) as browser:
         assert sign_in(browser, github, login=login, user_id=github_id).status_code == 302
         listed = browser.get("/api/v1/namespaces")
         assert listed.status_code == 200, listed.text
@@ -150,9 +150,11 @@ def test_killed_while_creating_a_namespace_it_is_recorded_and_completed_after_re
 ) -> None:
     github_id, login = new_id(), f"k{secrets.token_hex(4)}"
     kuberth_process.start()
-    with httpx.Client(base_url=kuberth_process.url, timeout=30) as browser:
+    with httpx.Client(base_url=kuberth_process.url, timeout=scaled(30)) as browser:
         assert sign_in(browser, github, login=login, user_id=github_id).status_code == 302
-        token = browser.post("/api/v1/tokens", json={"name": "crash"}).json()["token"]
+        created = browser.post("/api/v1/tokens", json={"name": "crash"})
+        assert created.status_code == 201, created.text
+        token = created.json()["token"]
     bearer = {"Authorization": f"Bearer {token}"}
     cut_short: tuple[str, set[str]] | None = None
     for attempt in range(5):
@@ -167,9 +169,9 @@ def test_killed_while_creating_a_namespace_it_is_recorded_and_completed_after_re
                 f"{kuberth_process.url}/api/v1/namespaces",
                 json={"name": name},
                 headers=bearer,
-                timeout=30,
+                timeout=scaled(30),
             )
-        killer.join(timeout=30)
+        killer.join(timeout=scaled(30))
         pieces = baseline_pieces(admin_api, name)
         if pieces != set(BASELINE_KINDS):
             cut_short = (name, pieces)
@@ -180,15 +182,18 @@ def test_killed_while_creating_a_namespace_it_is_recorded_and_completed_after_re
 
     kuberth_process.start()
     wait_for_complete_baseline(admin_api, name)
+
     # Rolled forward, not lost: the owner sees the namespace the dead request was making.
-    deadline = time.monotonic() + 30
-    while True:
-        listed = httpx.get(f"{kuberth_process.url}/api/v1/namespaces", headers=bearer)
+    def listed_to_owner() -> bool:
+        listed = httpx.get(
+            f"{kuberth_process.url}/api/v1/namespaces", headers=bearer, timeout=scaled(30)
+        )
         assert listed.status_code == 200, listed.text
-        if name in [ns["name"] for ns in listed.json()["items"]]:
-            break
-        # Recording follows the baseline within the same pass; a few reads at most.
-        assert time.monotonic() < deadline, listed.json()
-        time.sleep(0.1)
-    own = httpx.get(f"{kuberth_process.url}/api/v1/namespaces/{name}", headers=bearer)
+        return name in [ns["name"] for ns in listed.json()["items"]]
+
+    # Recording follows the baseline within the same pass; a few reads at most.
+    eventually(listed_to_owner, within=30, what="the namespace recorded for its owner")
+    own = httpx.get(
+        f"{kuberth_process.url}/api/v1/namespaces/{name}", headers=bearer, timeout=scaled(30)
+    )
     assert own.status_code == 200, own.text

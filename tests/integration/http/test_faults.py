@@ -8,7 +8,6 @@ import contextlib
 import secrets
 import shutil
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -16,23 +15,29 @@ from pathlib import Path
 import httpx
 import pytest
 from kubernetes import client, config
+from prometheus_client import REGISTRY
 
 from kuberth.cluster.build import Binaries
 from kuberth.cluster.plane import ControlPlane
 from kuberth.devtools.github import StandInServer
 from tests.integration.postgres import PostgresServer
 from tests.integration.signin import sign_in
+from tests.timing import eventually, scaled
 
 
 @pytest.fixture
 def own_postgres() -> Iterator[PostgresServer]:
     """A PostgreSQL server of this test's own, so stopping it disturbs no other test."""
     directory = Path(tempfile.mkdtemp(prefix="kuberth-postgres-fault-"))
-    server = PostgresServer(directory).start()
-    yield server
-    with contextlib.suppress(RuntimeError):  # the test may have stopped it already
-        server.stop()
-    shutil.rmtree(directory, ignore_errors=True)
+    try:
+        server = PostgresServer(directory).start()
+        try:
+            yield server
+        finally:
+            with contextlib.suppress(RuntimeError):  # the test may have stopped it already
+                server.stop()
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def test_the_database_going_away_is_503_and_nothing_is_half_made(
@@ -46,10 +51,12 @@ def test_the_database_going_away_is_503_and_nothing_is_half_made(
     database = own_postgres.create_database("faults")
     with (
         kuberth_server(database_url=database, kubernetes_retry_after=4) as url,
-        httpx.Client(base_url=url) as http,
+        httpx.Client(base_url=url, timeout=scaled(60)) as http,
     ):
         assert sign_in(http, github, login=login, user_id=new_id()).status_code == 302
-        token = http.post("/api/v1/tokens", json={"name": "t"}).json()["token"]
+        created = http.post("/api/v1/tokens", json={"name": "t"})
+        assert created.status_code == 201, created.text
+        token = created.json()["token"]
         bearer = {"Authorization": f"Bearer {token}"}
 
         own_postgres.stop(mode="fast")
@@ -77,9 +84,20 @@ def test_the_database_going_away_is_503_and_nothing_is_half_made(
 def own_plane(binaries: Binaries, tmp_path: Path) -> Iterator[ControlPlane]:
     """A control plane of this test's own, whose API server it may stop."""
     plane = ControlPlane(tmp_path / "plane")
-    plane.up(binaries)
-    yield plane
-    plane.down()
+    plane.up(binaries)  # leaves nothing running when it fails
+    try:
+        yield plane
+    finally:
+        plane.down()
+
+
+def _watches_opened() -> float:
+    return (
+        REGISTRY.get_sample_value(
+            "kuberth_kubernetes_requests_total", {"verb": "WATCH", "code": "200"}
+        )
+        or 0.0
+    )
 
 
 def test_the_api_server_going_away_is_503_and_sign_up_converges_after(
@@ -118,9 +136,12 @@ def test_the_api_server_going_away_is_503_and_sign_up_converges_after(
         # (the namespace controller takes several seconds, so the restart falls inside the wait).
         name = f"{login}-going"
         assert http.post("/api/v1/namespaces", json={"name": name}).status_code == 201
+        watches = _watches_opened()
         with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
             waiting = pool.submit(http.delete, f"/api/v1/namespaces/{name}", params={"timeout": 90})
-            time.sleep(1)  # let the DELETE reach its watch; there is no event to wait on for that
+            # The DELETE has reached its watch: nothing in Kubernetes shows that, the metric of
+            # the server (in this process) does.
+            eventually(lambda: _watches_opened() > watches, within=30, what="the DELETE's watch")
             own_plane.stop_component("kube-apiserver")
             own_plane.start_component(binaries, "kube-apiserver")
             own_plane.restart_crashed(binaries)

@@ -4,7 +4,6 @@ and the copies follow Kubernetes (changes made behind Kuberth's back included)."
 from __future__ import annotations
 
 import secrets
-import time
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -15,6 +14,7 @@ from kuberth.services.builders.workloads import KUBERTH_APP
 from kuberth.services.principal import Principal
 from kuberth.settings import Settings
 from kuberth.storage.github import GitHubUser
+from tests.timing import eventually
 
 
 @pytest.fixture
@@ -49,14 +49,12 @@ def _apps(services: Services, principal: Principal) -> dict[str, list[str]]:
     }
 
 
-def _eventually(check: Callable[[], bool], within: float = 2.0) -> None:
-    deadline = time.monotonic() + within
-    while not check():
-        assert time.monotonic() < deadline, "the dashboard did not follow in time"
-        time.sleep(0.01)
+def _followed(check: Callable[[], bool]) -> None:
+    """How fast is a benchmark's figure (bench/scale.py); here, that the dashboard follows."""
+    eventually(check, within=10, what="the dashboard followed the change", interval=0.01)
 
 
-def test_each_tenant_sees_its_own_apps_only_and_changes_within_a_second(
+def test_each_tenant_sees_its_own_apps_only_and_follows_changes(
     services: Services, admin_api: client.ApiClient, new_id: Callable[[], int]
 ) -> None:
     alice, alices = services.users.sign_in(GitHubUser(new_id(), f"a{secrets.token_hex(3)}", None))
@@ -65,11 +63,11 @@ def test_each_tenant_sees_its_own_apps_only_and_changes_within_a_second(
     apps.create_namespaced_deployment(bobs, _deployment("shop"))
 
     assert _apps(services, alice) == {alices: []}
-    _eventually(lambda: _apps(services, bob) == {bobs: ["shop"]}, within=1)
+    _followed(lambda: _apps(services, bob) == {bobs: ["shop"]})
     assert _apps(services, alice) == {alices: []}  # bob's namespace is never looked up for her
 
     apps.delete_namespaced_deployment("shop", bobs)
-    _eventually(lambda: _apps(services, bob) == {bobs: []}, within=1)
+    _followed(lambda: _apps(services, bob) == {bobs: []})
 
 
 def test_an_operator_dashboard_lists_only_its_own_namespaces(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from kuberth.storage.kubernetes.api import JSON, KubernetesApi
 from kuberth.storage.kubernetes.client import make_api_client
 from kuberth.storage.kubernetes.informer import Informer, _WatchEndedError
 from kuberth.storage.kubernetes.resources import Kind
+from tests.timing import eventually
 
 CONFIG_MAPS = Kind("ConfigMap", "v1", "configmaps")
 
@@ -33,15 +33,12 @@ def _value(config_map: JSON) -> str | None:
     return value
 
 
-def _eventually(check: Callable[[], bool], within: float = 2.0) -> float:
-    started = time.monotonic()
-    while not check():
-        assert time.monotonic() - started < within, "the copy did not catch up in time"
-        time.sleep(0.01)
-    return time.monotonic() - started
+def _caught_up(check: Callable[[], bool]) -> None:
+    """How fast is a benchmark's figure (bench/scale.py: a change visible); here, that it is."""
+    eventually(check, within=10, what="the copy caught up", interval=0.01)
 
 
-def test_the_copy_follows_creates_changes_and_deletes_within_a_second(
+def test_the_copy_follows_creates_changes_and_deletes(
     api: KubernetesApi, admin_api: client.ApiClient, namespace: str
 ) -> None:
     label = f"kt-informer-{secrets.token_hex(3)}"
@@ -65,16 +62,16 @@ def test_the_copy_follows_creates_changes_and_deletes_within_a_second(
         assert len(informer) == 1
 
         core.create_namespaced_config_map(namespace, config_map("after", "2"))
-        assert _eventually(lambda: informer.get("after", namespace=namespace) == "2") < 1
+        _caught_up(lambda: informer.get("after", namespace=namespace) == "2")
         core.patch_namespaced_config_map("before", namespace, {"data": {"v": "3"}})
-        assert _eventually(lambda: informer.get("before", namespace=namespace) == "3") < 1
+        _caught_up(lambda: informer.get("before", namespace=namespace) == "3")
         core.delete_namespaced_config_map("after", namespace)
-        assert _eventually(lambda: len(informer) == 1) < 1
+        _caught_up(lambda: len(informer) == 1)
         # Unlabelled: it leaves the selection, which the watch reports as a deletion.
         core.patch_namespaced_config_map(
             "before", namespace, {"metadata": {"labels": {label: "no"}}}
         )
-        assert _eventually(lambda: len(informer) == 0) < 1
+        _caught_up(lambda: len(informer) == 0)
         assert informer.lists == 1
     finally:
         informer.stop()
