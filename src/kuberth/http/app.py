@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
@@ -69,7 +70,14 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        started = time.monotonic()
+
+        def phase(done: str) -> None:
+            """A slow start is found by reading which phase took the time."""
+            log.info("start-up: %s (%.2f s)", done, time.monotonic() - started)
+
         services = build_services(settings)
+        phase("database migrated, clients ready")
         app.state.services = services
         app.state.oauth = _oauth(settings, org_scope=services.signup.needs_org_scope)
         try:
@@ -78,6 +86,7 @@ def create_app(settings: Settings) -> FastAPI:
             log.warning(
                 "could not apply the tenant ClusterRole and admission policies: %s", error.message
             )
+        phase("cluster objects applied")
         # Only the replica holding the Lease reconciles; the others stand by to take over.
         stop = threading.Event()
         campaigning = threading.Thread(
@@ -89,6 +98,7 @@ def create_app(settings: Settings) -> FastAPI:
         )
         if settings.reconcile_interval > 0:
             campaigning.start()
+            phase("leader election started")
         try:
             yield
         finally:

@@ -18,8 +18,11 @@ import pytest
 
 from kuberth.devtools.github import StandInServer
 from tests.integration.signin import sign_in
+from tests.timing import scaled
 
 EXAMPLES = int(os.environ.get("KUBERTH_FUZZ_EXAMPLES", "15"))
+#: Seconds the Schemathesis run may take (`make fuzz`, 200 examples, takes minutes, not seconds).
+FUZZ_TIMEOUT = 1200 * max(1, EXAMPLES // 200)
 
 
 @pytest.fixture(scope="module")
@@ -51,20 +54,20 @@ def target(
         github_client_secret=github.state.client_secret,
         signup_anyone=True,
     )
-    server = ThreadedServer(create_app(settings), port=port).start()
-    login = f"fz{secrets.token_hex(4)}"
-    with httpx.Client(base_url=url) as browser:
-        assert (
-            sign_in(
-                browser, github, login=login, user_id=10**9 + secrets.randbelow(10**8)
-            ).status_code
-            == 302
-        )
-        token = browser.post("/api/v1/tokens", json={"name": "fuzz"}).json()["token"]
-    yield url, token, login
-    server.stop()
+    server = ThreadedServer(create_app(settings), port=port).start(timeout=scaled(60))
+    try:
+        login = f"fz{secrets.token_hex(4)}"
+        with httpx.Client(base_url=url, timeout=scaled(60)) as browser:
+            user_id = 10**9 + secrets.randbelow(10**8)
+            assert sign_in(browser, github, login=login, user_id=user_id).status_code == 302
+            created = browser.post("/api/v1/tokens", json={"name": "fuzz"})
+            assert created.status_code == 201, created.text
+        yield url, created.json()["token"], login
+    finally:
+        server.stop()
 
 
+@pytest.mark.timeout(scaled(FUZZ_TIMEOUT + 120))  # the run's own limit, and the set-up
 def test_the_api_survives_schemathesis(target: tuple[str, str, str], tmp_path: Path) -> None:
     url, token, namespace = target
     report = tmp_path / "report.json"
@@ -120,7 +123,7 @@ checks.positive_data_acceptance.enabled = false
         capture_output=True,
         text=True,
         check=False,
-        timeout=1200,
+        timeout=scaled(FUZZ_TIMEOUT),
     )
     (Path(__file__).parents[3] / "artifacts").mkdir(exist_ok=True)
     (Path(__file__).parents[3] / "artifacts" / "schemathesis.txt").write_text(result.stdout)
