@@ -14,6 +14,7 @@ from kuberth.exceptions import ConflictError, KubernetesUnavailableError, NotFou
 from kuberth.services.leader import LeaderElector
 from kuberth.storage.kubernetes.api import JSON
 from kuberth.storage.kubernetes.leases import parse_micro_time
+from tests.timing import scaled
 
 START = datetime.datetime(2030, 1, 1, tzinfo=datetime.UTC)
 
@@ -123,7 +124,7 @@ def test_kuberths_namespace_is_created_when_missing() -> None:
 def test_renewals_keep_the_lease_and_an_expired_one_is_taken_over() -> None:
     server, clocks = FakeApiServer(), Clocks()
     a, b = elector(server, clocks, "a"), elector(server, clocks, "b")
-    a.try_acquire_or_renew()
+    assert a.try_acquire_or_renew()
     for _ in range(5):
         clocks.seconds += 5
         assert a.try_acquire_or_renew()
@@ -145,7 +146,7 @@ def test_renewals_keep_the_lease_and_an_expired_one_is_taken_over() -> None:
 def test_of_two_replicas_racing_for_a_free_lease_one_wins_by_resource_version() -> None:
     server, clocks = FakeApiServer(), Clocks()
     a, b = elector(server, clocks, "a"), elector(server, clocks, "b")
-    a.try_acquire_or_renew()
+    assert a.try_acquire_or_renew()
     a.release()
     stale = copy.deepcopy(server.lease)  # both read the released Lease...
     assert stale is not None
@@ -163,11 +164,11 @@ def test_of_two_replicas_racing_for_a_free_lease_one_wins_by_resource_version() 
 def test_a_leader_that_cannot_renew_steps_down_before_others_may_take_over() -> None:
     server, clocks = FakeApiServer(), Clocks()
     a = elector(server, clocks, "a")
-    a.try_acquire_or_renew()
+    assert a.try_acquire_or_renew()
     server.down = True
     clocks.seconds += 5
     with pytest.raises(KubernetesUnavailableError):
-        a.try_acquire_or_renew()
+        assert a.try_acquire_or_renew()
     assert a.leading  # within the renew deadline (lease duration less one renew interval)
     clocks.seconds += 5
     assert not a.leading  # 10 s without a renewal: stepped down, 5 s before the Lease expires
@@ -176,7 +177,7 @@ def test_a_leader_that_cannot_renew_steps_down_before_others_may_take_over() -> 
 def test_release_frees_the_lease_for_the_next_attempt() -> None:
     server, clocks = FakeApiServer(), Clocks()
     a, b = elector(server, clocks, "a"), elector(server, clocks, "b")
-    a.try_acquire_or_renew()
+    assert a.try_acquire_or_renew()
     a.release()
     assert not a.leading
     assert not holder(server)
@@ -200,8 +201,12 @@ def test_run_leads_while_holding_and_releases_on_stop() -> None:
     stop = threading.Event()
     campaign = threading.Thread(target=a.run, args=(stop,), kwargs={"lead": lead})
     campaign.start()
-    assert led.wait(timeout=5)
+    assert led.wait(timeout=scaled(5))
+    assert a.leading
+    assert holder(server) == "a"
     stop.set()
-    campaign.join(timeout=5)
+    campaign.join(timeout=scaled(5))
+    assert not campaign.is_alive(), "run() did not return after stop"
     assert ended.is_set()
+    assert not a.leading
     assert not holder(server)

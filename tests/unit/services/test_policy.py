@@ -95,8 +95,14 @@ def test_hosts_that_are_no_dns_names_are_422_before_the_subdomain_rule(host: str
 
 
 def test_hosts_outside_the_subdomain_are_403_and_inside_are_fine() -> None:
-    with pytest.raises(ForbiddenError):
-        POLICY.check_host("example.com", field="f", namespace="alice", owner_id=1, taken=[])
+    for host, owner_id in (
+        ("example.com", 1),
+        ("web-bob.apps.localhost", 1),  # another namespace's subdomain
+        ("www.acme.example", 1),  # a verified domain, but someone else's
+    ):
+        with pytest.raises(ForbiddenError) as raised:
+            POLICY.check_host(host, field="f", namespace="alice", owner_id=owner_id, taken=[])
+        assert raised.value.field == "f", host
     POLICY.check_host(
         "web-alice.apps.localhost", field="f", namespace="alice", owner_id=1, taken=[]
     )

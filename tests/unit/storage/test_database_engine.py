@@ -8,7 +8,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from kuberth.services.users import UserService
 from kuberth.storage.database.engine import MIGRATIONS, Database, _head_revisions, make_engine
@@ -32,7 +32,20 @@ def test_a_database_at_head_is_left_alone_and_an_older_one_is_upgraded(tmp_path:
         config.attributes["connection"] = connection
         command.upgrade(config, "0001")
     migrate_to_head(engine)
+    statements: list[str] = []
+
+    def record(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
     migrate_to_head(engine)  # at head: nothing to do
+    event.remove(engine, "before_cursor_execute", record)
+    writes = [
+        s
+        for s in statements
+        if s.lstrip().split(None, 1)[0].upper() in {"CREATE", "ALTER", "DROP", "INSERT", "UPDATE"}
+    ]
+    assert not writes, f"a database at head was changed: {writes}"
     with engine.connect() as connection:
         assert connection.scalar(text("SELECT count(*) FROM audit_events")) == 0
         assert connection.scalar(text("SELECT version_num FROM alembic_version")) == "0002"

@@ -10,6 +10,7 @@ from kuberth.exceptions import KubernetesUnavailableError
 from kuberth.storage.kubernetes.api import JSON, KubernetesApi
 from kuberth.storage.kubernetes.informer import Informer
 from kuberth.storage.kubernetes.resources import Kind
+from tests.timing import scaled
 
 KIND = Kind("ConfigMap", "v1", "configmaps")
 
@@ -80,7 +81,7 @@ def test_pages_are_joined_and_events_applied_in_order() -> None:
     )
     informer = _informer(api)
     informer.start()
-    assert api.done.wait(5)
+    assert api.done.wait(scaled(5))
     informer.stop()
     assert informer.in_namespace("ns") == {"a": "3"}
     assert informer.get("c", namespace="other") == "4"
@@ -99,7 +100,7 @@ def test_a_410_lists_again_and_drops_what_was_deleted_meanwhile() -> None:
     )
     informer = _informer(api)
     informer.start()
-    assert api.done.wait(5)
+    assert api.done.wait(scaled(5))
     informer.stop()
     assert informer.in_namespace("ns") == {"a": "9"}
     assert informer.lists == 2
