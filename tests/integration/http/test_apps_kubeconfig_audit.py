@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from kubernetes.client.exceptions import ApiException
 from kuberth.cluster.build import Binaries
 from tests.integration.conftest import Tenant
 from tests.integration.watching import wait_until
+from tests.timing import eventually
 
 APPS = "apps.localhost"
 
@@ -82,7 +82,7 @@ def test_app_lifecycle(tenants: Callable[..., Tenant], admin_api: client.ApiClie
         f"/api/v1/namespaces/{ns}/apps",
         json={"name": "other", "image": "nginx", "host": f"store-{ns}.{APPS}"},
     )
-    assert again.status_code == 201
+    assert again.status_code == 201, again.text
 
 
 def test_a_failing_step_leaves_nothing_of_the_app(
@@ -110,7 +110,7 @@ def test_a_failing_step_leaves_nothing_of_the_app(
         f"/api/v1/namespaces/{ns}/apps",
         json={"name": "other", "image": "nginx", "host": f"shop-{ns}.{APPS}"},
     )
-    assert taken.status_code == 201
+    assert taken.status_code == 201, taken.text
 
 
 @pytest.fixture
@@ -155,19 +155,23 @@ def frozen_ingresses(admin_api: client.ApiClient) -> Iterator[Callable[[str], No
             }
         )
         names.append(name)
-        # The policy takes effect once the API server has loaded it; no event says when, so try
-        # a dry-run update a bounded number of times.
+        # The policy takes effect once the API server has loaded it; no event says when, so a
+        # dry-run update is tried until the policy itself refuses it.
         net = client.NetworkingV1Api(admin_api)
-        for _ in range(100):
+
+        def refused() -> bool:
             ingress = net.list_namespaced_ingress(namespace).items[0]
             try:
                 net.replace_namespaced_ingress(
                     ingress.metadata.name, namespace, ingress, dry_run="All"
                 )
-            except ApiException:
-                return
-            time.sleep(0.1)
-        raise AssertionError("the admission policy never took effect")
+            except ApiException as error:
+                if "ingresses are frozen" not in str(error.body):
+                    raise  # refused, but not by the policy: that is no sign it took effect
+                return True
+            return False
+
+        eventually(refused, within=10, what="the admission policy takes effect")
 
     yield freeze
     for name in names:
@@ -183,8 +187,14 @@ def test_a_failing_update_restores_the_parts_already_changed(
     alice, bob = tenants(), tenants()
     ns = alice.namespace
     apps = client.AppsV1Api(admin_api)
-    alice.http.post(f"/api/v1/namespaces/{ns}/apps", json={"name": "shop", "image": "nginx:1.27"})
-    bob.http.post(f"/api/v1/namespaces/{bob.namespace}/apps", json={"name": "x", "image": "nginx"})
+    shop = alice.http.post(
+        f"/api/v1/namespaces/{ns}/apps", json={"name": "shop", "image": "nginx:1.27"}
+    )
+    assert shop.status_code == 201, shop.text
+    other = bob.http.post(
+        f"/api/v1/namespaces/{bob.namespace}/apps", json={"name": "x", "image": "nginx"}
+    )
+    assert other.status_code == 201, other.text
 
     def image() -> str:
         return apps.read_namespaced_deployment("shop", ns).spec.template.spec.containers[0].image
@@ -194,7 +204,8 @@ def test_a_failing_update_restores_the_parts_already_changed(
         f"/api/v1/namespaces/{ns}/apps/shop",
         json={"image": "nginx:1.28", "host": f"x-{bob.namespace}.{APPS}"},
     )
-    assert refused.status_code == 403
+    assert refused.status_code == 403, refused.text
+    assert refused.json()["field"] == "host", refused.json()
     assert image() == "nginx:1.27"
 
     # The Deployment is written, then the Ingress is refused: the Deployment is put back.
@@ -203,7 +214,9 @@ def test_a_failing_update_restores_the_parts_already_changed(
         f"/api/v1/namespaces/{ns}/apps/shop",
         json={"image": "nginx:1.28", "host": f"moved-{ns}.{APPS}"},
     )
-    assert failed.status_code >= 400
+    # The admission policy's refusal (Kubernetes' 422 Invalid), passed on as it is.
+    assert failed.status_code == 422, failed.text
+    assert "ingresses are frozen" in failed.json()["message"]
     assert failed.json()["message"].startswith("updating the ingress:"), failed.json()
     assert image() == "nginx:1.27"
     assert (
@@ -227,11 +240,12 @@ def test_kubeconfig_works_with_kubectl_in_its_namespace_only(
 ) -> None:
     alice = tenants()
     ns = alice.namespace
-    alice.http.post(
+    created = alice.http.post(
         f"/api/v1/namespaces/{ns}/deployments", json={"name": "web", "image": "nginx:1.27"}
     )
+    assert created.status_code == 201, created.text
     response = alice.http.get(f"/api/v1/namespaces/{ns}/kubeconfig")
-    assert response.status_code == 200
+    assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("application/yaml")
     config = yaml.safe_load(response.text)
     assert config["contexts"][0]["context"]["namespace"] == ns
@@ -276,12 +290,15 @@ def test_kubeconfig_works_with_kubectl_in_its_namespace_only(
 def test_the_audit_log_records_changes_for_their_owner(tenants: Callable[..., Tenant]) -> None:
     alice, bob = tenants(), tenants()
     ns = alice.namespace
-    alice.http.post(f"/api/v1/namespaces/{ns}/deployments", json={"name": "web", "image": "nginx"})
-    alice.http.post(
-        f"/api/v1/namespaces/{ns}/deployments", json={"name": "web", "image": "nginx"}
-    )  # 409
-    alice.http.delete(f"/api/v1/namespaces/{ns}/deployments/web")
-    entries = alice.http.get("/api/v1/audit", params={"namespace": ns}).json()["items"]
+    url = f"/api/v1/namespaces/{ns}/deployments"
+    created = alice.http.post(url, json={"name": "web", "image": "nginx"})
+    assert created.status_code == 201, created.text
+    conflict = alice.http.post(url, json={"name": "web", "image": "nginx"})
+    assert conflict.status_code == 409, conflict.text
+    assert alice.http.delete(f"{url}/web").status_code == 204
+    audit = alice.http.get("/api/v1/audit", params={"namespace": ns})
+    assert audit.status_code == 200, audit.text
+    entries = audit.json()["items"]
     seen = [(e["action"], e["kind"], e["name"], e["result"]) for e in entries]
     assert seen[:3] == [
         ("delete", "Deployment", "web", "ok"),
@@ -331,9 +348,10 @@ def test_every_workload_route_on_another_tenants_namespace_is_404(
     admin_api: client.ApiClient,
 ) -> None:
     alice, bob = tenants(), tenants()
-    bob.http.post(
+    created = bob.http.post(
         f"/api/v1/namespaces/{bob.namespace}/apps", json={"name": "web", "image": "nginx:1.27"}
     )
+    assert created.status_code == 201, created.text
     apps = client.AppsV1Api(admin_api)
 
     def state() -> tuple[object, ...]:
@@ -341,6 +359,17 @@ def test_every_workload_route_on_another_tenants_namespace_is_404(
         d = apps.read_namespaced_deployment("web", bob.namespace)
         return d.metadata.generation, d.metadata.labels, d.metadata.annotations, d.spec.to_dict()
 
+    # The deployment controller still annotates a new Deployment (its revision): wait for that,
+    # so only a change made by the request below can tell `before` from `after`.
+    wait_until(
+        apps.list_namespaced_deployment,
+        "web",
+        lambda d: (
+            "deployment.kubernetes.io/revision" in (d.metadata.annotations or {})
+            and d.status.observed_generation == d.metadata.generation
+        ),
+        namespace=bob.namespace,
+    )
     before = state()
 
     response = alice.http.request(method, f"/api/v1/namespaces/{bob.namespace}/{path}", json=body)
@@ -358,7 +387,9 @@ def test_kubectl_users_are_held_to_the_host_and_service_rules_too(
     alice, bob = tenants(), tenants()
     ns = alice.namespace
     path = tmp_path / "kubeconfig"
-    path.write_text(alice.http.get(f"/api/v1/namespaces/{ns}/kubeconfig").text)
+    downloaded = alice.http.get(f"/api/v1/namespaces/{ns}/kubeconfig")
+    assert downloaded.status_code == 200, downloaded.text
+    path.write_text(downloaded.text)
 
     def create(manifest: dict[str, object]) -> subprocess.CompletedProcess[str]:
         return subprocess.run(

@@ -128,14 +128,17 @@ def test_concise_and_native_forms_make_the_same_deployment(
 ) -> None:
     alice = tenants()
     ns, http = alice.namespace, alice.http
-    concise = http.post(
+    concise_response = http.post(
         f"/api/v1/namespaces/{ns}/deployments",
         json={"name": "one", "image": "nginx:1.27", "replicas": 2, "port": 8080},
         params={"full": "true"},
-    ).json()["object"]
-    native = http.post(
+    )
+    native_response = http.post(
         f"/api/v1/namespaces/{ns}/deployments", json=_deployment(ns, "two"), params={"full": "true"}
-    ).json()["object"]
+    )
+    assert concise_response.status_code == 201, concise_response.text
+    assert native_response.status_code == 201, native_response.text
+    concise, native = concise_response.json()["object"], native_response.json()["object"]
 
     def shape(obj: dict[str, Any], name: str) -> str:
         text = str({"spec": obj["spec"], "labels": obj["metadata"]["labels"]})
@@ -181,7 +184,10 @@ def test_scale_restart_and_rollout(
 ) -> None:
     alice = tenants()
     ns, http = alice.namespace, alice.http
-    http.post(f"/api/v1/namespaces/{ns}/deployments", json={"name": "web", "image": "nginx:1.27"})
+    created = http.post(
+        f"/api/v1/namespaces/{ns}/deployments", json={"name": "web", "image": "nginx:1.27"}
+    )
+    assert created.status_code == 201, created.text
     scaled = http.post(f"/api/v1/namespaces/{ns}/deployments/web/scale", json={"replicas": 3})
     assert scaled.status_code == 200
     done = http.get(f"/api/v1/namespaces/{ns}/deployments/web/rollout", params={"timeout": 60})
@@ -316,28 +322,56 @@ def test_ingress_crud_and_host_rules(
 
 
 def test_a_host_held_by_another_tenant_is_409_and_the_holder_is_untouched(
-    tenants: Callable[..., Tenant], admin_api: client.ApiClient
+    kuberth_server: Callable[..., Any],
+    github: Any,
+    new_id: Callable[[], int],
+    admin_api: client.ApiClient,
 ) -> None:
-    alice, bob = tenants(), tenants()
-    shared = f"shop.{alice.namespace}.{APPS}"
-    path = [{"path": "/", "service": "web", "port": 80}]
-    assert (
-        alice.http.post(
-            f"/api/v1/namespaces/{alice.namespace}/ingresses",
-            json={"name": "shop", "host": shared, "paths": path},
-        ).status_code
-        == 201
-    )
-    before = client.NetworkingV1Api(admin_api).read_namespaced_ingress("shop", alice.namespace)
+    import httpx
 
-    # Bob may use custom domains of his own; an operator lists one that (wrongly) covers Alice's.
-    response = bob.http.post(
-        f"/api/v1/namespaces/{bob.namespace}/ingresses",
-        json={"name": "shop", "host": shared, "paths": path},
-    )
-    assert response.status_code in (403, 409)
-    after = client.NetworkingV1Api(admin_api).read_namespaced_ingress("shop", alice.namespace)
-    assert after.metadata.resource_version == before.metadata.resource_version
+    from tests.integration.signin import sign_in
+
+    alice_id, bob_id = new_id(), new_id()
+    alice_ns, bob_ns = f"a{alice_id}", f"b{bob_id}"
+    shared = f"shop.{alice_ns}.{APPS}"
+    path = [{"path": "/", "service": "web", "port": 80}]
+    networking = client.NetworkingV1Api(admin_api)
+    # Bob may use custom domains of his own; an operator lists one that (wrongly) covers Alice's
+    # subdomain, so Bob passes the subdomain rule and only the host's holder can stop him.
+    domains = {f"{alice_ns}.{APPS}": [bob_id]}
+    with (
+        kuberth_server(custom_domains=domains) as url,
+        httpx.Client(base_url=url, timeout=120) as alice,
+        httpx.Client(base_url=url, timeout=120) as bob,
+    ):
+        assert sign_in(alice, github, login=alice_ns, user_id=alice_id).status_code == 302
+        assert sign_in(bob, github, login=bob_ns, user_id=bob_id).status_code == 302
+        held = alice.post(
+            f"/api/v1/namespaces/{alice_ns}/ingresses",
+            json={"name": "shop", "host": shared, "paths": path},
+        )
+        assert held.status_code == 201, held.text
+        before = networking.read_namespaced_ingress("shop", alice_ns)
+
+        # The domain does let Bob in: a free host under it is his to take.
+        free = bob.post(
+            f"/api/v1/namespaces/{bob_ns}/ingresses",
+            json={"name": "free", "host": f"free.{alice_ns}.{APPS}", "paths": path},
+        )
+        assert free.status_code == 201, free.text
+
+        response = bob.post(
+            f"/api/v1/namespaces/{bob_ns}/ingresses",
+            json={"name": "shop", "host": shared, "paths": path},
+        )
+        assert response.status_code == 409, response.text
+        assert "another tenant" in response.json()["message"]
+        after = networking.read_namespaced_ingress("shop", alice_ns)
+        assert after.metadata.resource_version == before.metadata.resource_version
+        assert after.spec.rules[0].host == shared
+        with pytest.raises(client.ApiException) as missing:
+            networking.read_namespaced_ingress("shop", bob_ns)
+        assert missing.value.status == 404
 
 
 def test_custom_domains_and_host_collisions_across_tenants(
@@ -355,12 +389,12 @@ def test_custom_domains_and_host_collisions_across_tenants(
     path = [{"path": "/", "service": "web", "port": 80}]
     with (
         kuberth_server(custom_domains=domains) as url,
-        httpx.Client(base_url=url) as alice,
-        httpx.Client(base_url=url) as bob,
+        httpx.Client(base_url=url, timeout=120) as alice,
+        httpx.Client(base_url=url, timeout=120) as bob,
     ):
         alice_ns, bob_ns = f"a{alice_id}", f"b{bob_id}"
-        sign_in(alice, github, login=alice_ns, user_id=alice_id)
-        sign_in(bob, github, login=bob_ns, user_id=bob_id)
+        assert sign_in(alice, github, login=alice_ns, user_id=alice_id).status_code == 302
+        assert sign_in(bob, github, login=bob_ns, user_id=bob_id).status_code == 302
         first = alice.post(
             f"/api/v1/namespaces/{alice_ns}/ingresses",
             json={"name": "w", "host": "www.shared.example", "paths": path},
@@ -370,7 +404,7 @@ def test_custom_domains_and_host_collisions_across_tenants(
             f"/api/v1/namespaces/{bob_ns}/ingresses",
             json={"name": "w", "host": "www.shared.example", "paths": path},
         )
-        assert second.status_code == 409
+        assert second.status_code == 409, second.text
         assert "another tenant" in second.json()["message"]
         assert (
             client.NetworkingV1Api(admin_api)
@@ -379,8 +413,9 @@ def test_custom_domains_and_host_collisions_across_tenants(
             .host
             == "www.shared.example"
         )
-        with pytest.raises(client.ApiException):
+        with pytest.raises(client.ApiException) as missing:
             client.NetworkingV1Api(admin_api).read_namespaced_ingress("w", bob_ns)
+        assert missing.value.status == 404
 
 
 def test_quota_refusals_are_403_with_kubernetes_message(tenants: Callable[..., Tenant]) -> None:
@@ -403,7 +438,8 @@ def test_writes_into_a_terminating_namespace_are_409(
 ) -> None:
     alice = tenants()
     name = f"{alice.login}-going"
-    alice.http.post("/api/v1/namespaces", json={"name": name})
+    created = alice.http.post("/api/v1/namespaces", json={"name": name})
+    assert created.status_code == 201, created.text
     core, rbac = client.CoreV1Api(admin_api), client.RbacAuthorizationV1Api(admin_api)
     hold = {"metadata": {"finalizers": ["kuberth.dev/test-hold"]}}
     # Keep the namespace terminating, and the tenant's RoleBinding in it, for the test's length.
