@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 import time
 import traceback
@@ -38,6 +39,7 @@ def main() -> int:
     quick = not args.full
     reports: list[Report] = []
     crashed: list[str] = []
+    print(f"load average at the start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     with control_plane() as kubeconfig:
         for name in args.only:
             module: Scenario = importlib.import_module(f"bench.{name}")
@@ -54,9 +56,18 @@ def main() -> int:
                 traceback.print_exc()
                 crashed.append(name)
     missed = [f"{r.scenario}: {row.name}" for r in reports for row in r.rows if row.met is False]
+    incomplete = [
+        f"{r.scenario}: {row.name} ({'; '.join(row.problems)})"
+        for r in reports
+        for row in r.incomplete
+    ]
     print(f"\n{len(reports)} reports in {ARTIFACTS}/; targets missed: {len(missed)}")
     for line in missed:
         print(f"  missed  {line}")
+    print(f"rows with failed or missing samples: {len(incomplete)}")
+    for line in incomplete:
+        print(f"  incomplete  {line}")
+    print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if crashed:
         print(f"scenarios that failed to run: {', '.join(crashed)}", file=sys.stderr)
     return 1 if crashed else 0
