@@ -12,18 +12,24 @@ requests goes
 Both sides use the same client: one httpx.AsyncClient per side, ``concurrency`` asyncio workers
 sharing a request counter, keep-alive connections (as many as workers). The client's own costs
 are therefore in both figures and cancel out of the ratio as far as they can; its CPU time per
-cell is in the details, to show it was not the bottleneck. Kuberth's address is plain HTTP on
-loopback, kube-apiserver's is TLS (as a real deployment behind a TLS-terminating proxy would be
-to its clients): the direct side pays the client's TLS costs, not Kuberth's side.
+cell is in the details, to show it was not the bottleneck. Both sides are HTTPS (HTTP/1.1) on
+loopback: kube-apiserver serves nothing else, and Kuberth serves TLS here with a throwaway
+self-signed certificate (``bench.tls_serve``: uvicorn's TLS, as `kuberth serve` has no TLS setting
+of its own), so the client pays for TLS on both sides and Kuberth's CPU figures include its TLS.
 
 Each cell runs in ROUNDS rounds in which the sides take turns (each round warmed up, untimed), so
-the load from whatever else runs on the machine falls on both alike; Kuberth's CPU time per
-request, which that load disturbs much less than latency, is reported beside each cell. Run
-once with PostgreSQL and once with SQLite: two reports.
+the load from whatever else runs on the machine falls on both alike. A round is a window of
+time (quick: 0.75 s, full: 2.5 s; at most MAX_PER_ROUND requests), so every throughput stands on
+ROUNDS windows of that length per side, whatever the concurrency; a request that fails is counted
+in the row, not in the figure. Kuberth's CPU time per request, which that load disturbs much less
+than latency, is reported beside each cell. Run once with PostgreSQL and once with SQLite: two
+reports.
 
 ``get deployment`` is one Kubernetes call on both sides. Kuberth can add the Deployment's pods and
 recent events (``?include=pods&include=events``, two more calls); rows without a target compare
-that with the same three calls made straight to kube-apiserver, one after the other.
+that with the same three calls made straight to kube-apiserver, one after the other. The client
+does the same work with what it gets on both sides: it decodes every JSON body (Kuberth's one, the
+three direct ones).
 """
 
 from __future__ import annotations
@@ -36,7 +42,7 @@ import os
 import ssl
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,8 +50,9 @@ from typing import Any
 import httpx
 from kubernetes import client, config
 
-from bench.report import Report, Row
+from bench.report import Report, Row, measured, p
 from bench.stack import (
+    Certificate,
     Tenant,
     cpu_seconds,
     databases,
@@ -53,6 +60,7 @@ from bench.stack import (
     kuberth_server,
     percentile,
     say,
+    self_signed,
     sign_up_all,
 )
 from kuberth.cluster.plane import free_port
@@ -68,8 +76,11 @@ OPERATIONS = ("get deployment", "list deployments", "create+delete service")
 #: A Deployment with its pods and events: Kuberth's ``include``, or three direct calls.
 SAME_INFORMATION = "get deployment+pods+events"
 DEPLOYMENT = "bench"
-#: Each cell runs in this many rounds, the sides taking turns.
+#: Each cell runs in this many rounds, the sides taking turns; a round lasts this long (seconds).
 ROUNDS = 4
+ROUND_SECONDS = {True: 0.75, False: 2.5}
+MAX_PER_ROUND = 20_000
+TRANSPORT = "both sides HTTPS"
 P50_TARGET = "<= 1.3"
 THROUGHPUT_TARGET = ">= 0.7"
 
@@ -83,6 +94,12 @@ class UnexpectedStatusError(Exception):
 def _expect(response: httpx.Response, status: int) -> None:
     if response.status_code != status:
         raise UnexpectedStatusError(f"{response.status_code}: {response.text[:200]}")
+
+
+def _decoded(response: httpx.Response) -> Any:
+    """The body of a 200, decoded: what a client does with the information it asked for."""
+    _expect(response, 200)
+    return response.json()
 
 
 @dataclass
@@ -144,26 +161,21 @@ async def measure(
     http: httpx.AsyncClient,
     call: Call,
     concurrency: int,
-    count: int,
+    seconds: float,
     pid: int | None,
     first: int,
 ) -> Cell:
-    """``count`` calls (numbered from ``first``) by ``concurrency`` workers, after an untimed
-    warm-up."""
-    warm = itertools.count()
-
-    async def warm_up() -> None:
-        while (seq := next(warm)) < 2 * concurrency:
-            with contextlib.suppress(UnexpectedStatusError, httpx.HTTPError):
-                await call(http, first + count + seq)
-
-    await asyncio.gather(*(warm_up() for _ in range(concurrency)))
+    """Calls (numbered from ``first``) by ``concurrency`` workers for ``seconds`` (at most
+    MAX_PER_ROUND of them), after an untimed warm-up."""
+    warm = itertools.count(first + MAX_PER_ROUND)
+    await asyncio.gather(*(_warm_up(http, call, warm, 2) for _ in range(concurrency)))
     counter = itertools.count()
     latencies: list[float] = []
     errors: Counter[str] = Counter()
+    deadline = time.perf_counter() + seconds
 
     async def worker() -> None:
-        while (seq := next(counter)) < count:
+        while time.perf_counter() < deadline and (seq := next(counter)) < MAX_PER_ROUND:
             started = time.perf_counter()
             try:
                 await call(http, first + seq)
@@ -190,6 +202,12 @@ async def measure(
     )
 
 
+async def _warm_up(http: httpx.AsyncClient, call: Call, numbers: Iterator[int], count: int) -> None:
+    for _ in range(count):
+        with contextlib.suppress(UnexpectedStatusError, httpx.HTTPError):
+            await call(http, next(numbers))
+
+
 def kuberth_calls(tenant: Tenant, run: str) -> dict[str, Call]:
     base = f"/api/v1/namespaces/{tenant.namespace}"
 
@@ -201,7 +219,7 @@ def kuberth_calls(tenant: Tenant, run: str) -> dict[str, Call]:
 
     async def get_related(http: httpx.AsyncClient, seq: int) -> None:
         include = {"include": ["pods", "events"]}
-        _expect(await http.get(f"{base}/deployments/{DEPLOYMENT}", params=include), 200)
+        _decoded(await http.get(f"{base}/deployments/{DEPLOYMENT}", params=include))
 
     async def create_delete(http: httpx.AsyncClient, seq: int) -> None:
         name = f"k{run}-{seq}"
@@ -233,13 +251,12 @@ def direct_calls(tenant: Tenant, run: str) -> dict[str, Call]:
 
     async def same_information(http: httpx.AsyncClient, seq: int) -> None:
         """What Kuberth's GET of a Deployment asks Kubernetes for, one call after the other."""
-        response = await http.get(f"{deployments}/{DEPLOYMENT}")
-        _expect(response, 200)
-        labels = response.json()["spec"]["selector"]["matchLabels"]
+        deployment = _decoded(await http.get(f"{deployments}/{DEPLOYMENT}"))
+        labels = deployment["spec"]["selector"]["matchLabels"]
         selector = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
         pods = await http.get(f"/api/v1/namespaces/{ns}/pods", params={"labelSelector": selector})
-        _expect(pods, 200)
-        _expect(await http.get(f"/api/v1/namespaces/{ns}/events"), 200)
+        _decoded(pods)
+        _decoded(await http.get(f"/api/v1/namespaces/{ns}/events"))
 
     calls: dict[str, Call] = dict(zip(OPERATIONS, (get, list_, create_delete), strict=True))
     calls[SAME_INFORMATION] = same_information
@@ -261,7 +278,7 @@ def _tls(kubeconfig: Path) -> tuple[str, ssl.SSLContext]:
 
 
 async def compare(
-    url: str, pid: int, kubeconfig: Path, tenant: Tenant, count: int
+    url: str, pid: int, kubeconfig: Path, tenant: Tenant, seconds: float, trust: ssl.SSLContext
 ) -> dict[tuple[str, str, int], Cell]:
     """Every cell on both sides: {(side, operation, concurrency): cell}."""
     server, context = _tls(kubeconfig)
@@ -276,13 +293,14 @@ async def compare(
             headers={"Authorization": f"Bearer {tenant.token}"},
             timeout=60,
             limits=limits,
+            verify=trust,
         ) as through,
         httpx.AsyncClient(
             base_url=server, verify=context, headers=impersonate, timeout=60, limits=limits
         ) as direct,
     ):
         ours, theirs = kuberth_calls(tenant, run), direct_calls(tenant, run)
-        seq = itertools.count(step=10 * count)
+        seq = itertools.count(step=10 * MAX_PER_ROUND)
         for op in OPERATIONS:
             contenders = [
                 ("kuberth", op, through, ours[op], pid),
@@ -299,9 +317,7 @@ async def compare(
                     # load from whatever else runs on the machine.
                     shift = round_ % len(contenders)
                     for side, name, http, call, side_pid in contenders[shift:] + contenders[:shift]:
-                        cell = await measure(
-                            http, call, concurrency, count // ROUNDS, side_pid, next(seq)
-                        )
+                        cell = await measure(http, call, concurrency, seconds, side_pid, next(seq))
                         key = (side, name, concurrency)
                         cells[key] = cells[key].merge(cell) if key in cells else cell
                 for side, name, *_ in contenders:
@@ -315,41 +331,42 @@ async def compare(
 
 
 def report(
-    database: str, quick: bool, count: int, cells: dict[tuple[str, str, int], Cell]
+    database: str, quick: bool, seconds: float, cells: dict[tuple[str, str, int], Cell]
 ) -> Report:
     rep = Report(scenario=f"overhead-{database}", mode="quick" if quick else "full")
+    window = f"{ROUNDS} x {seconds:g} s per side, interleaved"
     for op in OPERATIONS:
         for concurrency in CONCURRENCY:
             through = cells["kuberth", op, concurrency]
             direct = cells["direct", op, concurrency]
             label = f"{op} c={concurrency}"
-            rep.add(Row(f"{label} p50", through.p50, "ms", direct.p50, P50_TARGET, "ratio"))
-            rep.add(Row(f"{label} p99", through.p99, "ms", direct.p99))
+            rep.add(_latency(f"{label} p50", 50, through, direct, TRANSPORT, P50_TARGET))
+            rep.add(_latency(f"{label} p99", 99, through, direct, TRANSPORT))
             rep.add(
-                Row(
+                _throughput(
                     f"{label} throughput",
-                    through.throughput,
-                    "req/s",
-                    direct.throughput,
+                    through,
+                    direct,
+                    f"{window}; {TRANSPORT}",
                     THROUGHPUT_TARGET,
-                    "ratio",
                 )
             )
             if through.kuberth_cpu_s is not None:
                 cpu = 1000 * through.kuberth_cpu_s / max(len(through.latencies_ms), 1)
-                rep.add(Row(f"{label} Kuberth CPU per request", cpu, "ms"))
+                rep.add(Row(f"{label} Kuberth CPU per request", round(cpu, 3), "ms"))
     for concurrency in CONCURRENCY:
         through = cells["kuberth", SAME_INFORMATION, concurrency]
         same = cells["direct", SAME_INFORMATION, concurrency]
-        note = "baseline: the Deployment, its pods and events, 3 direct calls in sequence"
+        note = f"baseline: the same 3 calls in sequence, every body decoded; {TRANSPORT}"
         label = f"{SAME_INFORMATION} c={concurrency}"
-        rep.add(Row(f"{label} p50", through.p50, "ms", same.p50, note=note))
-        rep.add(Row(f"{label} throughput", through.throughput, "req/s", same.throughput, note=note))
+        rep.add(_latency(f"{label} p50", 50, through, same, note))
+        rep.add(_throughput(f"{label} throughput", through, same, f"{window}; {note}"))
     rep.details = {
         "database": database,
-        "requests_per_cell": count,
+        "rounds": ROUNDS,
+        "round_seconds": seconds,
         "client": "httpx.AsyncClient, asyncio workers = concurrency, keep-alive, same for both",
-        "kuberth_transport": "HTTP/1.1 on loopback",
+        "kuberth_transport": "HTTPS (HTTP/1.1) on loopback, uvicorn's TLS (bench.tls_serve)",
         "direct_transport": "HTTPS (HTTP/1.1) on loopback, admin client certificate",
         "cells": {
             f"{side} | {op} | c={c}": cell.summary() for (side, op, c), cell in cells.items()
@@ -360,6 +377,41 @@ def report(
     return rep
 
 
+def _latency(
+    name: str, q: float, through: Cell, direct: Cell, note: str, target: str | None = None
+) -> Row:
+    return measured(
+        name,
+        "ms",
+        p(q),
+        through.latencies_ms,
+        direct.latencies_ms,
+        failed=sum(through.errors.values()),
+        baseline_failed=sum(direct.errors.values()),
+        target=target,
+        checked="ratio",
+        note=note,
+    )
+
+
+def _throughput(
+    name: str, through: Cell, direct: Cell, note: str, target: str | None = None
+) -> Row:
+    return Row(
+        name,
+        round(through.throughput, 1) if through.latencies_ms else None,
+        "req/s",
+        round(direct.throughput, 1) if direct.latencies_ms else None,
+        target,
+        "ratio",
+        note,
+        samples=len(through.latencies_ms),
+        failed=sum(through.errors.values()),
+        baseline_samples=len(direct.latencies_ms),
+        baseline_failed=sum(direct.errors.values()),
+    )
+
+
 def one_database(
     kubeconfig: Path,
     database: str,
@@ -367,8 +419,9 @@ def one_database(
     github: StandInServer,
     quick: bool,
     github_ids: set[int],
+    tls: Certificate,
 ) -> Report:
-    count = 200 if quick else 2000
+    seconds = ROUND_SECONDS[quick]
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     log = ARTIFACTS / f"overhead-{database}-server.log"
     # Room for 32 Services at once (create+delete at c=32; the default quota allows 20), and for
@@ -377,20 +430,21 @@ def one_database(
     quota = {**Settings.model_fields["tenant_quota"].get_default(), "services": "100000"}
     settings = {"reconcile_interval": "0", "tenant_quota": json.dumps(quota)}
     load_start = [round(x, 2) for x in os.getloadavg()]
-    with kuberth_server(kubeconfig, database_url, github, log, settings) as (url, pid):
-        (tenant,), _ = sign_up_all(url, github, 1, github_ids)
+    with kuberth_server(kubeconfig, database_url, github, log, settings, tls) as (url, pid):
+        (tenant,), _ = sign_up_all(url, github, 1, github_ids, tls.context)
         created = httpx.post(
             f"{url}/api/v1/namespaces/{tenant.namespace}/deployments",
             headers={"Authorization": f"Bearer {tenant.token}"},
             json={"name": DEPLOYMENT, "image": "nginx:1.27", "replicas": 1, "port": 8080},
             timeout=60,
+            verify=tls.context,
         )
         if created.status_code != 201:
             raise RuntimeError(f"creating the Deployment: {created.status_code} {created.text}")
         time.sleep(2)  # the Deployment's pod and events appear
         say(f"{database}: Kuberth (pid {pid}) on {url}, namespace {tenant.namespace}")
-        cells = asyncio.run(compare(url, pid, kubeconfig, tenant, count))
-    rep = report(database, quick, count, cells)
+        cells = asyncio.run(compare(url, pid, kubeconfig, tenant, seconds, tls.context))
+    rep = report(database, quick, seconds, cells)
     rep.details["loadavg"] = {"start": load_start, "end": [round(x, 2) for x in os.getloadavg()]}
     return rep
 
@@ -399,10 +453,11 @@ def run(kubeconfig: Path, quick: bool) -> list[Report]:
     github = StandInServer(GitHubStandIn(), port=free_port()).start()
     github_ids: set[int] = set()
     try:
-        return [
-            one_database(kubeconfig, database, url, github, quick, github_ids)
-            for database, url in databases("kuberth-bench-overhead-")
-        ]
+        with self_signed() as tls:
+            return [
+                one_database(kubeconfig, database, url, github, quick, github_ids, tls)
+                for database, url in databases("kuberth-bench-overhead-")
+            ]
     finally:
         github.stop()
         delete_namespaces(kubeconfig, github_ids)

@@ -9,6 +9,7 @@ import math
 import os
 import secrets
 import shutil
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -101,7 +102,47 @@ def databases(prefix: str) -> Iterator[tuple[str, str]]:
         yield "postgresql", url
 
 
-def server_environment(kubeconfig: Path, database_url: str, port: int) -> dict[str, str]:
+@dataclass
+class Certificate:
+    """A self-signed certificate for 127.0.0.1, and a client context that trusts it."""
+
+    cert: Path
+    key: Path
+    context: ssl.SSLContext
+
+
+@contextlib.contextmanager
+def self_signed() -> Iterator[Certificate]:
+    """A throwaway certificate (openssl, EC P-256, one day) for Kuberth's TLS; removed after."""
+    directory = Path(tempfile.mkdtemp(prefix="kuberth-bench-tls-"))
+    cert, key = directory / "tls.crt", directory / "tls.key"
+    try:
+        subprocess.run(
+            [
+                *(
+                    "openssl",
+                    "req",
+                    "-x509",
+                    "-newkey",
+                    "ec",
+                    "-pkeyopt",
+                    "ec_paramgen_curve:P-256",
+                ),
+                *("-nodes", "-days", "1", "-subj", "/CN=127.0.0.1"),
+                *("-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)),
+            ],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+        yield Certificate(cert, key, ssl.create_default_context(cafile=str(cert)))
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def server_environment(
+    kubeconfig: Path, database_url: str, port: int, scheme: str = "http"
+) -> dict[str, str]:
     """KUBERTH_* variables of a production-strict `kuberth serve` on a loopback port."""
     return {
         "KUBERTH_ENVIRONMENT": "production",
@@ -111,7 +152,7 @@ def server_environment(kubeconfig: Path, database_url: str, port: int) -> dict[s
         "KUBERTH_KUBECONFIG": str(kubeconfig),
         "KUBERTH_DATABASE_URL": database_url,
         "KUBERTH_SECRET_KEY": secrets.token_urlsafe(32),
-        "KUBERTH_PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "KUBERTH_PUBLIC_URL": f"{scheme}://127.0.0.1:{port}",
     }
 
 
@@ -122,17 +163,20 @@ def kuberth_server(
     github: StandInServer,
     log: Path,
     settings: dict[str, str] | None = None,
+    tls: Certificate | None = None,
 ) -> Iterator[tuple[str, int]]:
     """Kuberth as its own process on a loopback port, production-strict; yields (url, pid).
 
     ``settings`` are more KUBERTH_* variables, without the prefix ({"reconcile_interval": "0"}).
+    With ``tls``, it serves HTTPS with that certificate (``bench.tls_serve``).
     """
     port = free_port()
-    url = f"http://127.0.0.1:{port}"
+    scheme = "https" if tls else "http"
+    url = f"{scheme}://127.0.0.1:{port}"
     github.state.redirect_uris.add(f"{url}/auth/github/callback")
     env = {
         **os.environ,
-        **server_environment(kubeconfig, database_url, port),
+        **server_environment(kubeconfig, database_url, port, scheme),
         "KUBERTH_GITHUB_URL": github.url,
         "KUBERTH_GITHUB_API_URL": github.api_url,
         "KUBERTH_GITHUB_CLIENT_ID": github.state.client_id,
@@ -140,9 +184,10 @@ def kuberth_server(
         "KUBERTH_SIGNUP_ANYONE": "true",
         **{f"KUBERTH_{key.upper()}": value for key, value in (settings or {}).items()},
     }
+    command = ["-m", "bench.tls_serve", str(tls.cert), str(tls.key)] if tls else []
     with log.open("wb") as output:
         process = subprocess.Popen(
-            [sys.executable, "-m", "kuberth", "serve"],
+            [sys.executable, *(command or ["-m", "kuberth", "serve"])],
             env=env,
             stdout=output,
             stderr=subprocess.STDOUT,
@@ -154,7 +199,8 @@ def kuberth_server(
             if process.poll() is not None:
                 raise RuntimeError(f"kuberth serve exited with {process.returncode}; see {log}")
             with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                verify = tls.context if tls else True
+                if httpx.get(f"{url}/healthz", timeout=2, verify=verify).status_code == 200:
                     break
             if time.monotonic() > deadline:
                 raise RuntimeError(f"kuberth serve did not answer /healthz in 60 s; see {log}")
@@ -202,10 +248,12 @@ def delete_namespaces(kubeconfig: Path, github_ids: set[int]) -> int:
         api.close()  # type: ignore[no-untyped-call]
 
 
-def sign_up(url: str, github: StandInServer, github_id: int) -> tuple[Tenant, float]:
+def sign_up(
+    url: str, github: StandInServer, github_id: int, verify: ssl.SSLContext | bool = True
+) -> tuple[Tenant, float]:
     """One new user through the OAuth flow, then an API token; returns it and the callback's ms."""
     login = f"ld{secrets.token_hex(4)}"
-    with httpx.Client(base_url=url, timeout=120) as browser:
+    with httpx.Client(base_url=url, timeout=120, verify=verify) as browser:
         callback = authorize(browser, github, login=login, user_id=github_id)
         started = time.perf_counter()
         signed_in = browser.get(callback)
@@ -222,13 +270,17 @@ def sign_up(url: str, github: StandInServer, github_id: int) -> tuple[Tenant, fl
 
 
 def sign_up_all(
-    url: str, github: StandInServer, count: int, github_ids: set[int]
+    url: str,
+    github: StandInServer,
+    count: int,
+    github_ids: set[int],
+    verify: ssl.SSLContext | bool = True,
 ) -> tuple[list[Tenant], list[float]]:
     """``count`` tenants, four sign-ups at a time; ``github_ids`` collects every id tried."""
     ids = [10_000_000 + secrets.randbelow(10**9) for _ in range(count)]
     github_ids.update(ids)
     with ThreadPoolExecutor(max_workers=4) as pool:
-        done = list(pool.map(lambda i: sign_up(url, github, i), ids))
+        done = list(pool.map(lambda i: sign_up(url, github, i, verify), ids))
     return [tenant for tenant, _ in done], [ms for _, ms in done]
 
 
