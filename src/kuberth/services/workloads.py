@@ -6,6 +6,7 @@ Every call impersonates the caller, so Kubernetes RBAC enforces the boundary; Ku
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import time
 from collections.abc import Callable, Iterable
@@ -16,7 +17,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import Session
 
-from kuberth.exceptions import ConflictError, InvalidInputError, NotFoundError
+from kuberth.exceptions import ConflictError, InvalidInputError, KuberthError, NotFoundError
 from kuberth.services import summaries
 from kuberth.services.audit import AuditService
 from kuberth.services.builders import workloads as build
@@ -412,12 +413,33 @@ class WorkloadService:
         self, principal: Principal, plural: str, namespace: str, name: str, manifest: JSON
     ) -> JSON:
         hosts = self.check_rules(principal, plural, manifest, namespace)
-        if hosts:
-            self.claim_hosts(principal, hosts, namespace=namespace, ingress=name)
-        result = self._storage[plural].replace(manifest, identity=principal.kubernetes_identity)
+        try:
+            if hosts:
+                self.claim_hosts(principal, hosts, namespace=namespace, ingress=name)
+            result = self._storage[plural].replace(manifest, identity=principal.kubernetes_identity)
+        except Exception:
+            if hosts:  # nothing was written (a stale version, say): hold what is stored, no more
+                with contextlib.suppress(KuberthError):  # the write's own error is the answer
+                    self._hold_stored_hosts(principal, namespace=namespace, ingress=name)
+            raise
         if plural == "ingresses":
             self.release_hosts(namespace=namespace, ingress=name, keep=hosts)
         return result
+
+    def _hold_stored_hosts(self, principal: Principal, *, namespace: str, ingress: str) -> None:
+        """After a failed update, the Ingress holds exactly the hosts of its stored version again:
+        not those the failed write claimed (taken with no Ingress using them), and not fewer (a
+        clash with an Ingress made outside Kuberth releases all of this one's claims)."""
+        stored = self._storage["ingresses"].read(
+            ingress, namespace=namespace, identity=principal.kubernetes_identity
+        )
+        held = sorted(set(summaries.ingress_hosts(stored))) if stored else []
+        owner = self._owner(namespace)
+        with self._sessions() as session:
+            store = HostStore(session)
+            store.release(namespace=namespace, ingress=ingress, keep=held)
+            if held:  # a host another Ingress claimed meanwhile stays its own
+                store.claim(held, namespace=namespace, ingress=ingress, owner_id=owner)
 
     def delete(self, principal: Principal, plural: str, namespace: str, name: str) -> None:
         self._namespaces.require_access(principal, namespace)
