@@ -8,6 +8,7 @@ from urllib.parse import parse_qsl, urlsplit
 import httpx
 
 from kuberth.devtools.github import StandInServer
+from tests.timing import scaled
 
 
 def authorize(
@@ -37,6 +38,7 @@ def authorize(
             "orgs": ",".join(orgs),
             "teams": ",".join(teams),
         },
+        timeout=scaled(60),  # httpx's default 5 s is too short on a busy machine
     )
     assert approved.status_code == 302, approved.text
     callback = urlsplit(approved.headers["location"])

@@ -32,7 +32,11 @@ def snapshot(admin_api: client.ApiClient, namespace: str, *, system: bool = Fals
         method, url, headers, _body, _ = api.param_serialize(
             method="GET", resource_path=path, auth_settings=["BearerToken"]
         )
-        data = json.loads(api.call_api(method, url, header_params=headers).read())
+        response = api.call_api(method, url, header_params=headers)
+        body = response.read()
+        # A 404's Status would compare equal before and after, and the snapshot say nothing.
+        assert response.status == 200, f"GET {path}: {response.status} {body[:300]!r}"
+        data = json.loads(body)
         for item in data.get("items", [data]):
             meta = item.get("metadata", {})
             objects.append(

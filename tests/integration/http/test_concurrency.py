@@ -13,6 +13,7 @@ from kubernetes import client
 from kuberth.devtools.github import StandInServer
 from tests.integration.conftest import Tenant
 from tests.integration.signin import authorize
+from tests.timing import scaled
 
 
 def test_twenty_simultaneous_first_sign_ins_of_one_user_and_of_twenty_users(
@@ -26,7 +27,7 @@ def test_twenty_simultaneous_first_sign_ins_of_one_user_and_of_twenty_users(
     others = [(f"c{secrets.token_hex(4)}", new_id()) for _ in range(20)]
     people = [(same_login, same_id)] * 20 + others
     with kuberth_server(database_url=database_url) as url:
-        browsers = [httpx.Client(base_url=url, timeout=120) for _ in people]
+        browsers = [httpx.Client(base_url=url, timeout=scaled(120)) for _ in people]
         callbacks = [
             authorize(b, github, login=login, user_id=uid)
             for b, (login, uid) in zip(browsers, people, strict=True)
@@ -61,13 +62,16 @@ def test_concurrent_updates_of_one_deployment_lose_nothing(
     and the stored object is exactly the winner's."""
     alice = tenants()
     url = f"/api/v1/namespaces/{alice.namespace}/deployments"
-    alice.http.post(url, json={"name": "web", "image": "nginx:1.27"})
+    created = alice.http.post(url, json={"name": "web", "image": "nginx:1.27"})
+    assert created.status_code == 201, created.text
     # Once rolled out, only the writers below change it (controllers are done with its status).
     # The wait is generous: right after the sign-in storm above, the controllers still work
     # through dozens of new and deleted namespaces (the pods need a default ServiceAccount).
     rollout = alice.http.get(f"{url}/web/rollout", params={"timeout": 120}).json()
     assert rollout["outcome"] == "complete", rollout
-    current = alice.http.get(f"{url}/web", params={"full": "true"}).json()["object"]
+    read = alice.http.get(f"{url}/web", params={"full": "true"})
+    assert read.status_code == 200, read.text
+    current = read.json()["object"]
 
     def write(i: int) -> int:
         mine = {

@@ -113,9 +113,11 @@ def test_requests_per_sign_up_and_per_namespace_delete(
     assert outcome.gone
     with capsys.disabled():
         print(f"\nAPI-server requests: sign-up {first}, sign-in again {again}, delete {deletion}")
-    assert first == 5  # create namespace + 4 server-side applies
-    assert again == 6  # read (ownership) + apply namespace + 4 applies
-    assert deletion == 2  # DELETE + one watch
+    # Budgets, not today's exact figures: fewer is fine, more is a regression. Each also sent
+    # something, so a counter that stopped counting cannot pass.
+    assert 1 <= first <= 5  # create namespace + 4 server-side applies
+    assert 1 <= again <= 6  # read (ownership) + apply namespace + 4 applies
+    assert 1 <= deletion <= 3  # the README's target per namespace deletion (today: DELETE + watch)
 
 
 def test_requests_per_app_change(
@@ -141,6 +143,8 @@ def test_requests_per_app_change(
     counts["delete"] = api.requests_sent - before
     with capsys.disabled():
         print(f"\nAPI-server requests per app: {counts}")
-    assert counts["create"] == 4  # one cluster-wide ingress list (host check) + 3 creates
-    assert counts["update"] == 4  # 3 reads + the 1 changed part
-    assert counts["delete"] == 4  # read (is it an app?) + 3 deletes
+    # Budgets (fewer is fine); at least one request per object written, so a counter that
+    # stopped counting cannot pass.
+    assert 3 <= counts["create"] <= 4  # one cluster-wide ingress list (host check) + 3 creates
+    assert 1 <= counts["update"] <= 4  # 3 reads + the 1 changed part
+    assert 3 <= counts["delete"] <= 4  # read (is it an app?) + 3 deletes

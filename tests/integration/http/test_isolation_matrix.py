@@ -25,8 +25,42 @@ BODIES: dict[str, Any] = {
 }
 
 
+# Routes the matrix must include (it may grow): one of each shape, so a schema that stopped
+# listing them, or a matrix that stopped finding them, fails instead of checking less.
+REQUIRED = {
+    ("GET", "/api/v1/namespaces/{namespace}"),
+    ("DELETE", "/api/v1/namespaces/{namespace}"),
+    ("GET", "/api/v1/namespaces/{namespace}/apps"),
+    ("POST", "/api/v1/namespaces/{namespace}/apps"),
+    ("GET", "/api/v1/namespaces/{namespace}/apps/{name}"),
+    ("PATCH", "/api/v1/namespaces/{namespace}/apps/{name}"),
+    ("DELETE", "/api/v1/namespaces/{namespace}/apps/{name}"),
+    *(
+        (method, f"/api/v1/namespaces/{{namespace}}/{plural}{suffix}")
+        for plural in ("deployments", "services", "ingresses")
+        for method, suffix in (
+            ("GET", ""),
+            ("POST", ""),
+            ("GET", "/{name}"),
+            ("PUT", "/{name}"),
+            ("PATCH", "/{name}"),
+            ("DELETE", "/{name}"),
+        )
+    ),
+    ("POST", "/api/v1/namespaces/{namespace}/deployments/{name}/scale"),
+    ("POST", "/api/v1/namespaces/{namespace}/deployments/{name}/restart"),
+    ("GET", "/api/v1/namespaces/{namespace}/deployments/{name}/rollout"),
+    ("GET", "/api/v1/namespaces/{namespace}/kubeconfig"),
+    ("DELETE", "/api/v1/namespaces/{namespace}/kubeconfig"),
+}
+TARGETS = 4  # another tenant's namespace, kube-system, default, a missing one
+CALLERS = 2  # session cookie, API token
+
+
 def _routes(http: httpx.Client) -> list[tuple[str, str]]:
-    schema = http.get("/openapi.json").json()
+    response = http.get("/openapi.json")
+    assert response.status_code == 200, response.text
+    schema = response.json()
     return [
         (method.upper(), path)
         for path, operations in schema["paths"].items()
@@ -58,13 +92,20 @@ def test_isolation_matrix(
     tenants: Callable[..., Tenant], admin_api: client.ApiClient, capsys: Any
 ) -> None:
     alice, bob = tenants(), tenants()
-    bob.http.post(
+    # Bob's app `web` (a Deployment, Service and Ingress `web`) is what {name} aims at: without
+    # it, a 404 would say nothing about isolation.
+    created = bob.http.post(
         f"/api/v1/namespaces/{bob.namespace}/apps", json={"name": "web", "image": "nginx:1.27"}
     )
-    bob_token = bob.http.post("/api/v1/tokens", json={"name": "matrix"}).json()["token"]
-    alice_token = alice.http.post("/api/v1/tokens", json={"name": "matrix"}).json()["token"]
+    assert created.status_code == 201, created.text
+    tokens = [t.http.post("/api/v1/tokens", json={"name": "matrix"}) for t in (bob, alice)]
+    for response in tokens:
+        assert response.status_code == 201, response.text
+    bob_token, alice_token = (response.json()["token"] for response in tokens)
     anonymous = httpx.Client(base_url=str(alice.http.base_url), timeout=60)
     routes = _routes(alice.http)
+    missing = REQUIRED - set(routes)
+    assert not missing, f"the matrix lacks {sorted(missing)}"
     before = snapshot(admin_api, bob.namespace)
     reserved_before = {
         ns: snapshot(admin_api, ns, system=True) for ns in ("default", "kube-system")
@@ -86,15 +127,16 @@ def test_isolation_matrix(
         status = _request(anonymous, method, template, bob.namespace, {}).status_code
         if status != 401:
             failures.append(f"anonymous {method} {template}: {status}")
-    # Bob's own token still works on his own namespace: the matrix is not refusing everything.
+    refusals = cases
+    assert refusals == len(routes) * (CALLERS * TARGETS + 1)
+    # Bob's own token still works on his own namespace, on his own objects too: the matrix is
+    # not refusing everything, and the objects it aimed at exist.
+    owner_cases = 0
     for method, template in routes:
-        if (
-            method != "GET"
-            or template.endswith(("/rollout", "/kubeconfig"))
-            or "{name}" in template
-        ):
+        if method != "GET" or template.endswith(("/rollout", "/kubeconfig")):
             continue
         cases += 1
+        owner_cases += 1
         status = _request(
             anonymous, method, template, bob.namespace, {"Authorization": f"Bearer {bob_token}"}
         ).status_code
@@ -105,6 +147,9 @@ def test_isolation_matrix(
         expected = cases - len(failures)
         print(f"\nisolation matrix: {len(routes)} routes, {cases} cases, {expected} as expected")
     assert not failures, "\n".join(failures)
+    # Every GET of REQUIRED but the rollout and the kubeconfig (which the owner cases skip).
+    assert owner_cases >= 9, owner_cases
+    assert refusals >= len(REQUIRED) * (CALLERS * TARGETS + 1)
     assert snapshot(admin_api, bob.namespace) == before
     for ns, taken in reserved_before.items():
         assert snapshot(admin_api, ns, system=True) == taken
