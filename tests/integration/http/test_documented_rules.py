@@ -215,6 +215,37 @@ def test_a_host_held_by_an_ingress_the_tenant_made_with_kubectl_is_409(
     assert freed.status_code == 201, freed.text
 
 
+def test_a_host_another_tenant_holds_with_kubectl_is_409(
+    tenants: Callable[..., Tenant],
+    tenant_api: Callable[[Tenant], client.ApiClient],
+    admin_api: client.ApiClient,
+) -> None:
+    """Alice's kubectl Ingress holds a host that, once Bob has the longer namespace, is in Bob's
+    subdomain too: Kuberth's API still refuses it to Bob."""
+    alice, bob = tenants(), tenants()
+    longer = f"{bob.namespace}-{alice.namespace}"
+    host = (
+        f"web-{longer}.{APPS}"  # ends in -<alice's namespace>: Alice's while no longer one exists
+    )
+    client.NetworkingV1Api(tenant_api(alice)).create_namespaced_ingress(
+        alice.namespace, _native_ingress("by-kubectl", host)
+    )
+    created = bob.http.post("/api/v1/namespaces", json={"name": longer})
+    assert created.status_code == 201, created.text
+
+    refused = bob.http.post(
+        f"/api/v1/namespaces/{longer}/ingresses",
+        json={"name": "web", "host": host, "paths": PATHS},
+    )
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["field"] == "host"
+    networking = client.NetworkingV1Api(admin_api)
+    assert not networking.list_namespaced_ingress(longer).items
+    assert (
+        networking.read_namespaced_ingress("by-kubectl", alice.namespace).spec.rules[0].host == host
+    )
+
+
 def test_a_host_held_by_an_ingress_made_directly_in_another_namespace_is_409(
     kuberth: KuberthFactory,
     github: StandInServer,

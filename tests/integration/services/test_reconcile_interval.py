@@ -4,9 +4,10 @@ at start-up."""
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
+import pytest
 from kubernetes import client
 
 from kuberth.devtools.github import StandInServer
@@ -20,16 +21,30 @@ from tests.timing import scaled
 INTERVAL = 1.0
 
 
+@pytest.fixture
+def own_kuberth_namespace(admin_api: client.ApiClient) -> Iterator[str]:
+    """A Kuberth namespace (and so a reconciler Lease) of this test's own: no other Kuberth on
+    the plane, live or killed, holds the Lease this one must take before it reconciles."""
+    name = f"kuberth-{secrets.token_hex(4)}"
+    yield name
+    try:
+        client.CoreV1Api(admin_api).delete_namespace(name)
+    except client.ApiException as error:
+        if error.status != 404:
+            raise
+
+
 def test_a_removed_baseline_piece_is_restored_by_a_later_pass_without_a_restart(
     kuberth: KuberthFactory,
     github: StandInServer,
     new_id: Callable[[], int],
     admin_api: client.ApiClient,
+    own_kuberth_namespace: str,
 ) -> None:
     networking = client.NetworkingV1Api(admin_api)
     core = client.CoreV1Api(admin_api)
     login = f"r{secrets.token_hex(4)}"
-    with kuberth(reconcile_interval=INTERVAL) as http:
+    with kuberth(reconcile_interval=INTERVAL, kuberth_namespace=own_kuberth_namespace) as http:
         # Signed up after the start-up pass began: whatever is restored below, a pass running while
         # Kuberth serves did it.
         assert sign_in(http, github, login=login, user_id=new_id()).status_code == 302
