@@ -769,6 +769,23 @@ def _snapshot(site: Site) -> dict[str, Any]:
     return result
 
 
+#: The module's own objects: every case aims at these, so each must find them all in place (a
+#: case that removed one would leave the later ones checking less than they say).
+MODULE_OBJECTS = {
+    f"{kind}/{name}"
+    for kind in ("deployments", "services", "ingresses")
+    for name in ("base", "shop")
+}
+
+
+def _before(site: Site) -> dict[str, Any]:
+    """The snapshot before a case, which must hold the module's objects."""
+    before = _snapshot(site)
+    missing = MODULE_OBJECTS - set(before)
+    assert not missing, f"the module's objects are gone: {sorted(missing)}"
+    return before
+
+
 def _remove_new(site: Site, before: dict[str, Any], after: dict[str, Any]) -> None:
     """Delete what a failed case made, so the next cases start from the module's objects."""
     for key in set(after) - set(before):
@@ -791,7 +808,7 @@ def _send(site: Site, case: Case) -> httpx.Response:
 
 @pytest.mark.parametrize("case", [pytest.param(c, id=c.id) for c in API_CASES])
 def test_bad_input_is_a_4xx_naming_the_field_and_changes_nothing(site: Site, case: Case) -> None:
-    before = _snapshot(site)
+    before = _before(site)
     try:
         response = _send(site, case)
     finally:
@@ -812,7 +829,7 @@ def test_bad_input_is_a_4xx_naming_the_field_and_changes_nothing(site: Site, cas
 
 def test_a_body_over_the_servers_limit_is_413_before_it_is_read(site: Site) -> None:
     """Past 4 MiB the server does not even buffer the body (the 1 MiB object check never runs)."""
-    before = _snapshot(site)
+    before = _before(site)
     response = site.http.post(
         f"/api/v1/namespaces/{site.namespace}/deployments",
         content=b"{" + b" " * 5 * 1024**2 + b"}",
@@ -924,7 +941,7 @@ def test_bad_form_input_is_shown_at_its_field_and_changes_nothing(
     site: Site, case: FormCase
 ) -> None:
     form = {k: _fill(v, site.namespace) for k, v in case.form.items()}
-    before = _snapshot(site)
+    before = _before(site)
     try:
         response = site.http.post(
             f"/namespaces/{site.namespace}/{case.path}", data={**form, "csrf": _csrf(site)}

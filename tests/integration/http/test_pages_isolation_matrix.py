@@ -37,6 +37,7 @@ from kuberth.services.workloads import KINDS
 from kuberth.settings import Settings
 from tests.integration.conftest import Tenant
 from tests.integration.snapshots import snapshot as workload_snapshot
+from tests.timing import eventually
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 IMAGE = "nginx:1.27"
@@ -203,16 +204,37 @@ def _difference(before: str, after: str) -> str:
     return f"...{before[max(0, at - 200) : at + 100]}... became ...{after[at : at + 100]}..."
 
 
-def _settled(take: Callable[[], str], timeout: float = 60) -> str:
+def _controllers_done(admin_api: client.ApiClient, namespace: str, *, system: bool) -> bool:
+    """Whether the controllers are done with what the snapshot compares.
+
+    They write two things into it on their own: a Deployment's revision annotation (with its
+    observed generation), and, in a new namespace, the `default` ServiceAccount and the
+    `kube-root-ca.crt` ConfigMap.
+    """
+    deployments = _get(admin_api, f"/apis/apps/v1/namespaces/{namespace}/deployments")
+    for deployment in deployments["items"]:
+        meta, status = deployment["metadata"], deployment.get("status", {})
+        if "deployment.kubernetes.io/revision" not in meta.get("annotations", {}):
+            return False
+        if status.get("observedGeneration") != meta["generation"]:
+            return False
+    if system:
+        return True
+    return (
+        _get(admin_api, f"/api/v1/namespaces/{namespace}/serviceaccounts/default") is not None
+        and _get(admin_api, f"/api/v1/namespaces/{namespace}/configmaps/kube-root-ca.crt")
+        is not None
+    )
+
+
+def _settled(admin_api: client.ApiClient, namespace: str, *, system: bool) -> str:
     """A snapshot once the controllers are done with the objects (e.g. a revision annotation)."""
-    previous, deadline = take(), time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        time.sleep(1)
-        current = take()
-        if current == previous:
-            return current
-        previous = current
-    raise AssertionError("the namespace's objects kept changing")
+    eventually(
+        lambda: _controllers_done(admin_api, namespace, system=system),
+        within=60,
+        what=f"the controllers are done with {namespace}",
+    )
+    return _state(admin_api, namespace, system=system)
 
 
 def _names(admin_api: client.ApiClient, namespace: str) -> dict[str, str]:
@@ -341,12 +363,12 @@ def test_pages_isolation_matrix(
     assert names["default"]["services"] == "kubernetes"
 
     watched = {alice.namespace: False, bob.namespace: False} | dict.fromkeys(SYSTEM, True)
-    before = {
-        ns: _settled(lambda ns=ns, system=system: _state(admin_api, ns, system=system))
-        for ns, system in watched.items()
-    }
+    before = {ns: _settled(admin_api, ns, system=system) for ns, system in watched.items()}
     audit_url = f"/api/v1/audit?namespace={bob.namespace}"
-    audit_before = bob.http.get(audit_url).json()
+    audit = bob.http.get(audit_url)
+    assert audit.status_code == 200, audit.text
+    audit_before = audit.json()
+    assert audit_before["items"], "bob's furnishing is not in his audit log"
 
     cases = 0
     failures: list[str] = []
@@ -418,8 +440,9 @@ def test_pages_isolation_matrix(
     for ns in watched:
         if after[ns] != before[ns]:
             failures.append(f"namespace {ns} changed: {_difference(before[ns], after[ns])}")
-    if bob.http.get(audit_url).json() != audit_before:
-        failures.append(f"the audit log of {bob.namespace} changed")
+    audit = bob.http.get(audit_url)
+    if audit.status_code != 200 or audit.json() != audit_before:
+        failures.append(f"the audit log of {bob.namespace} changed: {audit.status_code}")
     for url in (f"/namespaces/{bob.namespace}", f"/namespaces/{bob.namespace}/apps/web"):
         expect(f"bob's own {url}", _ask(bob.http, "GET", url), 200)
 
