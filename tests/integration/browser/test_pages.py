@@ -8,7 +8,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 
 import yaml
-from playwright.sync_api import BrowserContext, expect
+from playwright.sync_api import BrowserContext, Locator, Page, expect
 
 from tests.integration.browser.conftest import screenshot, sign_in_page
 
@@ -84,14 +84,44 @@ def test_keyboard_only_sign_in_form_and_phone_sized_pages(
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 390
     screenshot(page, "dashboard-phone")
-    # The namespace form can be reached and used with the keyboard alone.
-    page.get_by_label("Name").focus()
+    # The namespace form can be reached and used with the keyboard alone, and wherever the
+    # keyboard is, a visible focus outline shows it.
+    _tab_to(page, page.get_by_label("Name"))
+    _assert_focus_is_visible(page)
     page.keyboard.type("Not Valid")
     page.keyboard.press("Enter")
     expect(page.locator("#e-name")).to_be_visible()
-    focused = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
-    page.keyboard.press("Tab")
-    assert focused is not None
+    _tab_to(page, page.get_by_label("Name"))
+    _assert_focus_is_visible(page)
+
+
+def _tab_to(page: Page, target: Locator, presses: int = 50) -> None:
+    """Press Tab until ``target`` has the focus; fail if the keyboard never gets there."""
+    for _ in range(presses):
+        page.keyboard.press("Tab")
+        if target.evaluate("element => element === document.activeElement"):
+            return
+    raise AssertionError(f"{target} cannot be reached with Tab ({presses} presses)")
+
+
+def _assert_focus_is_visible(page: Page) -> None:
+    """The focused element matches :focus-visible and draws a real outline."""
+    focus = page.evaluate(
+        """() => {
+            const element = document.activeElement;
+            const style = getComputedStyle(element);
+            return {
+                tag: element.tagName,
+                visible: element.matches(":focus-visible"),
+                style: style.outlineStyle,
+                width: parseFloat(style.outlineWidth) || 0,
+            };
+        }"""
+    )
+    assert focus["tag"] not in ("BODY", "HTML"), focus
+    assert focus["visible"], focus
+    assert focus["style"] not in ("none", "hidden"), focus
+    assert focus["width"] >= 2, focus
 
 
 def test_namespaces_are_created_and_deleted_with_visible_progress(
@@ -189,5 +219,6 @@ def test_forms_without_the_csrf_token_are_refused(
     sign_in_page(page, site, login=login, user_id=new_id())
     forged = context.request.post(f"{site}/namespaces", form={"name": f"{login}-x"})
     assert forged.status == 403
+    assert "did not come from Kuberth" in forged.text()  # refused for its missing token
     page.goto(f"{site}/dashboard")
     expect(page.get_by_role("link", name=f"{login}-x")).to_have_count(0)
