@@ -12,6 +12,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
 from kuberth.devtools.github import StandInServer
+from tests.timing import scaled
 
 CHROMIUM = os.environ.get("KUBERTH_TEST_CHROMIUM", "/usr/bin/chromium")
 SCREENSHOTS = Path(__file__).parents[3] / "artifacts" / "screenshots"
@@ -55,7 +56,7 @@ def open_browser(browser: Browser) -> Iterator[Callable[[], BrowserContext]]:
         context = browser.new_context(
             viewport={"width": 1200, "height": 900}, accept_downloads=True
         )
-        context.set_default_timeout(30_000)
+        context.set_default_timeout(scaled(30) * 1000)
         contexts.append(context)
         return context
 

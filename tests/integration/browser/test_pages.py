@@ -11,6 +11,7 @@ import yaml
 from playwright.sync_api import BrowserContext, Locator, Page, expect
 
 from tests.integration.browser.conftest import screenshot, sign_in_page
+from tests.timing import scaled
 
 
 def _login() -> str:
@@ -41,7 +42,8 @@ def test_a_tenant_signs_in_and_runs_an_app(
     page.get_by_label("Name").fill("shop")
     page.get_by_role("button", name="Create app").click()
     expect(page.get_by_role("heading", name="App shop")).to_be_visible()
-    expect(page.locator("[data-ready]").first).to_have_text("1/1", timeout=60_000)  # live status
+    live = page.locator("[data-ready]").first
+    expect(live).to_have_text("1/1", timeout=scaled(60) * 1000)  # live status
     screenshot(page, "app")
 
     page.get_by_label("Image").fill("nginx:1.28")
@@ -52,7 +54,7 @@ def test_a_tenant_signs_in_and_runs_an_app(
     expect(page.get_by_label("Image")).to_have_value("nginx:1.28")  # the form shows what runs
     page.get_by_label("Scale to").fill("2")
     page.get_by_role("button", name="Scale").click()
-    expect(page.locator("[data-ready]").first).to_have_text("2/2", timeout=60_000)
+    expect(page.locator("[data-ready]").first).to_have_text("2/2", timeout=scaled(60) * 1000)
 
     page.get_by_role("button", name="Restart").click()
     expect(page.get_by_role("status").first).to_contain_text("Restarting")
@@ -139,7 +141,7 @@ def test_namespaces_are_created_and_deleted_with_visible_progress(
     expect(page.get_by_role("heading", name=re.compile("Deleting namespace"))).to_be_visible()
     screenshot(page, "namespace-deleting")
     expect(page.get_by_role("heading", name=f"Namespace {login}-dev is gone")).to_be_visible(
-        timeout=90_000
+        timeout=scaled(90) * 1000
     )
 
 

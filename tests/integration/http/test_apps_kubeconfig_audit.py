@@ -306,7 +306,9 @@ def test_the_audit_log_records_changes_for_their_owner(tenants: Callable[..., Te
         ("create", "Deployment", "web", "ok"),
     ]
     assert all(e["actor_login"] == alice.login for e in entries)
-    assert bob.http.get("/api/v1/audit", params={"namespace": ns}).json()["items"] == []
+    theirs = bob.http.get("/api/v1/audit", params={"namespace": ns})
+    assert theirs.status_code == 200, theirs.text
+    assert theirs.json()["items"] == []
 
 
 @pytest.mark.parametrize(

@@ -104,8 +104,15 @@ def test_two_apps_claiming_one_host_at_once_exactly_one_wins(
     ingresses = client.NetworkingV1Api(admin_api).list_namespaced_ingress(alice.namespace).items
     assert [i.spec.rules[0].host for i in ingresses] == [host]
     loser = ["one", "two"][codes.index(409)]
-    assert (
-        not client.AppsV1Api(admin_api)
-        .list_namespaced_deployment(alice.namespace, field_selector=f"metadata.name={loser}")
+    only_loser = f"metadata.name={loser}"
+    # All or nothing: the loser left no part of its app behind.
+    assert not (
+        client.AppsV1Api(admin_api)
+        .list_namespaced_deployment(alice.namespace, field_selector=only_loser)
+        .items
+    )
+    assert not (
+        client.CoreV1Api(admin_api)
+        .list_namespaced_service(alice.namespace, field_selector=only_loser)
         .items
     )

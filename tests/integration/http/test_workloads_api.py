@@ -248,11 +248,13 @@ def test_service_crud_and_rules(
             "spec": {"ports": [{"port": 80}], "externalIPs": ["1.2.3.4"]},
         },
     )
-    assert external.status_code == 403
+    assert external.status_code == 403, external.text
+    assert external.json()["field"] == "spec.externalIPs"
     sneaky = http.patch(
         f"/api/v1/namespaces/{ns}/services/web", json={"spec": {"type": "LoadBalancer"}}
     )
-    assert sneaky.status_code == 403
+    assert sneaky.status_code == 403, sneaky.text
+    assert sneaky.json()["field"] == "spec.type"
     assert client.CoreV1Api(admin_api).read_namespaced_service("web", ns).spec.type == "ClusterIP"
     assert http.delete(f"/api/v1/namespaces/{ns}/services/web").status_code == 204
 
