@@ -54,7 +54,7 @@ class Row:
     @property
     def ratio(self) -> float | None:
         if self.value is None or self.baseline is None or self.baseline <= 0:
-            return None  # a negative baseline (a lag measured across two clocks' noise): no ratio
+            return None  # a negative baseline (a lag within the watch's delivery time): no ratio
         return self.value / self.baseline
 
     @property
