@@ -40,12 +40,8 @@ def test_a_database_at_head_is_left_alone_and_an_older_one_is_upgraded(tmp_path:
     event.listen(engine, "before_cursor_execute", record)
     migrate_to_head(engine)  # at head: nothing to do
     event.remove(engine, "before_cursor_execute", record)
-    writes = [
-        s
-        for s in statements
-        if s.lstrip().split(None, 1)[0].upper() in {"CREATE", "ALTER", "DROP", "INSERT", "UPDATE"}
-    ]
-    assert not writes, f"a database at head was changed: {writes}"
+    # Recognised with one query, without Alembic (which would read the schema and write).
+    assert [s.split()[0].upper() for s in statements] == ["SELECT"], statements
     with engine.connect() as connection:
         assert connection.scalar(text("SELECT count(*) FROM audit_events")) == 0
         assert connection.scalar(text("SELECT version_num FROM alembic_version")) == "0002"
