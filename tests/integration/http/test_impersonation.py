@@ -138,6 +138,10 @@ def test_requests_per_app_change(
     before = api.requests_sent
     services.apps.update(principal, namespace, "shop", AppUpdate(image="nginx:1.28", replicas=2))
     counts["update"] = api.requests_sent - before
+    # The budget is for a change that landed (read outside the counted windows).
+    stored = api.request("GET", f"/apis/apps/v1/namespaces/{namespace}/deployments/shop")
+    assert stored["spec"]["replicas"] == 2
+    assert stored["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.28"
     before = api.requests_sent
     services.apps.delete(principal, namespace, "shop")
     counts["delete"] = api.requests_sent - before
