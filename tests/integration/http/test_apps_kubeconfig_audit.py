@@ -73,6 +73,7 @@ def test_app_lifecycle(tenants: Callable[..., Tenant], admin_api: client.ApiClie
     ]
 
     assert http.delete(f"/api/v1/namespaces/{ns}/apps/shop").status_code == 204
+    assert not _exists(lambda: apps.read_namespaced_deployment("shop", ns))
     assert not _exists(lambda: net.read_namespaced_ingress("shop", ns))
     assert not _exists(lambda: core.read_namespaced_service("shop", ns))
     assert http.get(f"/api/v1/namespaces/{ns}/apps/shop").status_code == 404
