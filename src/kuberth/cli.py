@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 import typer
 
 if TYPE_CHECKING:
+    from types import FrameType
+
     from kuberth.cluster.build import Binaries
     from kuberth.cluster.plane import ControlPlane
     from kuberth.settings import Settings
@@ -83,8 +85,12 @@ def _exit_cleanly(signum: int, frame: object) -> NoReturn:
     raise SystemExit(0)
 
 
-def _serve(settings: Settings) -> None:
-    """uvicorn.run, on a loop of our own so the worker thread limit is set before any request."""
+def _serve(settings: Settings, *, patient: bool = False) -> None:
+    """uvicorn.run, on a loop of our own so the worker thread limit is set before any request.
+
+    ``patient``: a second Ctrl-C while shutting down is ignored rather than cutting the shutdown
+    short (uvicorn's default skips the app's own shutdown then).
+    """
     import asyncio
     import contextlib
     import gc
@@ -120,7 +126,16 @@ def _serve(settings: Settings) -> None:
         access_log=False,
         timeout_graceful_shutdown=round(settings.shutdown_timeout),
     )
-    server = uvicorn.Server(config)
+
+    class PatientServer(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            # Under `uv run` a Ctrl-C arrives twice (the terminal's and uv's forwarded copy). The
+            # first starts a graceful shutdown; uvicorn would take the second as "force exit":
+            # skip the app's own shutdown (reconciler, clients) and log a traceback at the end.
+            if not self.should_exit:
+                super().handle_exit(sig, frame)
+
+    server = (PatientServer if patient else uvicorn.Server)(config)
 
     async def serve() -> None:
         anyio.to_thread.current_default_thread_limiter().total_tokens = WORKER_THREADS
@@ -152,6 +167,7 @@ def serve(host: Host = None, port: Port = None) -> None:
 @app.command()
 def dev(host: Host = None, port: Port = None) -> None:
     """Local control plane + development GitHub + server: sign in and deploy on this machine."""
+    import contextlib
     import os
     import secrets
     import signal
@@ -170,46 +186,54 @@ def dev(host: Host = None, port: Port = None) -> None:
     plane = _plane(settings)
     owned = not plane.is_running()
     if owned:
-        plane = _start_plane(settings)
-        plane.report_crashes(lambda message: typer.secho(message, err=True, fg=typer.colors.RED))
-    else:
-        _say(f"using the control plane already running from {settings.cluster_dir}")
-
-    github = StandInServer(
-        GitHubStandIn(redirect_uris={f"{public_url}/auth/github/callback"}), port=free_port()
-    )
-    github.start()
-    rules = settings.signup_logins or settings.signup_orgs or settings.signup_teams
-    dev_settings = settings.model_copy(
-        update={
-            "environment": "development",
-            "kubeconfig": plane.kubeconfig,
-            "public_url": public_url,
-            "github_url": github.url,
-            "github_api_url": github.api_url,
-            "github_client_id": github.state.client_id,
-            "github_client_secret": SecretStr(github.state.client_secret),
-            "signup_anyone": settings.signup_anyone or not rules,
-            "secret_key": settings.secret_key or SecretStr(secrets.token_urlsafe(32)),
-        }
-    )
-    if "KUBERTH_DATABASE_URL" not in os.environ:
-        # The database lives and dies with the plane it describes.
-        dev_settings.database_url = f"sqlite:///{settings.cluster_dir}/kuberth.db"
-    _say(
-        f"\nKuberth (development) on {public_url}\n"
-        f"  open:     {public_url}/  (sign in with a local stand-in for GitHub: any login)\n"
-        f"  API docs: {public_url}/docs\n"
-        f"  kubectl:  KUBECONFIG={plane.kubeconfig}\n"
-    )
+        plane = _start_plane(settings)  # on failure or Ctrl-C, `up` stops what it started
+    github: StandInServer | None = None
+    # From here on, whatever ends the command (Ctrl-C before the server takes it over, the
+    # stand-in failing to start) stops what it started.
     try:
-        _serve(dev_settings)
+        if owned:
+            plane.report_crashes(
+                lambda message: typer.secho(message, err=True, fg=typer.colors.RED)
+            )
+        else:
+            _say(f"using the control plane already running from {settings.cluster_dir}")
+
+        github = StandInServer(
+            GitHubStandIn(redirect_uris={f"{public_url}/auth/github/callback"}), port=free_port()
+        )
+        github.start()
+        rules = settings.signup_logins or settings.signup_orgs or settings.signup_teams
+        dev_settings = settings.model_copy(
+            update={
+                "environment": "development",
+                "kubeconfig": plane.kubeconfig,
+                "public_url": public_url,
+                "github_url": github.url,
+                "github_api_url": github.api_url,
+                "github_client_id": github.state.client_id,
+                "github_client_secret": SecretStr(github.state.client_secret),
+                "signup_anyone": settings.signup_anyone or not rules,
+                "secret_key": settings.secret_key or SecretStr(secrets.token_urlsafe(32)),
+            }
+        )
+        if "KUBERTH_DATABASE_URL" not in os.environ:
+            # The database lives and dies with the plane it describes.
+            dev_settings.database_url = f"sqlite:///{settings.cluster_dir}/kuberth.db"
+        _say(
+            f"\nKuberth (development) on {public_url}\n"
+            f"  open:     {public_url}/  (sign in with a local stand-in for GitHub: any login)\n"
+            f"  API docs: {public_url}/docs\n"
+            f"  kubectl:  KUBECONFIG={plane.kubeconfig}\n"
+        )
+        _serve(dev_settings, patient=True)
     finally:
         # Ctrl-C reaches us twice under `uv run` (the terminal's and uv's forwarded copy): the
         # first stops the server, and a second must not cut the shutdown of the rest short.
         previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
         try:
-            github.stop()
+            if github is not None:
+                with contextlib.suppress(RuntimeError):  # interrupted before its thread started
+                    github.stop()
             if owned:
                 _say("stopping the control plane")
                 plane.down()

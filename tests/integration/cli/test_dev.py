@@ -266,3 +266,26 @@ def test_ctrl_c_while_the_control_plane_starts_leaves_nothing_running(
         )
         assert code != 0, output[-3000:]  # interrupted: it did not start
         assert not ControlPlane(cluster_dir).is_running()
+
+
+def test_ctrl_c_just_after_the_control_plane_is_ready_leaves_nothing_running(
+    dev_environment: dict[str, str], tmp_path: Path
+) -> None:
+    """Between the plane being ready and the server taking over Ctrl-C, the GitHub stand-in
+    starts: an interrupt then (or the stand-in failing) must still stop the plane."""
+    cluster_dir = Path(dev_environment["KUBERTH_CLUSTER_DIR"])
+    log = tmp_path / "dev.log"
+    with _dev(dev_environment, log) as (dev, seen):
+
+        def plane_ready() -> bool:
+            assert dev.poll() is None, f"kuberth dev exited early:\n{log.read_text()[-3000:]}"
+            seen.update(_tree(dev.pid))
+            return "control plane ready" in log.read_text()
+
+        eventually(plane_ready, within=120, what="the control plane ready", interval=0.01)
+        state = json.loads((cluster_dir / "state.json").read_text())
+        ports = set(state["ports"].values())
+        assert all(_accepting(port) for port in ports), ports
+
+        _ctrl_c(dev, seen, ports, log, cluster_dir=cluster_dir, times=1)
+        assert not ControlPlane(cluster_dir).is_running()
