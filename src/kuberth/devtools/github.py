@@ -55,6 +55,9 @@ class GitHubStandIn:
     tokens: dict[str, tuple[StandInUser, str]] = field(default_factory=dict)
     token_requests: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
+    #: What ``/user`` answers for a user id instead of the true record, as raw bytes: a GitHub
+    #: that misbehaves, for the tests of what Kuberth accepts as an identity.
+    user_answers: dict[int, bytes] = field(default_factory=dict)
 
     def app(self) -> FastAPI:
         return _make_app(self)
@@ -203,6 +206,8 @@ def _make_app(server: GitHubStandIn) -> FastAPI:
         if found is None:
             return JSONResponse({"message": "Bad credentials"}, status_code=401)
         who, _ = found
+        if who.id in server.user_answers:
+            return Response(server.user_answers[who.id], media_type="application/json")
         return JSONResponse({"id": who.id, "login": who.login, "name": who.name, "type": "User"})
 
     @app.get("/api/v3/orgs/{org}/members/{login}")

@@ -7,8 +7,10 @@ development stand-in work the same way.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
 import httpx
+from pydantic import BaseModel, ConfigDict, PositiveInt, StringConstraints, ValidationError
 
 from kuberth.exceptions import UnavailableError, UpstreamError
 
@@ -21,6 +23,22 @@ class GitHubUser:
     id: int
     login: str
     name: str | None
+
+
+#: What GitHub lets a login be: 1-39 letters, digits and single hyphens, no hyphen at either end.
+#: Names are derived from logins on the premise that a login never holds ``--`` (naming.py).
+LOGIN_PATTERN = r"^[A-Za-z0-9](?:-?[A-Za-z0-9]){0,38}$"
+
+
+class _UserBody(BaseModel):
+    """GitHub's ``/user``, strictly: an id that is a positive integer (not ``true``, ``4242.7`` or
+    ``"12345"``), a login GitHub could have issued. Anything else is not trusted as an identity."""
+
+    model_config = ConfigDict(strict=True, frozen=True)
+
+    id: PositiveInt
+    login: Annotated[str, StringConstraints(pattern=LOGIN_PATTERN)]
+    name: str | None = None
 
 
 class GitHubApi:
@@ -52,8 +70,14 @@ class GitHubApi:
         response = await self._get("/user", token)
         if response.status_code != 200:
             raise UpstreamError(f"GitHub refused to tell who signed in ({response.status_code})")
-        body = response.json()
-        return GitHubUser(id=int(body["id"]), login=str(body["login"]), name=body.get("name"))
+        try:
+            body = _UserBody.model_validate_json(response.content)
+        except ValidationError as error:
+            where = ", ".join(".".join(map(str, e["loc"])) or "the body" for e in error.errors())
+            raise UpstreamError(
+                f"GitHub's answer to who signed in is not a GitHub user (at {where})"
+            ) from None
+        return GitHubUser(id=body.id, login=body.login, name=body.name)
 
     async def is_org_member(self, token: str, *, org: str, login: str) -> bool:
         """GitHub answers 204 for a member, 404 (or 302 for outsiders) otherwise."""
