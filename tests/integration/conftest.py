@@ -235,7 +235,7 @@ def tenants(
     with kuberth_server() as url, contextlib.ExitStack() as browsers:
 
         def make() -> Tenant:
-            http = browsers.enter_context(httpx.Client(base_url=url, timeout=120))
+            http = browsers.enter_context(httpx.Client(base_url=url, timeout=scaled(120)))
             login, github_id = f"t{secrets.token_hex(4)}", new_id()
             assert sign_in(http, github, login=login, user_id=github_id).status_code == 302
             return Tenant(http, login, github_id)

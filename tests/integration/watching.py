@@ -8,6 +8,8 @@ from typing import Any
 from kubernetes import watch
 from kubernetes.client.exceptions import ApiException
 
+from tests.timing import scaled
+
 
 def wait_until(
     list_fn: Callable[..., Any],
@@ -18,15 +20,16 @@ def wait_until(
     **kwargs: Any,
 ) -> Any:
     """Watch one object by name until ``predicate(object)`` holds; return that object."""
+    seconds = round(scaled(timeout))
     stream = watch.Watch().stream(
-        list_fn, field_selector=f"metadata.name={name}", timeout_seconds=timeout, **kwargs
+        list_fn, field_selector=f"metadata.name={name}", timeout_seconds=seconds, **kwargs
     )
     last = None
     for event in stream:
         last = event["object"]
         if event["type"] != "DELETED" and predicate(last):
             return last
-    raise AssertionError(f"{name} did not reach the expected state in {timeout}s; last: {last}")
+    raise AssertionError(f"{name} did not reach the expected state in {seconds}s; last: {last}")
 
 
 def wait_deleted(
@@ -48,10 +51,10 @@ def wait_deleted(
         list_fn,
         field_selector=f"metadata.name={name}",
         resource_version=current.metadata.resource_version,
-        timeout_seconds=timeout,
+        timeout_seconds=round(scaled(timeout)),
         **kwargs,
     )
     for event in stream:
         if event["type"] == "DELETED":
             return
-    raise AssertionError(f"{name} was not deleted within {timeout}s")
+    raise AssertionError(f"{name} was not deleted within {round(scaled(timeout))}s")
