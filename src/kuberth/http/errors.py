@@ -76,6 +76,7 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
         403: "forbidden",
         404: "not_found",
         405: "method_not_allowed",
+        413: "too_large",
     }
     body = ErrorBody(error=codes.get(exc.status_code, "http_error"), message=str(exc.detail))
     headers = dict(exc.headers) if exc.headers else {}

@@ -27,6 +27,8 @@ from kuberth.exceptions import (
     NotFoundError,
     UnauthenticatedError,
 )
+from kuberth.http import json_bodies
+from kuberth.http.json_bodies import BoundedJSONRoute
 from kuberth.http.services import Services
 from kuberth.services.principal import Principal
 from kuberth.services.specs import AppSpec, AppUpdate, DeploymentSpec, IngressSpec, ServiceSpec
@@ -34,7 +36,7 @@ from kuberth.services.specs import AppSpec, AppUpdate, DeploymentSpec, IngressSp
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(route_class=BoundedJSONRoute, include_in_schema=False)
 templates = Jinja2Templates(directory=TEMPLATES)
 
 
@@ -700,7 +702,7 @@ async def save_resource(request: Request, namespace: str, plural: str, name: str
         return _error_page(request, principal, NotFoundError("no such page"))
     text = str((await _form(request)).get("manifest", ""))
     try:
-        body = json.loads(text)
+        body = json_bodies.loads(text)
         await run_in_threadpool(
             _services(request).workloads.replace, principal, plural, namespace, name, body
         )

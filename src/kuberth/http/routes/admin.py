@@ -9,9 +9,10 @@ from fastapi import APIRouter, Query, Response
 
 from kuberth.http.dependencies import CurrentPrincipal, ServicesDep
 from kuberth.http.errors import error_responses
+from kuberth.http.json_bodies import BoundedJSONRoute
 from kuberth.services.admin import TenantInfo
 
-router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
+router = APIRouter(route_class=BoundedJSONRoute, prefix="/api/v1/admin", tags=["admin"])
 
 
 @router.get(

@@ -8,11 +8,14 @@ from fastapi import APIRouter, Response
 
 from kuberth.http.dependencies import CurrentPrincipal, ServicesDep
 from kuberth.http.errors import error_responses
+from kuberth.http.json_bodies import BoundedJSONRoute
 from kuberth.http.routes.namespaces import NamespaceName
 from kuberth.http.schemas import App, AppList
 from kuberth.services.specs import AppSpec, AppUpdate
 
-router = APIRouter(prefix="/api/v1/namespaces/{namespace}/apps", tags=["Apps"])
+router = APIRouter(
+    route_class=BoundedJSONRoute, prefix="/api/v1/namespaces/{namespace}/apps", tags=["Apps"]
+)
 
 
 @router.get(

@@ -9,8 +9,9 @@ from fastapi import APIRouter, Query
 
 from kuberth.http.dependencies import CurrentPrincipal, ServicesDep
 from kuberth.http.errors import error_responses
+from kuberth.http.json_bodies import BoundedJSONRoute
 
-router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
+router = APIRouter(route_class=BoundedJSONRoute, prefix="/api/v1/audit", tags=["audit"])
 
 
 @router.get(

@@ -14,9 +14,10 @@ from fastapi.responses import RedirectResponse, Response
 from kuberth.exceptions import BadRequestError, ForbiddenError
 from kuberth.http.dependencies import ServicesDep
 from kuberth.http.errors import error_responses
+from kuberth.http.json_bodies import BoundedJSONRoute
 
 log = logging.getLogger(__name__)
-router = APIRouter(prefix="/auth", tags=["auth"])
+router = APIRouter(route_class=BoundedJSONRoute, prefix="/auth", tags=["auth"])
 
 DEFAULT_NEXT = "/dashboard"
 

@@ -7,8 +7,9 @@ from pydantic import BaseModel
 
 from kuberth.http.dependencies import ServicesDep
 from kuberth.http.errors import ErrorBody
+from kuberth.http.json_bodies import BoundedJSONRoute
 
-router = APIRouter(tags=["health"])
+router = APIRouter(route_class=BoundedJSONRoute, tags=["health"])
 
 
 class HealthStatus(BaseModel):

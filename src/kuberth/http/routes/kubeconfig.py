@@ -6,9 +6,14 @@ from fastapi import APIRouter, Response
 
 from kuberth.http.dependencies import CurrentPrincipal, ServicesDep
 from kuberth.http.errors import error_responses
+from kuberth.http.json_bodies import BoundedJSONRoute
 from kuberth.http.routes.namespaces import NamespaceName
 
-router = APIRouter(prefix="/api/v1/namespaces/{namespace}/kubeconfig", tags=["kubeconfig"])
+router = APIRouter(
+    route_class=BoundedJSONRoute,
+    prefix="/api/v1/namespaces/{namespace}/kubeconfig",
+    tags=["kubeconfig"],
+)
 
 
 @router.get(

@@ -6,9 +6,10 @@ from fastapi import APIRouter
 
 from kuberth.http.dependencies import CurrentPrincipal, ServicesDep
 from kuberth.http.errors import error_responses
+from kuberth.http.json_bodies import BoundedJSONRoute
 from kuberth.http.schemas import Me, Namespace
 
-router = APIRouter(prefix="/api/v1", tags=["users"])
+router = APIRouter(route_class=BoundedJSONRoute, prefix="/api/v1", tags=["users"])
 
 
 @router.get(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
@@ -11,11 +10,13 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from kuberth.exceptions import BadRequestError, InvalidInputError
+from kuberth.http import json_bodies
 from kuberth.http.dependencies import CurrentPrincipal, ServicesDep
 from kuberth.http.errors import error_responses
+from kuberth.http.json_bodies import BoundedJSONRoute
 from kuberth.http.schemas import DeletionPending, Namespace, NamespaceCreate, NamespaceList
 
-router = APIRouter(prefix="/api/v1/namespaces", tags=["namespaces"])
+router = APIRouter(route_class=BoundedJSONRoute, prefix="/api/v1/namespaces", tags=["namespaces"])
 
 NamespaceName = Annotated[str, Path(description="The namespace", max_length=253)]
 
@@ -36,7 +37,9 @@ async def _create_body(request: Request) -> NamespaceCreate:
         data: object = dict((await request.form()).items())
     else:
         try:
-            data = json.loads(await request.body() or b"null")
+            data = json_bodies.loads(await request.body() or b"null")
+        except json_bodies.NestedTooDeeplyError as error:
+            raise BadRequestError(str(error)) from None
         except ValueError as error:
             raise BadRequestError("the body is not valid JSON") from error
     try:

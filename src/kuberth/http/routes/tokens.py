@@ -6,9 +6,10 @@ from fastapi import APIRouter, Response
 
 from kuberth.http.dependencies import CurrentPrincipal, ServicesDep
 from kuberth.http.errors import error_responses
+from kuberth.http.json_bodies import BoundedJSONRoute
 from kuberth.http.schemas import Token, TokenCreate, TokenCreated, TokenList
 
-router = APIRouter(prefix="/api/v1/tokens", tags=["tokens"])
+router = APIRouter(route_class=BoundedJSONRoute, prefix="/api/v1/tokens", tags=["tokens"])
 
 
 @router.get("", summary="Your API tokens (never their values)", responses=error_responses(401))

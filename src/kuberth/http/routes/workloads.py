@@ -14,11 +14,12 @@ from pydantic_core import PydanticCustomError
 from kuberth.http import schemas
 from kuberth.http.dependencies import CurrentPrincipal, ServicesDep
 from kuberth.http.errors import error_responses
+from kuberth.http.json_bodies import BoundedJSONRoute
 from kuberth.http.routes.namespaces import NamespaceName
 from kuberth.services.specs import DeploymentSpec, IngressSpec, Replicas, ServiceSpec
 from kuberth.services.workloads import RELATED
 
-router = APIRouter(prefix="/api/v1/namespaces/{namespace}")
+router = APIRouter(route_class=BoundedJSONRoute, prefix="/api/v1/namespaces/{namespace}")
 
 Full = Annotated[bool, Query(description="Include the full Kubernetes object as `object`")]
 
