@@ -31,6 +31,9 @@ class Namespace(BaseModel):
 
 
 class NamespaceList(BaseModel):
+    #: How many there are in all; ``items`` is the page from ``offset``.
+    total: int
+    offset: int
     items: list[Namespace]
 
 

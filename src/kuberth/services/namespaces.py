@@ -75,12 +75,21 @@ class NamespaceService:
             rows = NamespaceStore(session).owned_by(principal.github_id)
         return [_summary(row) for row in rows]
 
-    def list(self, principal: Principal) -> list[NamespaceSummary]:
-        """The caller's namespaces (operators: every tenant namespace), from the database."""
+    def list(
+        self, principal: Principal, *, offset: int = 0, limit: int = 100, own: bool = False
+    ) -> tuple[int, list[NamespaceSummary]]:
+        """A page of the caller's namespaces, and how many there are, from the database.
+
+        Operators get every tenant namespace (by name), unless ``own``; a tenant has a handful.
+        """
         with self._sessions() as session:
             store = NamespaceStore(session)
-            rows = store.all() if principal.is_admin else store.owned_by(principal.github_id)
-        return [_summary(row) for row in rows]
+            if principal.is_admin and not own:
+                total, rows = store.count(), store.page(offset=offset, limit=limit)
+            else:
+                owned = store.owned_by(principal.github_id)
+                total, rows = len(owned), owned[offset : offset + limit]
+        return total, [_summary(row) for row in rows]
 
     def get(self, principal: Principal, name: str) -> NamespaceSummary:
         """Phase, conditions and quota usage, read as the caller (two API calls).

@@ -16,9 +16,8 @@ router = APIRouter(route_class=BoundedJSONRoute, prefix="/api/v1", tags=["users"
     "/me", summary="The signed-in user and their namespaces", responses=error_responses(401)
 )
 def me(principal: CurrentPrincipal, services: ServicesDep) -> Me:
-    namespaces = services.namespaces.list(principal)
-    if principal.is_admin:  # an operator's own namespaces, not every tenant's
-        namespaces = [n for n in namespaces if n.owner_id == principal.github_id]
+    # An operator's own namespaces, not every tenant's.
+    _, namespaces = services.namespaces.list(principal, own=True)
     return Me(
         github_id=principal.github_id,
         login=principal.login,

@@ -50,10 +50,21 @@ async def _create_body(request: Request) -> NamespaceCreate:
         raise InvalidInputError(f"{field or 'body'}: {first['msg']}", field=field) from error
 
 
-@router.get("", summary="Your namespaces", responses=error_responses(401, 503))
-def list_namespaces(principal: CurrentPrincipal, services: ServicesDep) -> NamespaceList:
-    items = services.namespaces.list(principal)
-    return NamespaceList(items=[Namespace.model_validate(n) for n in items])
+@router.get(
+    "",
+    summary="Your namespaces (an operator's: every tenant's), a page at a time",
+    responses=error_responses(401, 503),
+)
+def list_namespaces(
+    principal: CurrentPrincipal,
+    services: ServicesDep,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> NamespaceList:
+    total, items = services.namespaces.list(principal, offset=offset, limit=limit)
+    return NamespaceList(
+        total=total, offset=offset, items=[Namespace.model_validate(n) for n in items]
+    )
 
 
 @router.post(

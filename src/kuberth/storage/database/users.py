@@ -140,6 +140,14 @@ class NamespaceStore:
     def all(self) -> list[TenantNamespace]:
         return list(self._session.scalars(select(TenantNamespace).order_by(TenantNamespace.name)))
 
+    def page(self, *, offset: int, limit: int) -> list[TenantNamespace]:
+        """Every tenant namespace, by name, a page at a time."""
+        statement = select(TenantNamespace).order_by(TenantNamespace.name)
+        return list(self._session.scalars(statement.offset(offset).limit(limit)))
+
+    def count(self) -> int:
+        return self._session.scalar(select(func.count()).select_from(TenantNamespace)) or 0
+
     def existing(self, names: list[str]) -> set[str]:
         """Which of these names are Kuberth namespaces."""
         if not names:
