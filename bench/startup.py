@@ -164,7 +164,19 @@ def run(kubeconfig: Path, quick: bool) -> list[Report]:
     for label, env, target in (("", cached, HELP_TARGET), (", no bytecode cache", uncached, None)):
         value, samples = _median(_helping(env))
         details[f"kuberth --help{label}"] = samples
-        rep.add(Row(f"kuberth --help{label}", value, "s", python, target, "value"))
+        rep.add(
+            Row(
+                f"kuberth --help{label}",
+                value,
+                "s",
+                python,
+                target,
+                "value",
+                note=f"median of {REPEATS}",
+                samples=REPEATS,
+                baseline_samples=REPEATS,
+            )
+        )
     try:
         with _postgres() as server:
             names = (f"fresh{i}" for i in range(REPEATS + 1))
@@ -210,7 +222,9 @@ def run(kubeconfig: Path, quick: bool) -> list[Report]:
                         python,
                         target,
                         "value",
-                        note=f"CPU {statistics.median(cpu[1:]):.2f} s",
+                        note=f"median of {REPEATS}; CPU {statistics.median(cpu[1:]):.2f} s",
+                        samples=REPEATS,
+                        baseline_samples=REPEATS,
                     )
                 )
     except Exception:
