@@ -1,8 +1,8 @@
 """Overhead per call: the same request through Kuberth and straight to kube-apiserver.
 
 One tenant signs up (real OAuth flow) and gets an API token; one Deployment is created in its
-namespace through Kuberth. Then, for each operation and each concurrency, the same number of
-requests goes
+namespace through Kuberth. Then, for each operation and each concurrency, requests go for the
+same windows of time
 
 * through Kuberth, with ``Authorization: Bearer kbt_...`` (Kuberth authenticates the token,
   checks the namespace is the caller's, and calls Kubernetes impersonating the tenant), and
