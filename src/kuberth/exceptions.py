@@ -68,6 +68,11 @@ class ConflictError(KuberthError):
     status_code = 409
 
 
+class NamespaceTerminatingError(ConflictError):
+    """A write into a namespace that is being deleted: a conflict with its state, not a refusal
+    of the caller's rights (Kubernetes' NamespaceLifecycle answers 403)."""
+
+
 class UpstreamError(KuberthError):
     """Kubernetes (or GitHub) answered with an error of its own."""
 

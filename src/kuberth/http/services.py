@@ -172,6 +172,7 @@ def build_services(settings: Settings) -> Services:
             reads=database.read,
             provisioner=provisioner,
             admin_ids=frozenset(settings.admin_github_ids),
+            audit=audit,
         ),
         namespaces=namespace_service,
         dashboard=DashboardService(
@@ -180,7 +181,7 @@ def build_services(settings: Settings) -> Services:
             ingresses=app_ingresses,
             cache_wait=settings.kubernetes_request_timeout,
         ),
-        tokens=TokenService(sessions=database.session),
+        tokens=TokenService(sessions=database.session, audit=audit),
         provisioner=provisioner,
         signup=SignupRules.from_settings(
             anyone=settings.signup_anyone,

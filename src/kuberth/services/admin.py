@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from kuberth.exceptions import ForbiddenError, NotFoundError
+from kuberth.exceptions import ForbiddenError, NamespaceTerminatingError, NotFoundError
 from kuberth.services.audit import AuditService
 from kuberth.services.builders import tenant
 from kuberth.services.principal import Principal
@@ -118,7 +118,10 @@ class AdminService:
         self._require_admin(principal)
         with self._audit.change(principal, "restore", "User", None, str(github_id)):
             for namespace in self._set_revoked(github_id, revoked=False):
-                self._provisioner.apply_baseline(namespace, github_id=github_id)
+                try:
+                    self._provisioner.apply_baseline(namespace, github_id=github_id)
+                except NamespaceTerminatingError:
+                    continue  # going away: there is no access to give back in it
 
     def _set_revoked(self, github_id: int, *, revoked: bool) -> list[str]:
         with self._sessions() as session:

@@ -51,6 +51,12 @@ class AuditService:
             raise
         self._record(principal, action, kind, namespace, name, "ok", None)
 
+    def done(
+        self, principal: Principal, action: str, kind: str, namespace: str | None, name: str | None
+    ) -> None:
+        """Record a change that has already happened (as part of another, such as a sign-in)."""
+        self._record(principal, action, kind, namespace, name, "ok", None)
+
     def _record(
         self,
         principal: Principal,

@@ -127,6 +127,10 @@ class NamespaceService:
         """
         if reason := invalid_name_reason(name):
             raise InvalidInputError(f"name {reason}", field="name")
+        with self._audit.change(principal, "create", "Namespace", name, name):
+            return self._create(principal, name)
+
+    def _create(self, principal: Principal, name: str) -> NamespaceSummary:
         if is_reserved(name, extra=self._reserved):
             raise ForbiddenError(f"namespace {name} is reserved", field="name")
         with self._sessions() as session:

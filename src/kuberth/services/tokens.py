@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from kuberth.exceptions import InvalidInputError, NotFoundError
+from kuberth.services.audit import AuditService
 from kuberth.services.principal import Principal
 from kuberth.storage.database.models import ApiToken
 from kuberth.storage.database.tokens import TokenStore
@@ -34,8 +35,11 @@ class TokenInfo:
 
 
 class TokenService:
-    def __init__(self, *, sessions: Callable[[], AbstractContextManager[Session]]) -> None:
+    def __init__(
+        self, *, sessions: Callable[[], AbstractContextManager[Session]], audit: AuditService
+    ) -> None:
         self._sessions = sessions
+        self._audit = audit
 
     def create(
         self, principal: Principal, *, name: str, expires_in_days: int | None
@@ -47,7 +51,10 @@ class TokenService:
         expires = None
         if expires_in_days is not None:
             expires = datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=expires_in_days)
-        with self._sessions() as session:
+        with (
+            self._audit.change(principal, "create", "ApiToken", None, name.strip()),
+            self._sessions() as session,
+        ):
             row = TokenStore(session).add(
                 user_id=principal.github_id, name=name.strip(), token=token, expires_at=expires
             )
@@ -59,6 +66,9 @@ class TokenService:
 
     def revoke(self, principal: Principal, token_id: int) -> None:
         """Raises NotFoundError when the token is not the caller's (or does not exist)."""
-        with self._sessions() as session:
+        with (
+            self._audit.change(principal, "revoke", "ApiToken", None, str(token_id)),
+            self._sessions() as session,
+        ):
             if not TokenStore(session).revoke(user_id=principal.github_id, token_id=token_id):
                 raise NotFoundError(f"token {token_id} not found")

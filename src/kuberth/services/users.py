@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 
 from kuberth.exceptions import ForbiddenError, UnauthenticatedError
+from kuberth.services.audit import AuditService
 from kuberth.services.principal import Principal
 from kuberth.services.provisioning import Provisioner
 from kuberth.storage.database.engine import Reads, Sessions
@@ -26,11 +27,13 @@ class UserService:
         reads: Reads,
         provisioner: Provisioner,
         admin_ids: frozenset[int],
+        audit: AuditService,
     ) -> None:
         self._sessions = sessions
         self._reads = reads
         self._provisioner = provisioner
         self._admin_ids = admin_ids
+        self._audit = audit
 
     def principal(self, user: User) -> Principal:
         return Principal(user.id, user.login, user.name, is_admin=user.id in self._admin_ids)
@@ -61,7 +64,10 @@ class UserService:
             if known_name and known_name != namespace:
                 store.forget(known_name)
             store.record(name=namespace, owner_id=github_user.id, personal=True)
-            return self.principal(user), namespace
+            principal = self.principal(user)
+        if namespace != known_name:  # a personal namespace made (or adopted) by this sign-in
+            self._audit.done(principal, "create", "Namespace", namespace, namespace)
+        return principal, namespace
 
     def from_session(self, user_id: object) -> Principal:
         """Raises UnauthenticatedError when the session names no (remaining) user."""

@@ -10,6 +10,7 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import event, text
 
+from kuberth.services.audit import AuditService
 from kuberth.services.users import UserService
 from kuberth.storage.database.engine import MIGRATIONS, Database, _head_revisions, make_engine
 from kuberth.storage.database.engine import migrate as migrate_to_head
@@ -56,7 +57,11 @@ def test_token_use_is_written_at_most_once_a_minute(tmp_path: Path) -> None:
             TokenStore(session).add(user_id=7, name="t", token="kbt_seven", expires_at=None).id
         )
     users = UserService(
-        sessions=database.session, reads=database.read, provisioner=None, admin_ids=frozenset()
+        sessions=database.session,
+        reads=database.read,
+        provisioner=None,
+        admin_ids=frozenset(),
+        audit=AuditService(sessions=database.session),
     )
 
     def last_used() -> datetime.datetime | None:

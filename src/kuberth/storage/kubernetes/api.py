@@ -26,6 +26,7 @@ from kuberth.exceptions import (
     ForbiddenError,
     InvalidInputError,
     KubernetesUnavailableError,
+    NamespaceTerminatingError,
     NotFoundError,
     UpstreamError,
 )
@@ -320,9 +321,7 @@ def translate_error(
     if status == 409:
         return ConflictError(message)
     if status == 403 and "because it is being terminated" in message:
-        # NamespaceLifecycle answers 403, but nothing is wrong with the caller's rights: the
-        # namespace is going away, a conflict with its state.
-        return ConflictError(message)
+        return NamespaceTerminatingError(message)
     if status == 403:
         return ForbiddenError(message)
     if status == 422:
