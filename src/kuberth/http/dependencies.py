@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from kuberth.http.logs import bind_user
@@ -42,3 +42,8 @@ def _principal(
 
 
 CurrentPrincipal = Annotated[Principal, Depends(_principal)]
+
+
+#: Lists that grow with the number of tenants come a page at a time.
+PageOffset = Annotated[int, Query(ge=0, description="How many items to skip")]
+PageLimit = Annotated[int, Query(ge=1, le=500, description="How many items at most")]

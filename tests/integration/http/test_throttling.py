@@ -22,6 +22,7 @@ from typing import Any, Self
 
 import pytest
 from fastapi.testclient import TestClient
+from httpx import Response
 from kubernetes import client
 from prometheus_client import REGISTRY
 
@@ -419,6 +420,21 @@ def _quota_conflict_retries() -> float:
     return REGISTRY.get_sample_value("kuberth_kubernetes_quota_conflict_retries_total") or 0.0
 
 
+def _create_while_refused(
+    http: TestClient,
+    namespace: str,
+    refuse_deployments: Callable[..., contextlib.AbstractContextManager[list[str]]],
+    **refusal: Any,
+) -> tuple[Response, list[str], float]:
+    """A tenant's Deployment create while the webhook refuses; (answer, refused names, retries)."""
+    with refuse_deployments(namespace, **refusal) as refused:
+        retried = _quota_conflict_retries()
+        response = http.post(
+            f"/api/v1/namespaces/{namespace}/deployments", json={"name": "w", "image": "x"}
+        )
+    return response, refused, _quota_conflict_retries() - retried
+
+
 def test_quota_admissions_own_conflict_is_retried_inside_kuberth(
     kuberth: KuberthFactory,
     github: StandInServer,
@@ -428,14 +444,12 @@ def test_quota_admissions_own_conflict_is_retried_inside_kuberth(
     """Nothing was created, and the tenant did not cause it: the tenant sees a 201."""
     with kuberth() as http:
         namespace = _signed_in(http, github, new_id())
-        with refuse_deployments(namespace, times=2, kind="resourcequotas") as refused:
-            retried = _quota_conflict_retries()
-            response = http.post(
-                f"/api/v1/namespaces/{namespace}/deployments", json={"name": "w", "image": "x"}
-            )
-        assert response.status_code == 201, response.text
-        assert refused == ["w", "w"]
-        assert _quota_conflict_retries() - retried == 2
+        response, refused, retries = _create_while_refused(
+            http, namespace, refuse_deployments, times=2, kind="resourcequotas"
+        )
+    assert response.status_code == 201, response.text
+    assert refused == ["w", "w"]
+    assert retries == 2
 
 
 def test_a_conflict_on_the_object_itself_is_not_retried(
@@ -447,14 +461,12 @@ def test_a_conflict_on_the_object_itself_is_not_retried(
     """Only quota admission's conflict is retried; any other is the tenant's to see."""
     with kuberth() as http:
         namespace = _signed_in(http, github, new_id())
-        with refuse_deployments(namespace, times=1, kind="deployments") as refused:
-            retried = _quota_conflict_retries()
-            response = http.post(
-                f"/api/v1/namespaces/{namespace}/deployments", json={"name": "w", "image": "x"}
-            )
-        assert response.status_code == 409, response.text
-        assert refused == ["w"]  # sent once
-        assert _quota_conflict_retries() == retried
+        response, refused, retries = _create_while_refused(
+            http, namespace, refuse_deployments, times=1, kind="deployments"
+        )
+    assert response.status_code == 409, response.text
+    assert refused == ["w"]  # sent once
+    assert retries == 0
 
 
 def test_a_quota_conflict_that_lasts_past_the_budget_is_the_honest_409(
@@ -466,11 +478,10 @@ def test_a_quota_conflict_that_lasts_past_the_budget_is_the_honest_409(
     """Retried with growing waits within the budget, then passed on: never a loop."""
     with kuberth(kubernetes_throttle_budget=1) as http:
         namespace = _signed_in(http, github, new_id())
-        with refuse_deployments(namespace, times=1000, kind="resourcequotas") as refused:
-            response = http.post(
-                f"/api/v1/namespaces/{namespace}/deployments", json={"name": "w", "image": "x"}
-            )
-        assert response.status_code == 409, response.text
-        assert "resourcequotas" in response.json()["message"]
-        # Waits of 0.05, 0.1, 0.2, 0.4 s fit a 1 s budget: at most five attempts.
-        assert 2 <= len(refused) <= 5, refused
+        response, refused, _ = _create_while_refused(
+            http, namespace, refuse_deployments, times=1000, kind="resourcequotas"
+        )
+    assert response.status_code == 409, response.text
+    assert "resourcequotas" in response.json()["message"]
+    # Waits of 0.05, 0.1, 0.2, 0.4 s fit a 1 s budget: at most five attempts.
+    assert 2 <= len(refused) <= 5, refused

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from kuberth.exceptions import BadRequestError, InvalidInputError
 from kuberth.http import json_bodies
-from kuberth.http.dependencies import CurrentPrincipal, ServicesDep
+from kuberth.http.dependencies import CurrentPrincipal, PageLimit, PageOffset, ServicesDep
 from kuberth.http.errors import error_responses
 from kuberth.http.json_bodies import BoundedJSONRoute
 from kuberth.http.schemas import DeletionPending, Namespace, NamespaceCreate, NamespaceList
@@ -58,8 +58,8 @@ async def _create_body(request: Request) -> NamespaceCreate:
 def list_namespaces(
     principal: CurrentPrincipal,
     services: ServicesDep,
-    offset: Annotated[int, Query(ge=0)] = 0,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: PageOffset = 0,
+    limit: PageLimit = 100,
 ) -> NamespaceList:
     total, items = services.namespaces.list(principal, offset=offset, limit=limit)
     return NamespaceList(
