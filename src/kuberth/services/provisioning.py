@@ -19,6 +19,10 @@ from kuberth.storage.kubernetes.resources import ResourceStorage
 log = logging.getLogger(__name__)
 
 
+#: The baseline piece that gives the owner access to a namespace (the tenant RoleBinding).
+ACCESS_KIND = "RoleBinding"
+
+
 class Provisioner:
     def __init__(
         self,
@@ -102,11 +106,15 @@ class Provisioner:
             raise
         return created, applied["ResourceQuota"]
 
-    def apply_baseline(self, name: str, *, github_id: int) -> dict[str, JSON]:
-        """Apply every baseline object (the RoleBinding last); returns them by kind."""
+    def apply_baseline(self, name: str, *, github_id: int, access: bool = True) -> dict[str, JSON]:
+        """Apply every baseline object (the RoleBinding last); returns them by kind.
+
+        Without ``access`` (a revoked owner), everything but the RoleBinding that grants it.
+        """
         return {
             manifest["kind"]: self._baseline[manifest["kind"]].apply(manifest)
             for manifest in tenant.baseline(name, github_id=github_id, policy=self._policy)
+            if access or manifest["kind"] != ACCESS_KIND
         }
 
     def _claim(

@@ -24,12 +24,13 @@ from sqlalchemy.orm import Session
 
 from kuberth.exceptions import KuberthError
 from kuberth.services.builders.tenant import BASELINE_NAME, MANAGED_BY, OWNER_ID, PERSONAL
-from kuberth.services.provisioning import Provisioner
+from kuberth.services.provisioning import ACCESS_KIND, Provisioner
 from kuberth.storage.database.users import NamespaceStore, UserStore
 from kuberth.storage.kubernetes.namespaces import NamespaceStorage
 from kuberth.storage.kubernetes.resources import ResourceStorage
 
 log = logging.getLogger(__name__)
+
 
 MANAGED = f"{MANAGED_BY}=kuberth"
 
@@ -40,7 +41,8 @@ PASSES = Counter(
 )
 NAMESPACES_FIXED = Counter(
     "kuberth_reconcile_namespaces_total",
-    "Namespaces a reconcile pass acted on, by action: completed, recorded, forgotten, failed",
+    "Namespaces a reconcile pass acted on, by action: completed, recorded, forgotten, withheld "
+    "(a revoked owner's access removed again), failed",
     ["action"],
 )
 PASS_SECONDS = Histogram(
@@ -64,6 +66,7 @@ class ReconcileReport:
     completed: list[str] = field(default_factory=list)  # baselines that missed a piece
     recorded: list[str] = field(default_factory=list)  # namespaces the database did not know
     forgotten: list[str] = field(default_factory=list)  # records of namespaces now gone
+    withheld: list[str] = field(default_factory=list)  # revoked owners' access taken away again
     failed: dict[str, str] = field(default_factory=dict)  # namespace -> why (tried next pass)
     stopped: bool = False  # cut short (shutdown, or leadership lost); the next pass goes on
 
@@ -96,6 +99,7 @@ class Reconciler:
             records = {
                 row.name: (row.owner_id, row.personal) for row in NamespaceStore(session).all()
             }
+            revoked = UserStore(session).revoked_ids()
         live = {
             ns["metadata"]["name"]: ns
             for ns in self._namespaces.list_all(label_selector=MANAGED, metadata_only=True)
@@ -114,7 +118,7 @@ class Reconciler:
                 report.stopped = True
                 return report
             try:
-                self._converge(name, namespace, records.get(name), has, report)
+                self._converge(name, namespace, records.get(name), has, revoked, report)
             except KuberthError as error:
                 report.failed[name] = error.message
         for name, (_, personal) in records.items():
@@ -130,6 +134,7 @@ class Reconciler:
         namespace: dict[str, object],
         record: tuple[int, bool] | None,
         has: Mapping[str, set[str]],
+        revoked: set[int],
         report: ReconcileReport,
     ) -> None:
         metadata = namespace["metadata"]
@@ -143,9 +148,16 @@ class Reconciler:
             # The label and the database disagree: someone relabelled it. Touch nothing.
             log.warning("namespace %s is recorded for %s but labelled %s", name, record[0], owner)
             return
-        if any(name not in namespaces for namespaces in has.values()):
-            self._provisioner.apply_baseline(name, github_id=github_id)
+        # A revoked owner's baseline is kept complete but for its access, which stays away
+        # (whoever put the RoleBinding back: an older replica, a restore undone by hand).
+        access = github_id not in revoked
+        needed = {kind: names for kind, names in has.items() if access or kind != ACCESS_KIND}
+        if any(name not in namespaces for namespaces in needed.values()):
+            self._provisioner.apply_baseline(name, github_id=github_id, access=access)
             report.completed.append(name)
+        if not access and name in has.get(ACCESS_KIND, set()):
+            self._baseline[ACCESS_KIND].delete(BASELINE_NAME, namespace=name)
+            report.withheld.append(name)
         if record is None and self._record(
             name, github_id, personal=labels.get(PERSONAL) == "true"
         ):
@@ -208,6 +220,7 @@ def _observe(report: ReconcileReport, *, seconds: float) -> None:
         ("completed", len(report.completed)),
         ("recorded", len(report.recorded)),
         ("forgotten", len(report.forgotten)),
+        ("withheld", len(report.withheld)),
         ("failed", len(report.failed)),
     ):
         NAMESPACES_FIXED.labels(action=action).inc(count)

@@ -84,3 +84,58 @@ def test_a_namespace_deleted_behind_kuberths_back_is_forgotten(
     with services.database.session() as session:
         assert NamespaceStore(session).get(extra) is None
         assert NamespaceStore(session).get(personal) is not None
+
+
+def test_a_revoked_owner_stays_revoked_through_every_pass(
+    kuberth_settings: Callable[..., Settings],
+    admin_api: client.ApiClient,
+    new_id: Callable[[], int],
+) -> None:
+    """The pass completes a revoked owner's baseline but for the RoleBinding, and removes one
+    that came back (an older replica's pass, say); after a restore it keeps it again."""
+    operator_id, tenant_id = new_id(), new_id()
+    services = build_services(kuberth_settings(admin_github_ids=[operator_id]))
+    try:
+        services.provisioner.ensure_cluster_objects()
+        _, namespace = services.users.sign_in(
+            GitHubUser(tenant_id, f"r{secrets.token_hex(3)}", None)
+        )
+        operator, _ = services.users.sign_in(
+            GitHubUser(operator_id, f"o{secrets.token_hex(3)}", None)
+        )
+        rbac, networking = (
+            client.RbacAuthorizationV1Api(admin_api),
+            client.NetworkingV1Api(admin_api),
+        )
+
+        def has_access() -> bool:
+            try:
+                rbac.read_namespaced_role_binding(BASELINE_NAME, namespace)
+            except client.ApiException as error:
+                if error.status == 404:
+                    return False
+                raise
+            return True
+
+        services.admin.revoke(operator, tenant_id)
+        assert not has_access()
+        networking.delete_namespaced_network_policy(BASELINE_NAME, namespace)
+        report = services.reconciler.reconcile()
+        assert namespace in report.completed  # the missing NetworkPolicy...
+        assert networking.read_namespaced_network_policy(BASELINE_NAME, namespace)
+        assert not has_access()  # ...but not the access
+
+        services.provisioner.apply_baseline(namespace, github_id=tenant_id)  # as before the fix
+        assert has_access()
+        report = services.reconciler.reconcile()
+        assert namespace in report.withheld
+        assert not has_access()
+
+        services.admin.restore(operator, tenant_id)
+        assert has_access()
+        report = services.reconciler.reconcile()
+        assert namespace not in report.withheld
+        assert has_access()
+    finally:
+        services.kubernetes.close()
+        services.database.engine.dispose()

@@ -69,6 +69,10 @@ class UserStore:
     def get(self, github_id: int) -> User | None:
         return self._session.get(User, github_id)
 
+    def revoked_ids(self) -> set[int]:
+        """Users an operator revoked (a handful, whatever the number of users)."""
+        return set(self._session.scalars(select(User.id).where(User.revoked_at.is_not(None))))
+
     def set_revoked(self, github_id: int, *, revoked: bool) -> bool:
         """Mark (or unmark) the user as revoked; False when there is no such user."""
         user = self._session.get(User, github_id)
