@@ -185,6 +185,11 @@ class Settings(BaseSettings):
         default=["ClusterIP"],
         description="Service types tenants may create (add NodePort / LoadBalancer to allow them).",
     )
+    session_idle_timeout: float = Field(
+        default=12 * 3600,
+        ge=60,
+        description="Seconds a browser session may go unused before it ends (sign in again).",
+    )
     kubeconfig_token_lifetime: int = Field(
         default=3600, ge=600, le=86400, description="Seconds a downloaded kubeconfig's token lasts."
     )

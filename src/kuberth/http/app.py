@@ -28,6 +28,7 @@ from kuberth.http.routes import (
     kubeconfig,
     me,
     namespaces,
+    sessions,
     tokens,
     workloads,
 )
@@ -132,7 +133,19 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(BodyLimitMiddleware, max_bytes=MAX_BODY_BYTES)
     install_error_handlers(app)
     install_pages(app)
-    routers = (health, auth, me, namespaces, workloads, apps, kubeconfig, tokens, audit, admin)
+    routers = (
+        health,
+        auth,
+        me,
+        namespaces,
+        workloads,
+        apps,
+        kubeconfig,
+        tokens,
+        sessions,
+        audit,
+        admin,
+    )
     for module in routers:
         app.include_router(module.router)
     install_metrics(app)  # last: its middleware is the outermost, timing and logging everything

@@ -11,6 +11,10 @@ from kuberth.http.logs import bind_user
 from kuberth.http.services import Services
 from kuberth.services.principal import Principal
 
+#: The key in the signed cookie that holds the session's secret (its digest is in the database:
+#: the server can end a session; the cookie alone proves nothing once it has).
+SESSION_KEY = "sid"
+
 
 async def _services(request: Request) -> Services:
     """Async although it awaits nothing: FastAPI runs a plain ``def`` dependency in a worker
@@ -36,7 +40,9 @@ def _principal(
     if credentials is not None:
         principal = services.users.from_token(credentials.credentials)
     else:
-        principal = services.users.from_session(request.session.get("user_id"))
+        principal = services.users.from_session(
+            request.session.get("user_id"), request.session.get(SESSION_KEY)
+        )
     bind_user(principal.github_id)  # the rest of the request's log records name the caller
     return principal
 

@@ -28,6 +28,7 @@ from kuberth.exceptions import (
     UnauthenticatedError,
 )
 from kuberth.http import json_bodies
+from kuberth.http.dependencies import SESSION_KEY
 from kuberth.http.json_bodies import BoundedJSONRoute
 from kuberth.http.services import Services
 from kuberth.services.principal import Principal
@@ -123,7 +124,9 @@ async def _form(request: Request) -> FormData:
 
 def _principal(request: Request) -> Principal:
     try:
-        return _services(request).users.from_session(request.session.get("user_id"))
+        return _services(request).users.from_session(
+            request.session.get("user_id"), request.session.get(SESSION_KEY)
+        )
     except UnauthenticatedError:
         raise _NotSignedInError(request.url.path) from None
 
@@ -808,5 +811,6 @@ def admin_page(request: Request, offset: int = 0) -> Response:
 @router.post("/logout")
 async def logout(request: Request) -> Response:
     await _form(request)
+    await run_in_threadpool(_services(request).users.end_session, request.session.get(SESSION_KEY))
     request.session.clear()
     return _redirect("/")

@@ -185,3 +185,18 @@ class IngressList(BaseModel):
 
 class AppList(BaseModel):
     items: list[App]
+
+
+class WebSession(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    user_agent: str | None
+    created_at: datetime.datetime
+    last_seen_at: datetime.datetime
+    #: The session this request was made with.
+    current: bool
+
+
+class WebSessionList(BaseModel):
+    items: list[WebSession]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass
 from typing import Any
 
@@ -173,6 +174,7 @@ def build_services(settings: Settings) -> Services:
             provisioner=provisioner,
             admin_ids=frozenset(settings.admin_github_ids),
             audit=audit,
+            session_idle=datetime.timedelta(seconds=settings.session_idle_timeout),
         ),
         namespaces=namespace_service,
         dashboard=DashboardService(

@@ -16,6 +16,7 @@ from kuberth.services.builders import tenant
 from kuberth.services.principal import Principal
 from kuberth.services.provisioning import Provisioner
 from kuberth.storage.database.users import NamespaceStore, UserStore
+from kuberth.storage.database.web_sessions import WebSessionStore
 from kuberth.storage.kubernetes.informer import Informer
 from kuberth.storage.kubernetes.resources import RoleBindingStorage, ServiceAccountStorage
 
@@ -127,6 +128,8 @@ class AdminService:
         with self._sessions() as session:
             if not UserStore(session).set_revoked(github_id, revoked=revoked):
                 raise NotFoundError(f"user {github_id} not found")
+            if revoked:  # every signed-in browser of theirs, ended (a restore does not revive them)
+                WebSessionStore(session).end_all(github_id)
             return [n.name for n in NamespaceStore(session).owned_by(github_id)]
 
 

@@ -3,20 +3,32 @@
 from __future__ import annotations
 
 import datetime
+import secrets
+from dataclasses import dataclass
 
-from kuberth.exceptions import ForbiddenError, UnauthenticatedError
+from kuberth.exceptions import ForbiddenError, NotFoundError, UnauthenticatedError
 from kuberth.services.audit import AuditService
 from kuberth.services.principal import Principal
 from kuberth.services.provisioning import Provisioner
 from kuberth.storage.database.engine import Reads, Sessions
 from kuberth.storage.database.models import User
-from kuberth.storage.database.tokens import TokenStore, token_owner
+from kuberth.storage.database.tokens import TokenStore, digest, token_owner
 from kuberth.storage.database.users import NamespaceStore, UserStore
+from kuberth.storage.database.web_sessions import WebSessionStore, session_owner
 from kuberth.storage.github import GitHubUser
 
 #: A token's ``last_used_at`` is written at most this often: to the minute is all anyone reads
 #: from it, and a write on every API request would make each one a transaction with a commit.
 LAST_USED_EVERY = datetime.timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class WebSessionInfo:
+    id: int
+    user_agent: str | None
+    created_at: datetime.datetime
+    last_seen_at: datetime.datetime
+    current: bool
 
 
 class UserService:
@@ -28,12 +40,14 @@ class UserService:
         provisioner: Provisioner,
         admin_ids: frozenset[int],
         audit: AuditService,
+        session_idle: datetime.timedelta = datetime.timedelta(hours=12),
     ) -> None:
         self._sessions = sessions
         self._reads = reads
         self._provisioner = provisioner
         self._admin_ids = admin_ids
         self._audit = audit
+        self._session_idle = session_idle
 
     def principal(self, user: User) -> Principal:
         return Principal(user.id, user.login, user.name, is_admin=user.id in self._admin_ids)
@@ -69,15 +83,68 @@ class UserService:
             self._audit.done(principal, "create", "Namespace", namespace, namespace)
         return principal, namespace
 
-    def from_session(self, user_id: object) -> Principal:
-        """Raises UnauthenticatedError when the session names no (remaining) user."""
-        if not isinstance(user_id, int):
+    def start_session(self, principal: Principal, *, user_agent: str | None) -> str:
+        """A new signed-in browser; returns the secret its cookie carries (stored as a digest)."""
+        secret = secrets.token_urlsafe(32)
+        with self._sessions() as session:
+            WebSessionStore(session).add(
+                user_id=principal.github_id, secret=secret, user_agent=user_agent
+            )
+        return secret
+
+    def from_session(self, user_id: object, secret: object) -> Principal:
+        """The user of a live session: one that was not ended (sign-out, an operator's revoke,
+        the user ending it elsewhere) and was used within the idle timeout.
+
+        Raises:
+            UnauthenticatedError: no session, an ended or idle one.
+        """
+        if not isinstance(user_id, int) or not isinstance(secret, str):
             raise UnauthenticatedError("sign in first")
+        now = datetime.datetime.now(datetime.UTC)
+        with self._reads() as connection:
+            owner = session_owner(connection, secret)
+        if owner is None or owner.user_id != user_id:
+            raise UnauthenticatedError("your session has ended: sign in again")
+        if now - owner.last_seen_at > self._session_idle:
+            self.end_session(secret)
+            raise UnauthenticatedError("your session has ended: sign in again")
+        if owner.revoked_at is not None:
+            raise ForbiddenError("your access to Kuberth was revoked by an operator")
+        if now - owner.last_seen_at >= LAST_USED_EVERY:
+            with self._sessions() as session:
+                WebSessionStore(session).touch(owner.session_id, now)
+        return Principal(
+            owner.user_id, owner.login, owner.name, is_admin=owner.user_id in self._admin_ids
+        )
+
+    def end_session(self, secret: object) -> None:
+        """Sign-out: the session ends for every copy of its cookie."""
+        if isinstance(secret, str):
+            with self._sessions() as session:
+                WebSessionStore(session).end_by_secret(secret)
+
+    def web_sessions(self, principal: Principal, *, current: object) -> list[WebSessionInfo]:
+        """The caller's signed-in browsers, the most recently used first; ``current`` is the
+        secret of the asking one's, to mark it."""
+        mine = digest(current) if isinstance(current, str) else None
         with self._sessions(read_only=True) as session:
-            user = UserStore(session).get(user_id)
-            if user is None:
-                raise UnauthenticatedError("sign in first")
-            return self._active(user)
+            return [
+                WebSessionInfo(
+                    row.id,
+                    row.user_agent,
+                    row.created_at,
+                    row.last_seen_at,
+                    row.secret_hash == mine,
+                )
+                for row in WebSessionStore(session).owned_by(principal.github_id)
+            ]
+
+    def end_web_session(self, principal: Principal, session_id: int) -> None:
+        """Raises NotFoundError when it is not one of the caller's sessions."""
+        with self._sessions() as session:
+            if not WebSessionStore(session).end(user_id=principal.github_id, session_id=session_id):
+                raise NotFoundError(f"session {session_id} not found")
 
     def from_token(self, token: str) -> Principal:
         """Raises UnauthenticatedError for an unknown, revoked or expired token.
@@ -98,8 +165,3 @@ class UserService:
         return Principal(
             owner.user_id, owner.login, owner.name, is_admin=owner.user_id in self._admin_ids
         )
-
-    def _active(self, user: User) -> Principal:
-        if user.revoked_at is not None:
-            raise ForbiddenError("your access to Kuberth was revoked by an operator")
-        return self.principal(user)

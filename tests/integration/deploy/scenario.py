@@ -290,6 +290,9 @@ def _run(s: Scenario, tenant: httpx.Client, operator: httpx.Client, again: httpx
         expect(operator.post(f"/api/v1/admin/users/{tenant_id}/revoke"), 204)
     with s.step("operator: restore a user"):
         expect(operator.post(f"/api/v1/admin/users/{tenant_id}/restore"), 204)
+        # The revoke ended the tenant's sessions; a restore gives access back, not sessions.
+        expect(tenant.get("/api/v1/me"), 401)
+        expect(sign_in(tenant, s.github, login=login, user_id=tenant_id), 302)
         until_readable(tenant, doomed, tenant_id)
 
     with s.step("namespace: delete as the tenant"):

@@ -63,7 +63,7 @@ def test_revoking_a_user_ends_every_kind_of_access(
         assert mine["usage"]["pods"]["hard"] == "50"
 
         assert operator.post(f"/api/v1/admin/users/{tenant_id}/revoke").status_code == 204
-        assert tenant.get("/api/v1/me").status_code == 403
+        assert tenant.get("/api/v1/me").status_code == 401  # the session was ended
         assert (
             tenant.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).status_code
             == 403

@@ -56,6 +56,8 @@ def test_every_tenant_visible_change_is_audited(
         assert operator.post(f"/api/v1/admin/users/{tenant_id}/revoke").status_code == 204
         assert operator.post(f"/api/v1/admin/users/{tenant_id}/restore").status_code == 204
 
+        # The revoke ended the tenant's session; signing in again records nothing new.
+        assert sign_in(tenant, github, login=login, user_id=tenant_id).status_code == 302
         mine = _log(tenant)
         assert mine == [
             ("create", "Namespace", login, login, "ok"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from functools import partial
 from typing import Any
 
 import httpx
@@ -12,7 +13,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response
 
 from kuberth.exceptions import BadRequestError, ForbiddenError
-from kuberth.http.dependencies import ServicesDep
+from kuberth.http.dependencies import SESSION_KEY, ServicesDep
 from kuberth.http.errors import error_responses
 from kuberth.http.json_bodies import BoundedJSONRoute
 
@@ -82,11 +83,19 @@ async def callback(request: Request, services: ServicesDep) -> Response:
     target = safe_next(request.session.get("next"))
     request.session.clear()  # a fresh session: nothing from before sign-in carries over
     request.session["user_id"] = principal.github_id
+    request.session[SESSION_KEY] = await run_in_threadpool(
+        partial(
+            services.users.start_session, principal, user_agent=request.headers.get("user-agent")
+        )
+    )
     log.info("signed in %s (%d) with namespace %s", principal.login, principal.github_id, namespace)
     return RedirectResponse(target, status_code=302)
 
 
-@router.post("/logout", summary="Sign out", status_code=204)
-def logout(request: Request) -> Response:
+@router.post(
+    "/logout", summary="Sign out (the session ends for every copy of its cookie)", status_code=204
+)
+def logout(request: Request, services: ServicesDep) -> Response:
+    services.users.end_session(request.session.get(SESSION_KEY))
     request.session.clear()
     return Response(status_code=204)

@@ -82,6 +82,22 @@ class ApiToken(Base):
     last_used_at: Mapped[datetime.datetime | None] = mapped_column(UTCDateTime())
 
 
+class WebSession(Base):
+    """A signed-in browser. The cookie carries a random secret; only its SHA-256 is stored, so
+    deleting the row ends the session for every copy of the cookie."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_agent: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime.datetime] = mapped_column(UTCDateTime())
+    last_seen_at: Mapped[datetime.datetime] = mapped_column(UTCDateTime())
+
+
 class IngressHost(Base):
     """A host held by one Ingress; the primary key makes claims race-free across replicas."""
 

@@ -1,0 +1,81 @@
+"""Signed-in browsers, by the SHA-256 of the secret their cookie carries."""
+
+from __future__ import annotations
+
+import datetime
+from typing import NamedTuple
+
+from sqlalchemy import Connection, bindparam, delete, select, update
+from sqlalchemy.orm import Session
+
+from kuberth.storage.database.models import User, WebSession
+from kuberth.storage.database.tokens import digest
+
+
+class SessionOwner(NamedTuple):
+    """A session and its user, as one row: all a request's authentication needs."""
+
+    session_id: int
+    last_seen_at: datetime.datetime
+    user_id: int
+    login: str
+    name: str | None
+    revoked_at: datetime.datetime | None
+
+
+#: One statement, built once: the request path reads plain columns, no ORM objects.
+_OWNER = (
+    select(WebSession.id, WebSession.last_seen_at, User.id, User.login, User.name, User.revoked_at)
+    .join(User, User.id == WebSession.user_id)
+    .where(WebSession.secret_hash == bindparam("secret_hash"))
+)
+
+
+def session_owner(connection: Connection, secret: str) -> SessionOwner | None:
+    row = connection.execute(_OWNER, {"secret_hash": digest(secret)}).first()
+    return SessionOwner(*row) if row else None
+
+
+class WebSessionStore:
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def add(self, *, user_id: int, secret: str, user_agent: str | None) -> WebSession:
+        now = datetime.datetime.now(datetime.UTC)
+        row = WebSession(
+            user_id=user_id,
+            secret_hash=digest(secret),
+            user_agent=(user_agent or "")[:200] or None,
+            created_at=now,
+            last_seen_at=now,
+        )
+        self._session.add(row)
+        self._session.flush()
+        return row
+
+    def owned_by(self, user_id: int) -> list[WebSession]:
+        statement = (
+            select(WebSession)
+            .where(WebSession.user_id == user_id)
+            .order_by(WebSession.last_seen_at.desc())
+        )
+        return list(self._session.scalars(statement))
+
+    def touch(self, session_id: int, at: datetime.datetime) -> None:
+        self._session.execute(
+            update(WebSession).where(WebSession.id == session_id).values(last_seen_at=at)
+        )
+
+    def end(self, *, user_id: int, session_id: int) -> bool:
+        """False when there was no such session of the user's."""
+        result = self._session.execute(
+            delete(WebSession).where(WebSession.id == session_id, WebSession.user_id == user_id)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def end_by_secret(self, secret: str) -> None:
+        self._session.execute(delete(WebSession).where(WebSession.secret_hash == digest(secret)))
+
+    def end_all(self, user_id: int) -> int:
+        result = self._session.execute(delete(WebSession).where(WebSession.user_id == user_id))
+        return int(result.rowcount)  # type: ignore[attr-defined]
