@@ -121,13 +121,16 @@ def create_app(settings: Settings) -> FastAPI:
         ),
         lifespan=lifespan,
     )
+    https = settings.public_url.startswith("https://")
     app.add_middleware(
         SessionMiddleware,
         secret_key=secret,
-        session_cookie=SESSION_COOKIE,
+        # On https, the __Host- prefix: browsers keep it only if it is Secure, for path / and
+        # with no Domain, so no sibling host (an app on the same site) can set or shadow it.
+        session_cookie=f"__Host-{SESSION_COOKIE}" if https else SESSION_COOKIE,
         max_age=SESSION_MAX_AGE,
         same_site="lax",  # sent on the redirect back from GitHub, not on cross-site POSTs
-        https_only=settings.public_url.startswith("https://"),
+        https_only=https,
     )
     # Well above the 1 MiB an object may have, far below what would hurt the server.
     app.add_middleware(BodyLimitMiddleware, max_bytes=MAX_BODY_BYTES)

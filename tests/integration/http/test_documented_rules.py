@@ -470,12 +470,13 @@ def test_an_ambiguous_host_belongs_to_the_longest_existing_namespace(
 # -- 8. the session cookie is Secure behind https -----------------------------------------------
 
 
-def _session_cookie_attributes(response: httpx.Response) -> set[str]:
+def _session_cookie_attributes(response: httpx.Response, name: str) -> dict[str, str]:
     for header in response.headers.get_list("set-cookie"):
-        name, _, rest = header.partition("=")
-        if name == "kuberth_session":
-            return {part.strip().split("=")[0].lower() for part in rest.split(";")[1:]}
-    raise AssertionError(f"no session cookie set: {response.headers}")
+        found, _, rest = header.partition("=")
+        if found == name:
+            parts = (part.strip().partition("=") for part in rest.split(";")[1:])
+            return {key.lower(): value for key, _, value in parts}
+    raise AssertionError(f"no {name} cookie set: {response.headers}")
 
 
 @pytest.mark.parametrize(
@@ -490,13 +491,17 @@ def test_the_session_cookie_is_secure_exactly_when_the_public_url_is_https(
 ) -> None:
     with kuberth(public_url=public_url) as http:
         http.base_url = httpx.URL(public_url)
+        # On https the __Host- prefix: Secure, path /, no Domain (browsers enforce all three).
+        name = "__Host-kuberth_session" if secure else "kuberth_session"
         started = http.get("/auth/github/login")
         assert started.status_code == 302
-        assert ("secure" in _session_cookie_attributes(started)) is secure
+        assert ("secure" in _session_cookie_attributes(started, name)) is secure
         http.cookies.clear()
         signed_in = sign_in(http, github, login=_login(), user_id=new_id())
         assert signed_in.status_code == 302, signed_in.text
-        attributes = _session_cookie_attributes(signed_in)
+        attributes = _session_cookie_attributes(signed_in, name)
         assert ("secure" in attributes) is secure
-        assert {"httponly", "samesite", "path"} <= attributes
+        assert {"httponly", "samesite", "path"} <= attributes.keys()
+        assert attributes["path"] == "/"
+        assert "domain" not in attributes
         assert http.get("/api/v1/me").status_code == 200
