@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from kuberth.http.logs import bind_user
@@ -53,3 +53,6 @@ CurrentPrincipal = Annotated[Principal, Depends(_principal)]
 #: Lists that grow with the number of tenants come a page at a time.
 PageOffset = Annotated[int, Query(ge=0, description="How many items to skip")]
 PageLimit = Annotated[int, Query(ge=1, le=500, description="How many items at most")]
+
+#: A database row's id in a path: within the columns' range, or a 422 (not the database's error).
+RowId = Annotated[int, Path(ge=1, le=2**31 - 1)]

@@ -164,3 +164,21 @@ def test_a_user_sees_their_sessions_and_ends_another_one(
         assert laptop.get("/api/v1/me").status_code == 200
         assert [s["id"] for s in laptop.get("/api/v1/sessions").json()["items"]] == [current["id"]]
         assert laptop.delete(f"/api/v1/sessions/{other['id']}").status_code == 404
+
+
+def test_an_id_past_the_columns_range_is_a_422_naming_it(
+    kuberth_server: Callable[..., AbstractContextManager[str]],
+    github: StandInServer,
+    new_id: Callable[[], int],
+) -> None:
+    """Found by Schemathesis: such an id reached the database and came back as a 500."""
+    with kuberth_server() as url, browsers(url) as browser:
+        user = browser()
+        login = f"s{secrets.token_hex(4)}"
+        assert sign_in(user, github, login=login, user_id=new_id()).status_code == 302
+        for path, field in (("sessions", "session_id"), ("tokens", "token_id")):
+            for bad in ("227082769680667181056", "2147483648", "0"):
+                refused = user.delete(f"/api/v1/{path}/{bad}")
+                assert refused.status_code == 422, refused.text
+                assert refused.json()["field"] == field
+        assert user.get("/api/v1/me").status_code == 200

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from kuberth.http.dependencies import SESSION_KEY, CurrentPrincipal, ServicesDep
+from kuberth.http.dependencies import SESSION_KEY, CurrentPrincipal, RowId, ServicesDep
 from kuberth.http.errors import error_responses
 from kuberth.http.json_bodies import BoundedJSONRoute
 from kuberth.http.schemas import WebSession, WebSessionList
@@ -30,6 +30,10 @@ def list_sessions(
     status_code=204,
     responses=error_responses(401, 404),
 )
-def end_session(session_id: int, principal: CurrentPrincipal, services: ServicesDep) -> Response:
+def end_session(
+    session_id: RowId,
+    principal: CurrentPrincipal,
+    services: ServicesDep,
+) -> Response:
     services.users.end_web_session(principal, session_id)
     return Response(status_code=204)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from kuberth.http.dependencies import CurrentPrincipal, ServicesDep
+from kuberth.http.dependencies import CurrentPrincipal, RowId, ServicesDep
 from kuberth.http.errors import error_responses
 from kuberth.http.json_bodies import BoundedJSONRoute
 from kuberth.http.schemas import Token, TokenCreate, TokenCreated, TokenList
@@ -38,6 +38,6 @@ def create_token(
     status_code=204,
     responses=error_responses(401, 404),
 )
-def revoke_token(token_id: int, principal: CurrentPrincipal, services: ServicesDep) -> Response:
+def revoke_token(token_id: RowId, principal: CurrentPrincipal, services: ServicesDep) -> Response:
     services.tokens.revoke(principal, token_id)
     return Response(status_code=204)
