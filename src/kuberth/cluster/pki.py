@@ -7,14 +7,13 @@ so RBAC sees the real built-in users (system:kube-controller-manager, system:kub
 from __future__ import annotations
 
 import datetime
-import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from kuberth.certificates import CLIENT_AUTH, SERVER_AUTH, Issued, issue, new_ca, new_key
 
 #: Lifetime of every certificate of a local plane; it is thrown away with `cluster down`.
 VALIDITY = datetime.timedelta(days=365)
@@ -72,60 +71,32 @@ def create_pki(directory: Path) -> Pki:
     """Write a fresh CA, API server cert, a client cert per :data:`CLIENTS` and the SA keys."""
     pki = Pki(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    ca_key = _new_key()
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kuberth-local-ca")])
-    ca_cert = (
-        _builder(ca_name, ca_name, ca_key.public_key())
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    _write_key(pki.ca_key, ca_key)
-    _write_cert(pki.ca_cert, ca_cert)
-
-    serving_key = _new_key()
-    sans: list[x509.GeneralName] = [
-        x509.DNSName(name)
-        for name in (
+    ca = new_ca("kuberth-local-ca", validity=VALIDITY)
+    _write(pki.ca_cert, pki.ca_key, ca)
+    serving = issue(
+        ca,
+        "kube-apiserver",
+        usage=SERVER_AUTH,
+        validity=VALIDITY,
+        hosts=(
             "localhost",
             "kubernetes",
             "kubernetes.default",
             "kubernetes.default.svc",
             "kubernetes.default.svc.cluster.local",
-        )
-    ]
-    sans += [
-        x509.IPAddress(ipaddress.ip_address(ip)) for ip in ("127.0.0.1", KUBERNETES_SERVICE_IP)
-    ]
-    serving = _leaf(
-        ca_cert, ca_key, serving_key, "kube-apiserver", (), ExtendedKeyUsageOID.SERVER_AUTH, sans
+            "127.0.0.1",
+            KUBERNETES_SERVICE_IP,
+        ),
     )
-    _write_key(pki.serving_key, serving_key)
-    _write_cert(pki.serving_cert, serving)
-
+    _write(pki.serving_cert, pki.serving_key, serving)
     for name, (common_name, organisations) in CLIENTS.items():
-        key = _new_key()
-        cert = _leaf(
-            ca_cert, ca_key, key, common_name, organisations, ExtendedKeyUsageOID.CLIENT_AUTH, []
+        client = issue(
+            ca, common_name, usage=CLIENT_AUTH, validity=VALIDITY, organisations=organisations
         )
-        _write_key(pki.client_key(name), key)
-        _write_cert(pki.client_cert(name), cert)
+        _write(pki.client_cert(name), pki.client_key(name), client)
 
-    sa_key = _new_key()
-    _write_key(pki.service_account_key, sa_key)
+    sa_key = new_key()
+    _write_private(pki.service_account_key, sa_key)
     pki.service_account_public_key.write_bytes(
         sa_key.public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
@@ -134,48 +105,13 @@ def create_pki(directory: Path) -> Pki:
     return pki
 
 
-def _new_key() -> ec.EllipticCurvePrivateKey:
-    # P-256: accepted by every component (including SA token signing, ES256) and fast to generate.
-    return ec.generate_private_key(ec.SECP256R1())
+def _write(cert_path: Path, key_path: Path, issued: Issued) -> None:
+    key_path.write_bytes(issued.key_pem)
+    key_path.chmod(0o600)
+    cert_path.write_bytes(issued.cert_pem)
 
 
-def _builder(
-    subject: x509.Name, issuer: x509.Name, public_key: ec.EllipticCurvePublicKey
-) -> x509.CertificateBuilder:
-    now = datetime.datetime.now(datetime.UTC)
-    return (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(issuer)
-        .public_key(public_key)
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))  # tolerate small clock skew
-        .not_valid_after(now + VALIDITY)
-    )
-
-
-def _leaf(
-    ca_cert: x509.Certificate,
-    ca_key: ec.EllipticCurvePrivateKey,
-    key: ec.EllipticCurvePrivateKey,
-    common_name: str,
-    organisations: tuple[str, ...],
-    usage: x509.ObjectIdentifier,
-    sans: list[x509.GeneralName],
-) -> x509.Certificate:
-    attributes = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, o) for o in organisations]
-    attributes.append(x509.NameAttribute(NameOID.COMMON_NAME, common_name))
-    builder = (
-        _builder(x509.Name(attributes), ca_cert.subject, key.public_key())
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
-    )
-    if sans:
-        builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
-    return builder.sign(ca_key, hashes.SHA256())
-
-
-def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
+def _write_private(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
     path.write_bytes(
         key.private_bytes(
             serialization.Encoding.PEM,
@@ -184,7 +120,3 @@ def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
         )
     )
     path.chmod(0o600)
-
-
-def _write_cert(path: Path, cert: x509.Certificate) -> None:
-    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
