@@ -110,3 +110,42 @@ def test_a_watch_from_a_compacted_version_asks_for_a_new_list(
     informer = Informer[JSON](api, EVENTS, label_selector="kt-none=x", project=dict)
     with pytest.raises(_WatchEndedError, match="too old"):
         informer._watch("1")  # compacted away: 410 Expired
+
+
+def test_the_index_follows_every_change_of_a_values_keys(
+    api: KubernetesApi, admin_api: client.ApiClient, namespace: str
+) -> None:
+    """Keys (here: the words of a ConfigMap's value) -> objects, kept right through creates,
+    changes that drop and add keys, deletes and a re-list."""
+    label = f"kt-index-{secrets.token_hex(3)}"
+    core = client.CoreV1Api(admin_api)
+
+    def config_map(name: str, value: str) -> client.V1ConfigMap:
+        meta = client.V1ObjectMeta(name=name, labels={label: "yes"})
+        return client.V1ConfigMap(metadata=meta, data={"v": value})
+
+    core.create_namespaced_config_map(namespace, config_map("a", "red blue"))
+    informer = Informer[str | None](
+        api,
+        CONFIG_MAPS,
+        label_selector=f"{label}=yes",
+        project=_value,
+        index=lambda value: (value or "").split(),
+    )
+    try:
+        informer.require_synced(10)
+        assert informer.holders("red") == {(namespace, "a")}
+        core.create_namespaced_config_map(namespace, config_map("b", "blue"))
+        _caught_up(lambda: informer.holders("blue") == {(namespace, "a"), (namespace, "b")})
+        core.patch_namespaced_config_map("a", namespace, {"data": {"v": "green"}})
+        _caught_up(lambda: informer.holders("green") == {(namespace, "a")})
+        assert informer.holders("red") == set()
+        assert informer.holders("blue") == {(namespace, "b")}
+        core.delete_namespaced_config_map("b", namespace)
+        _caught_up(lambda: informer.holders("blue") == set())
+        informer._list()  # a re-list rebuilds the index from the copy it replaces
+        assert informer.holders("green") == {(namespace, "a")}
+        assert informer.holders("blue") == set()
+        assert informer._index.keys() == {"green"}  # no empty entries pile up
+    finally:
+        informer.stop()

@@ -5,7 +5,9 @@ It lists once, a page at a time, then watches from the list's resourceVersion wi
 watch the server ends is resumed from the last version seen; a watch that fails (410 Gone: the
 version was compacted away, or any other error) means listing again and replacing the copy whole,
 so no change is missed and nothing deleted meanwhile lingers. Only what ``project`` keeps of each
-object is stored: memory is the number of objects times the projection, whatever they weigh.
+object is stored: memory is the number of objects times the projection, whatever they weigh. An
+optional ``index`` turns a projection into keys (an Ingress's hosts) and keeps key -> objects
+current with the copy, so "which objects have key K" is a lookup, as client-go's indexers do.
 
 It reads as Kuberth itself, not as a tenant: Kubernetes RBAC does not stand between a caller and
 what it serves. Whoever reads from it must first decide, from the database, that the caller may see
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Generic, TypeVar
 
 from kuberth.exceptions import KubernetesUnavailableError, KuberthError
@@ -50,6 +52,7 @@ class Informer(Generic[T]):
         *,
         label_selector: str,
         project: Callable[[JSON], T],
+        index: Callable[[T], Iterable[str]] | None = None,
         page_size: int = PAGE_SIZE,
         watch_seconds: float = WATCH_SECONDS,
     ) -> None:
@@ -60,6 +63,10 @@ class Informer(Generic[T]):
         self._page_size = page_size
         self._watch_seconds = watch_seconds
         self._items: dict[str, dict[str, T]] = {}  # namespace ("" if none) -> name -> value
+        #: ``index``'s keys of each value -> the (namespace, name) of the objects that have them,
+        #: so "who has key K" is a dict lookup, not a scan of every object.
+        self._keys = index
+        self._index: dict[str, set[tuple[str, str]]] = {}
         self._lock = threading.Lock()
         self._synced = threading.Event()
         self._stop = threading.Event()
@@ -77,6 +84,11 @@ class Informer(Generic[T]):
         """The namespace's objects by name (a copy: the caller may keep it)."""
         with self._lock:
             return dict(self._items.get(namespace, {}))
+
+    def holders(self, key: str) -> set[tuple[str, str]]:
+        """The (namespace, name) of every object whose value has ``key`` in the index."""
+        with self._lock:
+            return set(self._index.get(key, ()))
 
     def __len__(self) -> int:
         with self._lock:
@@ -161,6 +173,10 @@ class Informer(Generic[T]):
             query["continue"] = token
         with self._lock:
             self._items = fresh
+            self._index = {}
+            for namespace, names in fresh.items():
+                for name, value in names.items():
+                    self._add_keys(namespace, name, value)
         self.lists += 1
         self._synced.set()
         return str(metadata.get("resourceVersion", ""))
@@ -198,15 +214,35 @@ class Informer(Generic[T]):
                 else:
                     value = self._project(obj)
                     with self._lock:
+                        self._drop_keys(namespace, name)
                         self._items.setdefault(namespace, {})[name] = value
+                        self._add_keys(namespace, name, value)
         except KubernetesUnavailableError:
             raise
         except KuberthError as error:  # 410 Gone at the start of the watch, among others
             raise _WatchEndedError(error.message) from error
         return version
 
+    def _add_keys(self, namespace: str, name: str, value: T) -> None:
+        if self._keys is not None:
+            for key in self._keys(value):
+                self._index.setdefault(key, set()).add((namespace, name))
+
+    def _drop_keys(self, namespace: str, name: str) -> None:
+        """Take the stored value's keys out of the index (the caller holds the lock)."""
+        old = self._items.get(namespace, {}).get(name)
+        if self._keys is None or old is None:
+            return
+        for key in self._keys(old):
+            holders = self._index.get(key)
+            if holders is not None:
+                holders.discard((namespace, name))
+                if not holders:
+                    del self._index[key]
+
     def _forget(self, namespace: str, name: str) -> None:
         with self._lock:
+            self._drop_keys(namespace, name)
             names = self._items.get(namespace)
             if names is not None:
                 names.pop(name, None)
