@@ -117,8 +117,9 @@ class WorkloadPolicy:
             return []
         labels = host[: -len(suffix)].split(".")
         candidates = [labels[-1]]  # <ns>.<apps> and *.<ns>.<apps>
-        first = labels[-1]
-        candidates += [first[i + 1 :] for i, c in enumerate(first) if c == "-"]  # <x>-<ns>.<apps>
+        if len(labels) == 1:  # <x>-<ns>.<apps>: one label, nothing under it (as kubectl's policy)
+            only = labels[0]
+            candidates += [only[i + 1 :] for i, c in enumerate(only) if c == "-"]
         return sorted(set(candidates), key=len, reverse=True)
 
     def check_host(

@@ -3,6 +3,7 @@ an AttributeError (a 500)."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -107,6 +108,30 @@ def test_hosts_outside_the_subdomain_are_403_and_inside_are_fine() -> None:
         "web-alice.apps.localhost", field="f", namespace="alice", owner_id=1, taken=[]
     )
     POLICY.check_host("www.acme.example", field="f", namespace="alice", owner_id=7, taken=[])
+
+
+@pytest.mark.parametrize(
+    ("host", "allowed"),
+    [
+        ("alice.apps.localhost", True),
+        ("a.b.alice.apps.localhost", True),
+        ("web-alice.apps.localhost", True),
+        ("x-y-alice.apps.localhost", True),
+        # Only a single label may end in -<ns>: what the kubectl policy allows too.
+        ("web.foo-alice.apps.localhost", False),
+        ("x.web-alice.apps.localhost", False),
+        ("alice.web-bob.apps.localhost", False),
+    ],
+)
+def test_the_api_and_the_kubectl_policy_agree_on_the_subdomain(host: str, allowed: bool) -> None:
+    """The ingress policy's pattern (``ingress_policy``), as RE2 reads it, for namespace alice."""
+    pattern = re.compile(r"^([a-z0-9-]+-|([a-z0-9-]+\.)*)alice\.apps\.localhost$")
+    assert bool(pattern.match(host)) is allowed
+    if allowed:
+        POLICY.check_host(host, field="f", namespace="alice", owner_id=1, taken=[])
+    else:
+        with pytest.raises(ForbiddenError):
+            POLICY.check_host(host, field="f", namespace="alice", owner_id=1, taken=[])
 
 
 @pytest.mark.parametrize(
