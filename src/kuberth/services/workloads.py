@@ -21,13 +21,13 @@ from kuberth.exceptions import ConflictError, InvalidInputError, KuberthError, N
 from kuberth.services import summaries
 from kuberth.services.audit import AuditService
 from kuberth.services.builders import workloads as build
+from kuberth.services.hosts import HostClaims, ingress_hosts
 from kuberth.services.merge import merge_patch
 from kuberth.services.namespaces import NamespaceService
 from kuberth.services.naming import invalid_object_name_reason
 from kuberth.services.policy import WorkloadPolicy, check_deployment, check_size
 from kuberth.services.principal import Principal
 from kuberth.services.specs import DeploymentSpec, IngressSpec, ServiceSpec
-from kuberth.storage.database.hosts import HostStore
 from kuberth.storage.database.users import NamespaceStore
 from kuberth.storage.kubernetes.api import JSON
 from kuberth.storage.kubernetes.resources import (
@@ -101,10 +101,12 @@ class WorkloadService:
         events: EventStorage,
         endpoint_slices: EndpointSliceStorage,
         policy: WorkloadPolicy,
+        hosts: HostClaims,
         audit: AuditService,
         rollout_timeout: float,
     ) -> None:
         self._sessions = sessions
+        self.hosts = hosts
         self._namespaces = namespaces
         self._storage: dict[str, ResourceStorage] = {
             "deployments": deployments,
@@ -195,6 +197,11 @@ class WorkloadService:
             self.policy.check_service(manifest)
         if plural != "ingresses":
             return []
+        return self.check_ingress_hosts(manifest, namespace)
+
+    def check_ingress_hosts(self, manifest: JSON, namespace: str) -> list[str]:
+        """An Ingress's structural and host rules, for any writer (the API and the admission
+        webhook); returns the hosts it would hold, TLS hosts included."""
         spec = manifest.setdefault("spec", {})
         if not isinstance(spec, dict):
             raise InvalidInputError("spec must be an object", field="spec")
@@ -227,27 +234,12 @@ class WorkloadService:
         Raises:
             ConflictError: another Ingress holds one of them.
         """
-        with self._sessions() as session:  # a conflict raises inside: nothing stays claimed
-            holder = HostStore(session).claim(
-                hosts, namespace=namespace, ingress=ingress, owner_id=self._owner(namespace)
-            )
-            if holder is not None:
-                mine = holder.namespace == namespace
-                where = f"ingress {holder.ingress}" if mine else "another tenant's ingress"
-                raise ConflictError(f"host {holder.host} is already used by {where}", field="host")
-        # Ingresses made outside Kuberth (e.g. with kubectl) are not in the table: ask Kubernetes.
-        for other in self._storage["ingresses"].list().get("items", []):
-            meta = other.get("metadata", {})
-            if (meta.get("namespace"), meta.get("name")) == (namespace, ingress):
-                continue
-            clash = set(summaries.ingress_hosts(other)) & set(hosts)
-            if clash:
-                self.release_hosts(namespace=namespace, ingress=ingress)
-                raise ConflictError(f"host {sorted(clash)[0]} is already used", field="host")
+        self.hosts.claim(
+            hosts, namespace=namespace, ingress=ingress, owner_id=self._owner(namespace)
+        )
 
     def release_hosts(self, *, namespace: str, ingress: str, keep: list[str] | None = None) -> None:
-        with self._sessions() as session:
-            HostStore(session).release(namespace=namespace, ingress=ingress, keep=keep or [])
+        self.hosts.release(namespace=namespace, ingress=ingress, keep=keep or [])
 
     # -- verbs ------------------------------------------------------------------------------------
 
@@ -433,13 +425,11 @@ class WorkloadService:
         stored = self._storage["ingresses"].read(
             ingress, namespace=namespace, identity=principal.kubernetes_identity
         )
-        held = sorted(set(summaries.ingress_hosts(stored))) if stored else []
-        owner = self._owner(namespace)
-        with self._sessions() as session:
-            store = HostStore(session)
-            store.release(namespace=namespace, ingress=ingress, keep=held)
-            if held:  # a host another Ingress claimed meanwhile stays its own
-                store.claim(held, namespace=namespace, ingress=ingress, owner_id=owner)
+        held = list(ingress_hosts(stored)) if stored else []
+        self.hosts.release(namespace=namespace, ingress=ingress, keep=held)
+        for host in held:  # a host another Ingress claimed meanwhile stays its own
+            with contextlib.suppress(ConflictError):
+                self.claim_hosts(principal, [host], namespace=namespace, ingress=ingress)
 
     def delete(self, principal: Principal, plural: str, namespace: str, name: str) -> None:
         self._namespaces.require_access(principal, namespace)

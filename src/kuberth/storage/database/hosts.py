@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Collection
 
 from sqlalchemy import delete, select
@@ -42,5 +43,20 @@ class HostStore:
                 IngressHost.namespace == namespace,
                 IngressHost.ingress == ingress,
                 IngressHost.host.not_in(list(keep)),
+            )
+        )
+
+    def older_than(self, cutoff: datetime.datetime) -> list[IngressHost]:
+        return list(
+            self._session.scalars(select(IngressHost).where(IngressHost.created_at < cutoff))
+        )
+
+    def release_one(self, host: str, *, namespace: str, ingress: str) -> None:
+        """Release one host if this Ingress still holds it (another may have claimed it since)."""
+        self._session.execute(
+            delete(IngressHost).where(
+                IngressHost.host == host,
+                IngressHost.namespace == namespace,
+                IngressHost.ingress == ingress,
             )
         )

@@ -1,0 +1,153 @@
+"""Who holds which Ingress host, for every writer: Kuberth's API and its admission webhook.
+
+Two sources answer it. The database's claims (one row per host, so two claims cannot both win, on
+any number of replicas) hold every host written through Kuberth's API, and — when the admission
+webhook is on — every host written with kubectl too. A watch-fed index of every Ingress in the
+cluster (host -> Ingresses) covers what was made before either, or by someone Kuberth never sees
+(an operator writing straight to Kubernetes, a namespace Kuberth does not manage). A host the
+index shows elsewhere is confirmed with one read of that Ingress before a claim is refused: the
+index may lag a deletion by a moment, and the answer must not.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from collections.abc import Callable, Collection, Iterable
+from contextlib import AbstractContextManager
+
+from sqlalchemy.orm import Session
+
+from kuberth.exceptions import ConflictError
+from kuberth.services import summaries
+from kuberth.storage.database.hosts import HostStore
+from kuberth.storage.kubernetes.api import JSON
+from kuberth.storage.kubernetes.informer import Informer
+from kuberth.storage.kubernetes.resources import IngressStorage
+
+log = logging.getLogger(__name__)
+
+#: What the index keeps of an Ingress: its hosts.
+Hosts = tuple[str, ...]
+
+
+def ingress_hosts(obj: JSON) -> Hosts:
+    """Every host an Ingress serves or presents a certificate for: its rules' and its TLS
+    sections' (what Kuberth claims for it). Also the index's projection of an Ingress."""
+    spec = obj.get("spec") or {}
+    tls_hosts = [h for tls in spec.get("tls") or [] for h in tls.get("hosts") or []]
+    return tuple(sorted({*summaries.ingress_hosts(obj), *(h for h in tls_hosts if h)}))
+
+
+def hosts_of(hosts: Hosts) -> Iterable[str]:
+    """The index's keys of a projection."""
+    return hosts
+
+
+class _DryRunError(Exception):
+    """Leaves a transaction without committing what it did (a dry run)."""
+
+
+class HostClaims:
+    def __init__(
+        self,
+        *,
+        sessions: Callable[[], AbstractContextManager[Session]],
+        ingresses: IngressStorage,
+        index: Informer[Hosts],
+        index_wait: float,
+    ) -> None:
+        self._sessions = sessions
+        self._ingresses = ingresses
+        self._index = index
+        self._index_wait = index_wait
+
+    def claim(
+        self,
+        hosts: Collection[str],
+        *,
+        namespace: str,
+        ingress: str,
+        owner_id: int,
+        dry_run: bool = False,
+    ) -> None:
+        """Hold the hosts for this Ingress, or a 409 naming who has them (and hold nothing).
+
+        ``dry_run`` checks without holding anything.
+
+        Raises:
+            ConflictError: another Ingress holds one of them.
+            KubernetesUnavailableError: the index is not ready.
+        """
+        if not hosts:
+            return
+        try:
+            with self._sessions() as session:  # a conflict raises inside: nothing stays claimed
+                holder = HostStore(session).claim(
+                    hosts, namespace=namespace, ingress=ingress, owner_id=owner_id
+                )
+                if holder is not None:
+                    mine = holder.namespace == namespace
+                    where = f"ingress {holder.ingress}" if mine else "another tenant's ingress"
+                    raise ConflictError(
+                        f"host {holder.host} is already used by {where}", field="host"
+                    )
+                if dry_run:
+                    raise _DryRunError
+        except _DryRunError:
+            pass
+        # Outside the transaction: a call to Kubernetes must not hold one open.
+        clash = self._held_elsewhere(hosts, namespace=namespace, ingress=ingress)
+        if clash is not None:
+            self.release(namespace=namespace, ingress=ingress, dry_run=dry_run)
+            raise ConflictError(f"host {clash} is already used", field="host")
+
+    def release(
+        self, *, namespace: str, ingress: str, keep: Collection[str] = (), dry_run: bool = False
+    ) -> None:
+        """Release this Ingress's hosts, except ``keep``."""
+        if dry_run:
+            return
+        with self._sessions() as session:
+            HostStore(session).release(namespace=namespace, ingress=ingress, keep=keep)
+
+    def _held_elsewhere(
+        self, hosts: Collection[str], *, namespace: str, ingress: str
+    ) -> str | None:
+        """A host an Ingress other than this one serves, as the index says and a read confirms."""
+        self._index.require_synced(self._index_wait)
+        for host in sorted(hosts):
+            for other_namespace, other in sorted(self._index.holders(host)):
+                if (other_namespace, other) == (namespace, ingress):
+                    continue
+                if host in self._stored_hosts(other_namespace, other):
+                    return host
+        return None
+
+    def _stored_hosts(self, namespace: str, name: str) -> Hosts:
+        # A list narrowed to one name, not a GET: the same permission the index needs.
+        found = self._ingresses.list(namespace=namespace, field_selector=f"metadata.name={name}")
+        items = found.get("items") or []
+        return ingress_hosts(items[0]) if items else ()
+
+    def release_orphans(self, *, older_than: datetime.timedelta) -> int:
+        """Release claims of Ingresses that do not exist (a namespace deleted with its Ingresses,
+        a kubectl write refused after the webhook claimed its hosts); returns how many.
+
+        Only claims older than ``older_than`` go: a younger one may belong to a write in flight.
+        """
+        self._index.require_synced(self._index_wait)
+        cutoff = datetime.datetime.now(datetime.UTC) - older_than
+        released = 0
+        with self._sessions() as session:
+            store = HostStore(session)
+            for row in store.older_than(cutoff):
+                if (row.namespace, row.ingress) in self._index.holders(row.host):
+                    continue
+                if row.host in self._stored_hosts(row.namespace, row.ingress):
+                    continue  # the index lags a creation: the Ingress is there
+                store.release_one(row.host, namespace=row.namespace, ingress=row.ingress)
+                released += 1
+        if released:
+            log.info("released %d host claims of Ingresses that no longer exist", released)
+        return released
