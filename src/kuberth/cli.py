@@ -216,6 +216,16 @@ def dev(host: Host = None, port: Port = None) -> None:
                 "secret_key": settings.secret_key or SecretStr(secrets.token_urlsafe(32)),
             }
         )
+        if not settings.admission_webhook_url:
+            # The Ingress host webhook, on loopback: the local API server runs on this machine.
+            webhook_port = free_port()
+            dev_settings = dev_settings.model_copy(
+                update={
+                    "admission_webhook_url": f"https://127.0.0.1:{webhook_port}",
+                    "admission_listen_host": "127.0.0.1",
+                    "admission_listen_port": webhook_port,
+                }
+            )
         if "KUBERTH_DATABASE_URL" not in os.environ:
             # The database lives and dies with the plane it describes.
             dev_settings.database_url = f"sqlite:///{settings.cluster_dir}/kuberth.db"

@@ -213,6 +213,30 @@ class Settings(BaseSettings):
         ),
     )
 
+    admission_webhook_url: str = Field(
+        default="",
+        pattern=r"^(https://[^/?#]+)?$",
+        description=(
+            "Where the API server reaches Kuberth's admission webhook (host ownership of Ingresses "
+            "for every writer, kubectl included): `https://<host>:<port>`, or "
+            "`https://<service>.<namespace>.svc:<port>` for a Service. Empty: no webhook, and "
+            "only Kuberth's API checks that a host is free."
+        ),
+    )
+    admission_listen_host: str = Field(
+        default="0.0.0.0",  # noqa: S104 - in a pod, the API server calls in from outside it
+        description="The address the admission webhook listens on (TLS).",
+    )
+    admission_listen_port: int = Field(
+        default=8443, ge=1, le=65535, description="The port the admission webhook listens on."
+    )
+    admission_timeout: int = Field(
+        default=5,
+        ge=1,
+        le=30,
+        description="Seconds the API server waits for the webhook before refusing the write.",
+    )
+
     lease_duration: int = Field(
         default=15,
         ge=1,

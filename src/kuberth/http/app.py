@@ -8,6 +8,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
+from urllib.parse import urlsplit
 
 from authlib.integrations.starlette_client import OAuth
 from fastapi import FastAPI
@@ -15,6 +16,7 @@ from starlette.middleware.sessions import SessionMiddleware
 
 import kuberth
 from kuberth.exceptions import KuberthError
+from kuberth.http.admission import AdmissionServer
 from kuberth.http.body_limit import BodyLimitMiddleware
 from kuberth.http.errors import install_error_handlers
 from kuberth.http.observability import install_metrics
@@ -32,7 +34,7 @@ from kuberth.http.routes import (
     tokens,
     workloads,
 )
-from kuberth.http.services import build_services
+from kuberth.http.services import Services, build_services
 from kuberth.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -59,6 +61,33 @@ def _oauth(settings: Settings, *, org_scope: bool) -> OAuth:
         },
     )
     return oauth
+
+
+def _start_admission(services: Services, settings: Settings) -> AdmissionServer | None:
+    """Serve the admission webhook and register it, when the settings give it a URL.
+
+    Turned off, an earlier registration is left in place (Kuberth may not delete it): an operator
+    removes it with ``kubectl delete validatingwebhookconfiguration kuberth-ingress-hosts``.
+    """
+    if not settings.admission_webhook_url:
+        return None
+    host = urlsplit(settings.admission_webhook_url).hostname or ""
+    tls = services.webhook.certificates(host)
+    server = AdmissionServer(
+        services.admission,
+        tls,
+        host=settings.admission_listen_host,
+        port=settings.admission_listen_port,
+    )
+    server.start()
+    try:
+        services.webhook.register(settings.admission_webhook_url, tls)
+    except KuberthError as error:  # e.g. not allowed to: an operator may have registered it
+        log.warning("could not register the admission webhook: %s", error.message)
+    except BaseException:
+        server.stop()
+        raise
+    return server
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -88,6 +117,9 @@ def create_app(settings: Settings) -> FastAPI:
                 "could not apply the tenant ClusterRole and admission policies: %s", error.message
             )
         phase("cluster objects applied")
+        webhook = _start_admission(services, settings)
+        if webhook is not None:
+            phase("admission webhook serving and registered")
         # Only the replica holding the Lease reconciles; the others stand by to take over.
         stop = threading.Event()
         campaigning = threading.Thread(
@@ -109,6 +141,8 @@ def create_app(settings: Settings) -> FastAPI:
                 campaigning.join(
                     timeout=settings.lease_duration + 2 * settings.kubernetes_request_timeout
                 )
+            if webhook is not None:
+                webhook.stop()
             await services.aclose()
 
     app = FastAPI(

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kuberth.services.admin import AdminService, Usage, quota_usage
+from kuberth.services.admission import IngressAdmission, WebhookRegistration
 from kuberth.services.apps import AppService
 from kuberth.services.audit import AuditService
 from kuberth.services.builders.admission import ingress_policy, service_policy
@@ -19,6 +20,7 @@ from kuberth.services.dashboard import (
     ingress_part,
 )
 from kuberth.services.health import HealthService
+from kuberth.services.hosts import HostClaims, Hosts, hosts_of, ingress_hosts
 from kuberth.services.kubeconfigs import KubeconfigService
 from kuberth.services.leader import LeaderElector, holder_identity
 from kuberth.services.namespaces import NamespaceService
@@ -50,6 +52,7 @@ from kuberth.storage.kubernetes.resources import (
     RoleBindingStorage,
     ServiceAccountStorage,
     ServiceStorage,
+    ValidatingWebhookConfigurationStorage,
 )
 
 
@@ -71,6 +74,9 @@ class Services:
     audit: AuditService
     admin: AdminService
     reconciler: Reconciler
+    #: Host ownership for every Ingress writer (the webhook's answers) and its registration.
+    admission: IngressAdmission
+    webhook: WebhookRegistration
     #: Elects the one replica that reconciles.
     leader: LeaderElector
 
@@ -134,6 +140,16 @@ def build_services(settings: Settings) -> Services:
         delete_timeout=settings.namespace_delete_timeout,
         audit=audit,
     )
+    # Every Ingress in the cluster, by host: who holds a host is a lookup, not a list per claim.
+    host_index = Informer[Hosts](
+        api, IngressStorage.kind, label_selector="", project=ingress_hosts, index=hosts_of
+    )
+    host_claims = HostClaims(
+        sessions=database.session,
+        ingresses=IngressStorage(api),
+        index=host_index,
+        index_wait=settings.kubernetes_request_timeout,
+    )
     workloads = WorkloadService(
         sessions=database.session,
         namespaces=namespace_service,
@@ -143,6 +159,7 @@ def build_services(settings: Settings) -> Services:
         pods=PodStorage(api),
         events=EventStorage(api),
         endpoint_slices=EndpointSliceStorage(api),
+        hosts=host_claims,
         policy=WorkloadPolicy(
             apps_domain=settings.apps_domain,
             custom_domains=settings.custom_domains,
@@ -193,7 +210,7 @@ def build_services(settings: Settings) -> Services:
         ),
         github=GitHubApi(settings.github_api_url),
         kubernetes=api,
-        informers=[quota_usage_cache, app_deployments, app_ingresses],
+        informers=[quota_usage_cache, app_deployments, app_ingresses, host_index],
         workloads=workloads,
         apps=AppService(workloads=workloads, apps_domain=settings.apps_domain),
         kubeconfigs=KubeconfigService(
@@ -220,6 +237,15 @@ def build_services(settings: Settings) -> Services:
             namespaces=namespaces,
             baseline_storage=baseline_storage,
             provisioner=provisioner,
+            hosts=host_claims,
+        ),
+        admission=IngressAdmission(
+            sessions=database.session, workloads=workloads, hosts=host_claims
+        ),
+        webhook=WebhookRegistration(
+            configurations=ValidatingWebhookConfigurationStorage(api),
+            secret_key=settings.session_secret(),
+            timeout_seconds=settings.admission_timeout,
         ),
         leader=LeaderElector(
             leases=LeaseStorage(api),

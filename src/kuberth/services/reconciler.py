@@ -7,11 +7,14 @@ namespace unknown to the database may hold a tenant's data (a database restored 
 backup looks exactly like that), so it is recorded for its owner rather than removed.
 
 One pass costs five paginated list requests (namespaces and the four baseline kinds, metadata
-only) however many tenants there are, plus one apply per missing piece.
+only) however many tenants there are, plus one apply per missing piece. A last, separate step
+releases the host claims of Ingresses that no longer exist, from the watch-fed index of Ingresses
+(one narrowed read per claim the index does not show, to be sure).
 """
 
 from __future__ import annotations
 
+import datetime
 import logging
 import threading
 import time
@@ -24,12 +27,17 @@ from sqlalchemy.orm import Session
 
 from kuberth.exceptions import KuberthError
 from kuberth.services.builders.tenant import BASELINE_NAME, MANAGED_BY, OWNER_ID, PERSONAL
+from kuberth.services.hosts import HostClaims
 from kuberth.services.provisioning import ACCESS_KIND, Provisioner
 from kuberth.storage.database.users import NamespaceStore, UserStore
 from kuberth.storage.kubernetes.namespaces import NamespaceStorage
 from kuberth.storage.kubernetes.resources import ResourceStorage
 
 log = logging.getLogger(__name__)
+
+#: A host claim this old whose Ingress does not exist is an orphan; a younger one may belong to a
+#: write still on its way to the API server.
+ORPHAN_GRACE = datetime.timedelta(minutes=10)
 
 
 MANAGED = f"{MANAGED_BY}=kuberth"
@@ -68,6 +76,7 @@ class ReconcileReport:
     forgotten: list[str] = field(default_factory=list)  # records of namespaces now gone
     withheld: list[str] = field(default_factory=list)  # revoked owners' access taken away again
     failed: dict[str, str] = field(default_factory=dict)  # namespace -> why (tried next pass)
+    released_hosts: int = 0  # host claims of Ingresses that no longer exist
     stopped: bool = False  # cut short (shutdown, or leadership lost); the next pass goes on
 
 
@@ -79,11 +88,15 @@ class Reconciler:
         namespaces: NamespaceStorage,
         baseline_storage: Mapping[str, ResourceStorage],
         provisioner: Provisioner,
+        hosts: HostClaims | None = None,
+        orphan_grace: datetime.timedelta = ORPHAN_GRACE,
     ) -> None:
         self._sessions = sessions
         self._namespaces = namespaces
         self._baseline = baseline_storage
         self._provisioner = provisioner
+        self._hosts = hosts
+        self._orphan_grace = orphan_grace
 
     def reconcile(self, *, stop: threading.Event | None = None) -> ReconcileReport:
         """One pass over every Kuberth namespace; ``stop`` ends it early, between namespaces, so a
@@ -126,7 +139,18 @@ class Reconciler:
             if name not in live and not personal:
                 self._forget(name)
                 report.forgotten.append(name)
+        self._release_orphan_hosts(report)
         return report
+
+    def _release_orphan_hosts(self, report: ReconcileReport) -> None:
+        """A separate step: host claims of Ingresses that are gone (a deleted namespace's, a
+        delete the webhook missed while Kuberth was down) are released."""
+        if self._hosts is None:
+            return
+        try:
+            report.released_hosts = self._hosts.release_orphans(older_than=self._orphan_grace)
+        except KuberthError as error:
+            report.failed["(ingress host claims)"] = error.message
 
     def _converge(
         self,

@@ -270,6 +270,24 @@ def _run(s: Scenario, tenant: httpx.Client, operator: httpx.Client, again: httpx
             200,
         )
         expect(tenant.put(f"{base}/ingresses/web", json={**spec, "host": "x" + host}), 200)
+    with s.step("ingress hosts: the admission webhook refuses a held host to any writer"):
+        by_hand = {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "Ingress",
+            "metadata": {"name": "by-hand"},
+            "spec": {
+                "ingressClassName": "nginx",
+                "rules": [{"host": "x" + host}],
+            },
+        }
+        refused: client.ApiException | None = None
+        try:
+            client.NetworkingV1Api(s.admin_api).create_namespaced_ingress(ns, by_hand)
+        except client.ApiException as error:
+            refused = error
+        assert refused is not None, "the webhook let a held host be taken"
+        assert refused.status == 409, refused.body
+        assert "hosts.kuberth.dev" in refused.body, refused.body
     with s.step("namespace page: events"):
         expect(tenant.get(f"/namespaces/{ns}"), 200)
     with s.step("deployment, service, ingress: delete"):

@@ -29,6 +29,7 @@ from kuberth.cluster.build import Binaries
 from kuberth.cluster.plane import free_port
 from kuberth.devtools.github import StandInServer, ThreadedServer
 from kuberth.exceptions import ForbiddenError, NotFoundError
+from kuberth.services.builders.admission import HOST_WEBHOOK
 from kuberth.services.builders.tenant import (
     MANAGED_BY,
     OWNER_ID,
@@ -319,11 +320,15 @@ def start_kuberth(
         operator_id = new_id()
         port = free_port()
         url = f"http://127.0.0.1:{port}"
+        webhook_port = free_port()
         settings = kuberth_settings(
             public_url=url,
             kubeconfig=installation.kubeconfig,
             kuberth_namespace=installation.namespace,
             admin_github_ids=[operator_id],
+            admission_webhook_url=f"https://127.0.0.1:{webhook_port}",
+            admission_listen_host="127.0.0.1",
+            admission_listen_port=webhook_port,
         )
         app = create_app(settings)
         server = ThreadedServer(app, port=port).start()
@@ -339,6 +344,11 @@ def start_kuberth(
             )
         finally:
             server.stop()
+            # Left registered, it would refuse every later tenant Ingress write in this session.
+            with contextlib.suppress(client.ApiException):
+                client.AdmissionregistrationV1Api(
+                    admin_api
+                ).delete_validating_webhook_configuration(HOST_WEBHOOK)
 
     return start
 

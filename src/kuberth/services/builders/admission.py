@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from urllib.parse import urlsplit
 
 from kuberth.services.builders.tenant import MANAGED_BY, TENANTS_GROUP
 
@@ -123,3 +124,68 @@ def service_policy(*, service_types: list[str]) -> list[Manifest]:
         },
     ]
     return [_policy(SERVICE_POLICY, "services", "", validations), _binding(SERVICE_POLICY)]
+
+
+HOST_WEBHOOK = "kuberth-ingress-hosts"
+#: The webhook's paths on Kuberth's admission listener.
+HOST_REVIEW_PATH = "/admission/ingress-hosts"
+HOST_RELEASE_PATH = "/admission/ingress-hosts/released"
+
+
+def _client_config(base_url: str, path: str, ca_bundle: str) -> Manifest:
+    """A URL, or a Service reference when the host is ``<name>.<namespace>.svc`` (the API server
+    reaches Services without cluster DNS)."""
+    parsed = urlsplit(base_url)
+    host = parsed.hostname or ""
+    parts = host.split(".")
+    if len(parts) == 3 and parts[2] == "svc":
+        service = {
+            "namespace": parts[1],
+            "name": parts[0],
+            "path": path,
+            "port": parsed.port or 443,
+        }
+        return {"service": service, "caBundle": ca_bundle}
+    return {"url": base_url.rstrip("/") + path, "caBundle": ca_bundle}
+
+
+def ingress_host_webhook(*, base_url: str, ca_bundle: str, timeout_seconds: int) -> Manifest:
+    """Host ownership for every writer of an Ingress in a tenant namespace (kubectl included).
+
+    Creates and updates fail closed (a tenant cannot take a host while Kuberth cannot answer);
+    deletes only release the Ingress's claims, so they are let through when Kuberth is down (its
+    reconciler releases what a missed delete left). Only tenant namespaces are matched: Kuberth
+    being down never blocks the rest of the cluster.
+    """
+    tenant_namespaces = {"matchLabels": {MANAGED_BY: "kuberth"}}
+
+    def webhook(name: str, path: str, operations: list[str], failure: str) -> Manifest:
+        return {
+            "name": name,
+            "clientConfig": _client_config(base_url, path, ca_bundle),
+            "rules": [
+                {
+                    "apiGroups": ["networking.k8s.io"],
+                    "apiVersions": ["v1"],
+                    "operations": operations,
+                    "resources": ["ingresses"],
+                    "scope": "Namespaced",
+                }
+            ],
+            "namespaceSelector": tenant_namespaces,
+            "failurePolicy": failure,
+            "sideEffects": "NoneOnDryRun",  # claims are written only for real requests
+            "admissionReviewVersions": ["v1"],
+            "timeoutSeconds": timeout_seconds,
+            "matchPolicy": "Equivalent",
+        }
+
+    return {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingWebhookConfiguration",
+        "metadata": {"name": HOST_WEBHOOK, "labels": {MANAGED_BY: "kuberth"}},
+        "webhooks": [
+            webhook("hosts.kuberth.dev", HOST_REVIEW_PATH, ["CREATE", "UPDATE"], "Fail"),
+            webhook("host-releases.kuberth.dev", HOST_RELEASE_PATH, ["DELETE"], "Ignore"),
+        ],
+    }

@@ -258,6 +258,15 @@ class ValidatingAdmissionPolicyBindingStorage(ResourceStorage):
     )
 
 
+class ValidatingWebhookConfigurationStorage(ResourceStorage):
+    kind = Kind(
+        "ValidatingWebhookConfiguration",
+        "admissionregistration.k8s.io/v1",
+        "validatingwebhookconfigurations",
+        namespaced=False,
+    )
+
+
 #: Storage class for each cluster-wide kind Kuberth keeps in place at start-up.
 CLUSTER_STORAGE: dict[str, type[ResourceStorage]] = {
     cls.kind.kind: cls
@@ -265,6 +274,7 @@ CLUSTER_STORAGE: dict[str, type[ResourceStorage]] = {
         ClusterRoleStorage,
         ValidatingAdmissionPolicyStorage,
         ValidatingAdmissionPolicyBindingStorage,
+        ValidatingWebhookConfigurationStorage,
     )
 }
 
