@@ -71,6 +71,7 @@ def _start_admission(services: Services, settings: Settings) -> AdmissionServer 
     """
     if not settings.admission_webhook_url:
         return None
+    services.workloads.hosts.start()
     host = urlsplit(settings.admission_webhook_url).hostname or ""
     tls = services.webhook.certificates(host)
     server = AdmissionServer(

@@ -62,6 +62,11 @@ class HostClaims:
         self._index = index
         self._index_wait = index_wait
 
+    def start(self) -> None:
+        """Start filling the index now rather than at the first claim (the webhook's first answer
+        must not wait for a list of every Ingress)."""
+        self._index.start()
+
     def claim(
         self,
         hosts: Collection[str],
