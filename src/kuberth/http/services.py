@@ -27,6 +27,7 @@ from kuberth.services.provisioned import CountedNamespaceStorage
 from kuberth.services.provisioning import Provisioner
 from kuberth.services.reconciler import Reconciler
 from kuberth.services.signup import SignupRules
+from kuberth.services.suspension import AppSuspension
 from kuberth.services.tokens import TokenService
 from kuberth.services.users import UserService
 from kuberth.services.workloads import WorkloadService
@@ -164,6 +165,16 @@ def build_services(settings: Settings) -> Services:
     app_ingresses = Informer[AppPart](
         api, IngressStorage.kind, label_selector=APP_SELECTOR, project=ingress_part
     )
+    admin = AdminService(
+        sessions=database.session,
+        provisioner=provisioner,
+        role_bindings=RoleBindingStorage(api),
+        service_accounts=ServiceAccountStorage(api),
+        quotas=quota_usage_cache,
+        audit=audit,
+        apps=AppSuspension(DeploymentStorage(api), access_wait=settings.kubernetes_request_timeout),
+        cache_wait=settings.kubernetes_request_timeout,
+    )
     return Services(
         settings=settings,
         database=database,
@@ -206,20 +217,13 @@ def build_services(settings: Settings) -> Services:
             lifetime=settings.kubeconfig_token_lifetime,
         ),
         audit=audit,
-        admin=AdminService(
-            sessions=database.session,
-            provisioner=provisioner,
-            role_bindings=RoleBindingStorage(api),
-            service_accounts=ServiceAccountStorage(api),
-            quotas=quota_usage_cache,
-            audit=audit,
-            cache_wait=settings.kubernetes_request_timeout,
-        ),
+        admin=admin,
         reconciler=Reconciler(
             sessions=database.session,
             namespaces=namespaces,
             baseline_storage=baseline_storage,
             provisioner=provisioner,
+            withdraw=admin.withdraw,
         ),
         leader=LeaderElector(
             leases=LeaseStorage(api),

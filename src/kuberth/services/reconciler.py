@@ -79,11 +79,15 @@ class Reconciler:
         namespaces: NamespaceStorage,
         baseline_storage: Mapping[str, ResourceStorage],
         provisioner: Provisioner,
+        withdraw: Callable[..., None] | None = None,
     ) -> None:
         self._sessions = sessions
         self._namespaces = namespaces
         self._baseline = baseline_storage
         self._provisioner = provisioner
+        #: Takes a revoked owner's access and apps away in a namespace (AdminService.withdraw);
+        #: without it, just the access.
+        self._withdraw = withdraw
 
     def reconcile(self, *, stop: threading.Event | None = None) -> ReconcileReport:
         """One pass over every Kuberth namespace; ``stop`` ends it early, between namespaces, so a
@@ -156,7 +160,11 @@ class Reconciler:
             self._provisioner.apply_baseline(name, github_id=github_id, access=access)
             report.completed.append(name)
         if not access and name in has.get(ACCESS_KIND, set()):
-            self._baseline[ACCESS_KIND].delete(BASELINE_NAME, namespace=name)
+            # Apps first (as the tenant, while the RoleBinding still lets Kuberth act for them).
+            if self._withdraw is not None:
+                self._withdraw(name, github_id=github_id)
+            else:
+                self._baseline[ACCESS_KIND].delete(BASELINE_NAME, namespace=name)
             report.withheld.append(name)
         if record is None and self._record(
             name, github_id, personal=labels.get(PERSONAL) == "true"
