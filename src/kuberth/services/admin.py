@@ -38,6 +38,8 @@ class TenantInfo:
     created_at: datetime.datetime
     last_sign_in_at: datetime.datetime
     revoked_at: datetime.datetime | None
+    #: ``operator`` or ``signup-rules`` (the user no longer passed the sign-up rules)
+    revoked_reason: str | None
     usage: Usage  # resource -> {"used", "hard"}
 
 
@@ -100,6 +102,7 @@ class AdminService:
                     u.created_at,
                     u.last_sign_in_at,
                     u.revoked_at,
+                    u.revoked_reason,
                     _first_usage(
                         self._quotas.get(tenant.BASELINE_NAME, namespace=n) for n in names
                     ),
