@@ -104,6 +104,19 @@ class Settings(BaseSettings):
     signup_teams: list[str] = Field(
         default=[], description="Members of these teams, as `org/team-slug`, may sign up."
     )
+    signup_membership_token: SecretStr | None = Field(
+        default=None,
+        description="A GitHub token with `read:org` (of someone who can see the orgs' and teams' "
+        "members) that Kuberth re-checks org and team membership with after sign-in. Without it, "
+        "membership is checked only at sign-in (the login rules are re-checked always).",
+    )
+    signup_recheck_interval: float = Field(
+        default=900.0,
+        ge=1,
+        description="Seconds a user's sign-up verdict is trusted: within about this long (4/3 of "
+        "it for kubeconfigs and running apps, swept by the reconciling replica) a user the rules "
+        "no longer allow loses access everywhere. Narrowed login rules apply at once.",
+    )
     admin_github_ids: list[int] = Field(
         default=[],
         description="Numeric GitHub ids of operators: they see every tenant. Ids, because logins "

@@ -3,6 +3,9 @@
 It speaks the parts of GitHub that Kuberth uses: the OAuth web flow (authorize page, code, token
 exchange with PKCE) and the REST calls sign-in makes (``/user``, org and team membership), with the
 REST API under ``/api/v3`` as on GitHub Enterprise. On the authorize page you choose who you are.
+Membership is also answered for an operator's token (:meth:`GitHubStandIn.membership_token`, as
+``KUBERTH_SIGNUP_MEMBERSHIP_TOKEN``) from what each login last chose, and a test can take a
+login out of an org or team (:meth:`GitHubStandIn.leave`) or make those calls fail (``outage``).
 `kuberth serve` never starts it; `kuberth dev` and the tests do.
 """
 
@@ -58,9 +61,31 @@ class GitHubStandIn:
     #: What ``/user`` answers for a user id instead of the true record, as raw bytes: a GitHub
     #: that misbehaves, for the tests of what Kuberth accepts as an identity.
     user_answers: dict[int, bytes] = field(default_factory=dict)
+    #: Every login's orgs and teams, as chosen at its last authorization (lower-cased login).
+    members: dict[str, StandInUser] = field(default_factory=dict)
+    #: Tokens that may read any org's and team's members (an org owner's, with read:org).
+    membership_tokens: set[str] = field(default_factory=set)
+    #: When set, the membership calls answer 503 (GitHub having a bad day).
+    outage: bool = False
 
     def app(self) -> FastAPI:
         return _make_app(self)
+
+    def membership_token(self) -> str:
+        token = "ghp_" + secrets.token_urlsafe(24)
+        with self.lock:
+            self.membership_tokens.add(token)
+        return token
+
+    def leave(self, login: str, *, org: str | None = None, team: str | None = None) -> None:
+        """Take a login out of an org (and its teams) or one team (``org/slug``)."""
+        with self.lock:
+            user = self.members[login.lower()]
+            if org is not None:
+                user.orgs.discard(org)
+                user.teams = {t for t in user.teams if not t.startswith(f"{org}/")}
+            if team is not None:
+                user.teams.discard(team)
 
 
 def _s256(verifier: str) -> str:
@@ -152,6 +177,7 @@ def _make_app(server: GitHubStandIn) -> FastAPI:
         user = StandInUser(user_id, login, name or None, _split(orgs), _split(teams))
         code = secrets.token_urlsafe(16)
         with server.lock:
+            server.members[login.lower()] = user
             server.codes[code] = _Grant(
                 client_id,
                 redirect_uri,
@@ -210,10 +236,20 @@ def _make_app(server: GitHubStandIn) -> FastAPI:
             return Response(server.user_answers[who.id], media_type="application/json")
         return JSONResponse({"id": who.id, "login": who.login, "name": who.name, "type": "User"})
 
+    def _listed(login: str) -> StandInUser | None:
+        with server.lock:
+            return server.members.get(login.lower())
+
     @app.get("/api/v3/orgs/{org}/members/{login}")
     def org_member(
         org: str, login: str, authorization: Annotated[str | None, Header()] = None
     ) -> Response:
+        if server.outage:
+            return JSONResponse({"message": "Service unavailable"}, status_code=503)
+        token = (authorization or "").split(" ", 1)[-1]
+        if token in server.membership_tokens:
+            listed = _listed(login)
+            return Response(status_code=204 if listed and org in listed.orgs else 404)
         found = _user(authorization)
         if found is None:
             return JSONResponse({"message": "Bad credentials"}, status_code=401)
@@ -227,11 +263,17 @@ def _make_app(server: GitHubStandIn) -> FastAPI:
     def team_member(
         org: str, team: str, login: str, authorization: Annotated[str | None, Header()] = None
     ) -> Response:
-        found = _user(authorization)
-        if found is None:
-            return JSONResponse({"message": "Bad credentials"}, status_code=401)
-        who, _ = found
-        if who.login.lower() == login.lower() and f"{org}/{team}" in who.teams:
+        if server.outage:
+            return JSONResponse({"message": "Service unavailable"}, status_code=503)
+        token = (authorization or "").split(" ", 1)[-1]
+        if token in server.membership_tokens:
+            who: StandInUser | None = _listed(login)
+        else:
+            found = _user(authorization)
+            if found is None:
+                return JSONResponse({"message": "Bad credentials"}, status_code=401)
+            who = found[0] if found[0].login.lower() == login.lower() else None
+        if who is not None and f"{org}/{team}" in who.teams:
             return JSONResponse({"state": "active", "role": "member"})
         return JSONResponse({"message": "Not Found"}, status_code=404)
 

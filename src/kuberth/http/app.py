@@ -111,6 +111,11 @@ def create_app(settings: Settings) -> FastAPI:
         phase("database migrated, clients ready")
         app.state.services = services
         app.state.oauth = _oauth(settings, org_scope=services.signup.needs_org_scope)
+        if services.signup.needs_org_scope and services.membership is None:
+            log.warning(
+                "sign-up rules name GitHub orgs or teams but KUBERTH_SIGNUP_MEMBERSHIP_TOKEN is "
+                "not set: membership is checked only at sign-in (login rules are re-checked always)"
+            )
         try:
             services.provisioner.ensure_cluster_objects()
         except KuberthError as error:  # e.g. the operator pre-created it and we may not change it

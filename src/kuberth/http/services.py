@@ -29,12 +29,14 @@ from kuberth.services.provisioned import CountedNamespaceStorage
 from kuberth.services.provisioning import Provisioner
 from kuberth.services.reconciler import Reconciler
 from kuberth.services.signup import SignupRules
+from kuberth.services.signup_review import SignupReview
+from kuberth.services.suspension import AppSuspension
 from kuberth.services.tokens import TokenService
 from kuberth.services.users import UserService
 from kuberth.services.workloads import WorkloadService
 from kuberth.settings import Settings
 from kuberth.storage.database.engine import Database, make_engine, migrate
-from kuberth.storage.github import GitHubApi
+from kuberth.storage.github import GitHubApi, GitHubMembership
 from kuberth.storage.kubernetes.api import KubernetesApi
 from kuberth.storage.kubernetes.client import make_api_client
 from kuberth.storage.kubernetes.informer import Informer
@@ -77,17 +79,22 @@ class Services:
     #: Host ownership for every Ingress writer (the webhook's answers) and its registration.
     admission: IngressAdmission
     webhook: WebhookRegistration
+    #: The sign-up rules checked again after sign-in.
+    review: SignupReview
     #: Elects the one replica that reconciles.
     leader: LeaderElector
 
     kubernetes: KubernetesApi
     #: Watch-fed copies of cluster objects; each starts on first use.
     informers: list[Informer[Any]]
+    membership: GitHubMembership | None = None
 
     async def aclose(self) -> None:
         for informer in self.informers:
             informer.stop()
         await self.github.aclose()
+        if self.membership is not None:
+            self.membership.close()
         self.database.engine.dispose()
         self.kubernetes.close()
 
@@ -181,6 +188,34 @@ def build_services(settings: Settings) -> Services:
     app_ingresses = Informer[AppPart](
         api, IngressStorage.kind, label_selector=APP_SELECTOR, project=ingress_part
     )
+    admin = AdminService(
+        sessions=database.session,
+        provisioner=provisioner,
+        role_bindings=RoleBindingStorage(api),
+        service_accounts=ServiceAccountStorage(api),
+        quotas=quota_usage_cache,
+        audit=audit,
+        apps=AppSuspension(DeploymentStorage(api), access_wait=settings.kubernetes_request_timeout),
+        cache_wait=settings.kubernetes_request_timeout,
+    )
+    signup = SignupRules.from_settings(
+        anyone=settings.signup_anyone,
+        logins=settings.signup_logins,
+        orgs=settings.signup_orgs,
+        teams=settings.signup_teams,
+    )
+    token = settings.signup_membership_token
+    membership = (
+        GitHubMembership(settings.github_api_url, token.get_secret_value()) if token else None
+    )
+    review = SignupReview(
+        sessions=database.session,
+        rules=signup,
+        membership=membership,
+        admin=admin,
+        audit=audit,
+        interval=settings.signup_recheck_interval,
+    )
     return Services(
         settings=settings,
         database=database,
@@ -192,6 +227,7 @@ def build_services(settings: Settings) -> Services:
             admin_ids=frozenset(settings.admin_github_ids),
             audit=audit,
             session_idle=datetime.timedelta(seconds=settings.session_idle_timeout),
+            recheck=review.at_use,
         ),
         namespaces=namespace_service,
         dashboard=DashboardService(
@@ -202,12 +238,7 @@ def build_services(settings: Settings) -> Services:
         ),
         tokens=TokenService(sessions=database.session, audit=audit),
         provisioner=provisioner,
-        signup=SignupRules.from_settings(
-            anyone=settings.signup_anyone,
-            logins=settings.signup_logins,
-            orgs=settings.signup_orgs,
-            teams=settings.signup_teams,
-        ),
+        signup=signup,
         github=GitHubApi(settings.github_api_url),
         kubernetes=api,
         informers=[quota_usage_cache, app_deployments, app_ingresses, host_index],
@@ -223,21 +254,16 @@ def build_services(settings: Settings) -> Services:
             lifetime=settings.kubeconfig_token_lifetime,
         ),
         audit=audit,
-        admin=AdminService(
-            sessions=database.session,
-            provisioner=provisioner,
-            role_bindings=RoleBindingStorage(api),
-            service_accounts=ServiceAccountStorage(api),
-            quotas=quota_usage_cache,
-            audit=audit,
-            cache_wait=settings.kubernetes_request_timeout,
-        ),
+        admin=admin,
         reconciler=Reconciler(
             sessions=database.session,
             namespaces=namespaces,
             baseline_storage=baseline_storage,
             provisioner=provisioner,
             hosts=host_claims,
+            withdraw=admin.withdraw,
+            sweep=review.run_sweep,
+            sweep_interval=settings.signup_recheck_interval / 3,
         ),
         admission=IngressAdmission(
             sessions=database.session, workloads=workloads, hosts=host_claims
@@ -247,6 +273,8 @@ def build_services(settings: Settings) -> Services:
             secret_key=settings.session_secret(),
             timeout_seconds=settings.admission_timeout,
         ),
+        review=review,
+        membership=membership,
         leader=LeaderElector(
             leases=LeaseStorage(api),
             namespaces=namespaces,

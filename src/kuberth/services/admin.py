@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import logging
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -15,10 +16,13 @@ from kuberth.services.audit import AuditService
 from kuberth.services.builders import tenant
 from kuberth.services.principal import Principal
 from kuberth.services.provisioning import Provisioner
+from kuberth.services.suspension import AppSuspension
 from kuberth.storage.database.users import NamespaceStore, UserStore
 from kuberth.storage.database.web_sessions import WebSessionStore
 from kuberth.storage.kubernetes.informer import Informer
 from kuberth.storage.kubernetes.resources import RoleBindingStorage, ServiceAccountStorage
+
+log = logging.getLogger(__name__)
 
 #: The quota figures operators scan for, by resource: {"used", "hard"} (``used`` is None until the
 #: quota controller has counted).
@@ -34,6 +38,8 @@ class TenantInfo:
     created_at: datetime.datetime
     last_sign_in_at: datetime.datetime
     revoked_at: datetime.datetime | None
+    #: ``operator`` or ``signup-rules`` (the user no longer passed the sign-up rules)
+    revoked_reason: str | None
     usage: Usage  # resource -> {"used", "hard"}
 
 
@@ -47,9 +53,11 @@ class AdminService:
         service_accounts: ServiceAccountStorage,
         quotas: Informer[Usage],
         audit: AuditService,
+        apps: AppSuspension,
         cache_wait: float = 10.0,
     ) -> None:
         self._sessions = sessions
+        self._apps = apps
         self._provisioner = provisioner
         self._role_bindings = role_bindings
         self._service_accounts = service_accounts
@@ -94,6 +102,7 @@ class AdminService:
                     u.created_at,
                     u.last_sign_in_at,
                     u.revoked_at,
+                    u.revoked_reason,
                     _first_usage(
                         self._quotas.get(tenant.BASELINE_NAME, namespace=n) for n in names
                     ),
@@ -103,26 +112,46 @@ class AdminService:
 
     def revoke(self, principal: Principal, github_id: int) -> None:
         """Refuse the user's sign-ins, sessions and tokens, and remove its Kubernetes access: the
-        tenant RoleBindings (impersonation finds nothing) and the kubeconfig service accounts
-        (their tokens stop authenticating, and no new one can be minted)."""
+        kubeconfig service accounts (their tokens stop authenticating, and no new one can be
+        minted) and the tenant RoleBindings (impersonation finds nothing). Their apps stop
+        serving: every Deployment is scaled to zero, its count remembered for a restore."""
         self._require_admin(principal)
         with self._audit.change(principal, "revoke", "User", None, str(github_id)):
-            names = self._set_revoked(github_id, revoked=True)
-            account = tenant.kubectl_service_account_name(github_id)
-            for namespace in names:
-                self._role_bindings.delete(tenant.BASELINE_NAME, namespace=namespace)
-                self._role_bindings.delete(account, namespace=namespace)
-                self._service_accounts.delete(account, namespace=namespace)
+            for namespace in self._set_revoked(github_id, revoked=True):
+                self.withdraw(namespace, github_id=github_id)
+
+    def withdraw(self, namespace: str, *, github_id: int) -> None:
+        """Take a revoked user's access and apps away in one namespace; running it again converges.
+
+        In this order: the kubeconfig service account and its RoleBinding (kubectl stops), the
+        apps (scaled to zero as the tenant, whom only Kuberth can act as and who is refused by
+        now), then the tenant RoleBinding. A failure leaves the RoleBinding, so a rerun (or the
+        reconciler) can still stop the apps; a namespace without it was done before.
+        """
+        account = tenant.kubectl_service_account_name(github_id)
+        self._role_bindings.delete(account, namespace=namespace)
+        self._service_accounts.delete(account, namespace=namespace)
+        try:
+            self._apps.stop(namespace, github_id=github_id)
+        except ForbiddenError:  # the tenant RoleBinding is gone already: done before
+            log.info("apps in %s not stopped: user %s has no access there", namespace, github_id)
+        self._role_bindings.delete(tenant.BASELINE_NAME, namespace=namespace)
 
     def restore(self, principal: Principal, github_id: int) -> None:
-        """Give the access back: the baseline (with its RoleBinding) is applied again."""
+        """Give the access back: the baseline (with its RoleBinding) is applied again, then the
+        apps a revoke stopped get their replicas back."""
         self._require_admin(principal)
         with self._audit.change(principal, "restore", "User", None, str(github_id)):
             for namespace in self._set_revoked(github_id, revoked=False):
-                try:
-                    self._provisioner.apply_baseline(namespace, github_id=github_id)
-                except NamespaceTerminatingError:
-                    continue  # going away: there is no access to give back in it
+                self.give_back(namespace, github_id=github_id)
+
+    def give_back(self, namespace: str, *, github_id: int) -> None:
+        """The baseline with its RoleBinding, then the apps as they were before the revoke."""
+        try:
+            self._provisioner.apply_baseline(namespace, github_id=github_id)
+        except NamespaceTerminatingError:
+            return  # going away: there is no access to give back in it
+        self._apps.resume(namespace, github_id=github_id)
 
     def _set_revoked(self, github_id: int, *, revoked: bool) -> list[str]:
         with self._sessions() as session:

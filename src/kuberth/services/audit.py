@@ -38,9 +38,17 @@ class AuditService:
 
     @contextmanager
     def change(
-        self, principal: Principal, action: str, kind: str, namespace: str | None, name: str | None
+        self,
+        principal: Principal,
+        action: str,
+        kind: str,
+        namespace: str | None,
+        name: str | None,
+        *,
+        detail: str | None = None,
     ) -> Iterator[None]:
-        """Run a change and record it, with its outcome, in a transaction of its own."""
+        """Run a change and record it, with its outcome, in a transaction of its own; ``detail``
+        (why it was made) is recorded when it succeeds, a failure's message otherwise."""
         try:
             yield
         except KuberthError as error:
@@ -49,7 +57,7 @@ class AuditService:
         except Exception:
             self._record(principal, action, kind, namespace, name, "internal_error", None)
             raise
-        self._record(principal, action, kind, namespace, name, "ok", None)
+        self._record(principal, action, kind, namespace, name, "ok", detail)
 
     def done(
         self, principal: Principal, action: str, kind: str, namespace: str | None, name: str | None

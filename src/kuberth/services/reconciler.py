@@ -90,6 +90,9 @@ class Reconciler:
         provisioner: Provisioner,
         hosts: HostClaims | None = None,
         orphan_grace: datetime.timedelta = ORPHAN_GRACE,
+        withdraw: Callable[..., None] | None = None,
+        sweep: Callable[[threading.Event], object] | None = None,
+        sweep_interval: float = 300.0,
     ) -> None:
         self._sessions = sessions
         self._namespaces = namespaces
@@ -97,6 +100,13 @@ class Reconciler:
         self._provisioner = provisioner
         self._hosts = hosts
         self._orphan_grace = orphan_grace
+        #: Takes a revoked owner's access and apps away in a namespace (AdminService.withdraw);
+        #: without it, just the access.
+        self._withdraw = withdraw
+        #: A separate step run by the same leader after each pass and every ``sweep_interval``
+        #: seconds in between: the sign-up rules' re-check (SignupReview.run_sweep).
+        self._sweep = sweep
+        self._sweep_interval = sweep_interval
 
     def reconcile(self, *, stop: threading.Event | None = None) -> ReconcileReport:
         """One pass over every Kuberth namespace; ``stop`` ends it early, between namespaces, so a
@@ -180,7 +190,11 @@ class Reconciler:
             self._provisioner.apply_baseline(name, github_id=github_id, access=access)
             report.completed.append(name)
         if not access and name in has.get(ACCESS_KIND, set()):
-            self._baseline[ACCESS_KIND].delete(BASELINE_NAME, namespace=name)
+            # Apps first (as the tenant, while the RoleBinding still lets Kuberth act for them).
+            if self._withdraw is not None:
+                self._withdraw(name, github_id=github_id)
+            else:
+                self._baseline[ACCESS_KIND].delete(BASELINE_NAME, namespace=name)
             report.withheld.append(name)
         if record is None and self._record(
             name, github_id, personal=labels.get(PERSONAL) == "true"
@@ -207,28 +221,40 @@ class Reconciler:
             NamespaceStore(session).forget(name)
 
     def run(self, stop: threading.Event, *, interval: float) -> None:
-        """Reconcile now and then every ``interval`` seconds until ``stop`` is set."""
+        """Reconcile now and then every ``interval`` seconds until ``stop`` is set; the sweep step
+        runs after each pass and every ``sweep_interval`` seconds in between."""
+        next_pass = time.monotonic()
         while not stop.is_set():
-            started = time.monotonic()
-            try:
-                report = self.reconcile(stop=stop)
-            except KuberthError as error:
-                PASSES.labels(result="error").inc()
-                log.warning("reconcile failed, retrying in %ss: %s", interval, error.message)
-            else:
-                _observe(report, seconds=time.monotonic() - started)
-                log.info(
-                    "%s %d namespaces: %d completed, %d recorded, %d forgotten, %d failed",
-                    "stopped early reconciling" if report.stopped else "reconciled",
-                    report.namespaces,
-                    len(report.completed),
-                    len(report.recorded),
-                    len(report.forgotten),
-                    len(report.failed),
-                )
-                for name, why in report.failed.items():
-                    log.warning("could not reconcile namespace %s: %s", name, why)
-            stop.wait(interval)
+            if time.monotonic() >= next_pass:
+                self._pass(stop)
+                next_pass = time.monotonic() + interval
+            if self._sweep is not None and not stop.is_set():
+                self._sweep(stop)
+            wait = next_pass - time.monotonic()
+            if self._sweep is not None:
+                wait = min(wait, self._sweep_interval)
+            stop.wait(max(wait, 0.0))
+
+    def _pass(self, stop: threading.Event) -> None:
+        started = time.monotonic()
+        try:
+            report = self.reconcile(stop=stop)
+        except KuberthError as error:
+            PASSES.labels(result="error").inc()
+            log.warning("reconcile failed, retrying in the next pass: %s", error.message)
+            return
+        _observe(report, seconds=time.monotonic() - started)
+        log.info(
+            "%s %d namespaces: %d completed, %d recorded, %d forgotten, %d failed",
+            "stopped early reconciling" if report.stopped else "reconciled",
+            report.namespaces,
+            len(report.completed),
+            len(report.recorded),
+            len(report.forgotten),
+            len(report.failed),
+        )
+        for name, why in report.failed.items():
+            log.warning("could not reconcile namespace %s: %s", name, why)
 
 
 def _observe(report: ReconcileReport, *, seconds: float) -> None:

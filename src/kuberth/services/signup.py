@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kuberth.storage.github import GitHubApi, GitHubUser
+from kuberth.storage.github import GitHubApi, GitHubMembership, GitHubUser
 
 
 @dataclass(frozen=True)
@@ -42,3 +42,32 @@ class SignupRules:
             if await github.is_team_member(token, org=org, team=team, login=user.login):
                 return True
         return False
+
+    def local_verdict(self, login: str) -> bool | None:
+        """What the rules say without asking GitHub: True or False, or None when only org or
+        team membership could still let the user in."""
+        if self.anyone or login.lower() in self.logins:
+            return True
+        return None if self.needs_org_scope else False
+
+    def recheck(self, login: str, *, membership: GitHubMembership | None) -> bool | None:
+        """The rules again, after sign-in, without the user's token: logins here, orgs and teams
+        with the operator's (``membership``). None: no verdict to trust (no membership token, or
+        GitHub did not answer for an org or team that might let the user in)."""
+        verdict = self.local_verdict(login)
+        if verdict is not None:
+            return verdict
+        if membership is None:
+            return None
+        unknown = False
+        for org in self.orgs:
+            member = membership.is_org_member(org=org, login=login)
+            if member:
+                return True
+            unknown = unknown or member is None
+        for org, team in self.teams:
+            member = membership.is_team_member(org=org, team=team, login=login)
+            if member:
+                return True
+            unknown = unknown or member is None
+        return None if unknown else False

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from kuberth.exceptions import ForbiddenError, NotFoundError, UnauthenticatedError
@@ -13,13 +14,23 @@ from kuberth.services.provisioning import Provisioner
 from kuberth.storage.database.engine import Reads, Sessions
 from kuberth.storage.database.models import User
 from kuberth.storage.database.tokens import TokenStore, digest, token_owner
-from kuberth.storage.database.users import NamespaceStore, UserStore
+from kuberth.storage.database.users import BY_SIGNUP_RULES, NamespaceStore, UserStore
 from kuberth.storage.database.web_sessions import WebSessionStore, session_owner
 from kuberth.storage.github import GitHubUser
 
 #: A token's ``last_used_at`` is written at most this often: to the minute is all anyone reads
 #: from it, and a write on every API request would make each one a transaction with a commit.
 LAST_USED_EVERY = datetime.timedelta(minutes=1)
+
+#: Checks a user's sign-up verdict at use: (github id, login, when last checked); raises
+#: ForbiddenError when they no longer pass (SignupReview.at_use).
+Recheck = Callable[[int, str, datetime.datetime | None], None]
+
+
+def revoked_message(reason: str | None) -> str:
+    if reason == BY_SIGNUP_RULES:
+        return "your access to Kuberth was revoked: you no longer pass its sign-up rules"
+    return "your access to Kuberth was revoked by an operator"
 
 
 @dataclass(frozen=True)
@@ -41,7 +52,9 @@ class UserService:
         admin_ids: frozenset[int],
         audit: AuditService,
         session_idle: datetime.timedelta = datetime.timedelta(hours=12),
+        recheck: Recheck | None = None,
     ) -> None:
+        self._recheck = recheck
         self._sessions = sessions
         self._reads = reads
         self._provisioner = provisioner
@@ -64,7 +77,7 @@ class UserService:
         with self._sessions() as session:
             existing = UserStore(session).get(github_user.id)
             if existing is not None and existing.revoked_at is not None:
-                raise ForbiddenError("your access to Kuberth was revoked by an operator")
+                raise ForbiddenError(revoked_message(existing.revoked_reason))
             known = NamespaceStore(session).personal(github_user.id)
             known_name = known.name if known else None
         namespace = self._provisioner.provision_personal(
@@ -110,7 +123,9 @@ class UserService:
             self.end_session(secret)
             raise UnauthenticatedError("your session has ended: sign in again")
         if owner.revoked_at is not None:
-            raise ForbiddenError("your access to Kuberth was revoked by an operator")
+            raise ForbiddenError(revoked_message(owner.revoked_reason))
+        if self._recheck is not None:
+            self._recheck(owner.user_id, owner.login, owner.signup_checked_at)
         if now - owner.last_seen_at >= LAST_USED_EVERY:
             with self._sessions() as session:
                 WebSessionStore(session).touch(owner.session_id, now)
@@ -158,7 +173,9 @@ class UserService:
         if owner is None or (owner.expires_at is not None and owner.expires_at <= now):
             raise UnauthenticatedError("the API token is invalid, expired or revoked")
         if owner.revoked_at is not None:
-            raise ForbiddenError("your access to Kuberth was revoked by an operator")
+            raise ForbiddenError(revoked_message(owner.revoked_reason))
+        if self._recheck is not None:
+            self._recheck(owner.user_id, owner.login, owner.signup_checked_at)
         if owner.last_used_at is None or now - owner.last_used_at >= LAST_USED_EVERY:
             with self._sessions() as session:
                 TokenStore(session).mark_used(owner.token_id, now)

@@ -87,3 +87,54 @@ class GitHubApi:
     async def is_team_member(self, token: str, *, org: str, team: str, login: str) -> bool:
         response = await self._get(f"/orgs/{org}/teams/{team}/memberships/{login}", token)
         return response.status_code == 200 and response.json().get("state") == "active"
+
+
+class GitHubMembership:
+    """Org and team membership asked with the operator's token (``read:org``), not the user's,
+    which Kuberth does not keep: the sign-up rules' re-checks after sign-in. Synchronous: it is
+    asked from worker threads (a request whose verdict went stale, the reconciler).
+
+    Each answer is True (a member), False (GitHub said not), or None (no answer to trust: GitHub
+    unreachable or failing, the token refused or rate-limited, or unable to see the members).
+    """
+
+    def __init__(self, api_url: str, token: str, *, timeout: float = 10.0) -> None:
+        self._client = httpx.Client(
+            base_url=api_url.rstrip("/"),
+            headers={**_HEADERS, "Authorization": f"Bearer {token}"},
+            timeout=timeout,
+            follow_redirects=False,
+        )
+
+    def close(self) -> None:
+        self._client.close()
+
+    def _get(self, path: str) -> httpx.Response | None:
+        try:
+            return self._client.get(path)
+        except httpx.HTTPError:
+            return None
+
+    def is_org_member(self, *, org: str, login: str) -> bool | None:
+        """204: a member; 404: not; 302: the token's owner cannot see the org's members."""
+        response = self._get(f"/orgs/{org}/members/{login}")
+        if response is None:
+            return None
+        if response.status_code in (204, 404):
+            return response.status_code == 204
+        return None
+
+    def is_team_member(self, *, org: str, team: str, login: str) -> bool | None:
+        """200 with ``"state": "active"``: a member (``pending``: invited, not yet); 404: not."""
+        response = self._get(f"/orgs/{org}/teams/{team}/memberships/{login}")
+        if response is None:
+            return None
+        if response.status_code == 404:
+            return False
+        if response.status_code != 200:
+            return None
+        try:
+            body = response.json()
+        except ValueError:
+            return None
+        return isinstance(body, dict) and body.get("state") == "active"

@@ -304,14 +304,21 @@ def _run(s: Scenario, tenant: httpx.Client, operator: httpx.Client, again: httpx
         assert any(t["github_id"] == tenant_id for t in listed["items"]), listed
     with s.step("operator: read a tenant's namespace as Kuberth"):
         expect(operator.get(f"/api/v1/namespaces/{extra}"), 200)
-    with s.step("operator: revoke a user"):
+    with s.step("operator: revoke a user (their apps scaled to zero as the tenant)"):
+        expect(tenant.post(f"{base}/deployments", json={"name": "paused", "image": IMAGE}), 201)
         expect(operator.post(f"/api/v1/admin/users/{tenant_id}/revoke"), 204)
+        paused = client.AppsV1Api(s.admin_api).read_namespaced_deployment("paused", ns)
+        assert paused.spec.replicas == 0, paused.spec
     with s.step("operator: restore a user"):
         expect(operator.post(f"/api/v1/admin/users/{tenant_id}/restore"), 204)
         # The revoke ended the tenant's sessions; a restore gives access back, not sessions.
         expect(tenant.get("/api/v1/me"), 401)
         expect(sign_in(tenant, s.github, login=login, user_id=tenant_id), 302)
         until_readable(tenant, doomed, tenant_id)
+        assert (
+            expect(tenant.get(f"{base}/deployments/paused"), 200).json()["replicas"]["desired"] == 1
+        )
+        expect(tenant.delete(f"{base}/deployments/paused"), 204)
 
     with s.step("namespace: delete as the tenant"):
         expect(tenant.delete(f"/api/v1/namespaces/{doomed}", params={"wait": "false"}), 202)

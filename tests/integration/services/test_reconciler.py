@@ -10,6 +10,7 @@ from kubernetes import client
 
 from kuberth.http.services import Services, build_services
 from kuberth.services.builders.tenant import BASELINE_NAME
+from kuberth.services.suspension import REPLICAS_BEFORE_REVOKE
 from kuberth.settings import Settings
 from kuberth.storage.database.users import NamespaceStore
 from kuberth.storage.github import GitHubUser
@@ -97,7 +98,8 @@ def test_a_revoked_owner_stays_revoked_through_every_pass(
     new_id: Callable[[], int],
 ) -> None:
     """The pass completes a revoked owner's baseline but for the RoleBinding, and removes one
-    that came back (an older replica's pass, say); after a restore it keeps it again."""
+    that came back (an older replica's pass, say), stopping the apps first, as a revoke does;
+    after a restore it keeps it again."""
     operator_id, tenant_id = new_id(), new_id()
     services = build_services(kuberth_settings(admin_github_ids=[operator_id]))
     try:
@@ -132,15 +134,38 @@ def test_a_revoked_owner_stays_revoked_through_every_pass(
 
         services.provisioner.apply_baseline(namespace, github_id=tenant_id)  # as before the fix
         assert has_access()
+        apps = client.AppsV1Api(admin_api)
+        apps.create_namespaced_deployment(namespace, _deployment("web", replicas=2))
         report = services.reconciler.reconcile()
         assert namespace in report.withheld
         assert not has_access()
+        stopped = apps.read_namespaced_deployment("web", namespace)
+        assert stopped.spec.replicas == 0
+        assert stopped.metadata.annotations[REPLICAS_BEFORE_REVOKE] == "2"
 
         services.admin.restore(operator, tenant_id)
         assert has_access()
+        assert apps.read_namespaced_deployment("web", namespace).spec.replicas == 2
         report = services.reconciler.reconcile()
         assert namespace not in report.withheld
         assert has_access()
     finally:
         services.kubernetes.close()
         services.database.engine.dispose()
+
+
+def _deployment(name: str, *, replicas: int) -> dict[str, object]:
+    labels = {"app": name}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {"containers": [{"name": name, "image": "registry.example/shop:1.0"}]},
+            },
+        },
+    }

@@ -79,6 +79,8 @@ async def callback(request: Request, services: ServicesDep) -> Response:
     if not allowed:
         log.info("sign-up refused for GitHub user %s (%d)", github_user.login, github_user.id)
         raise ForbiddenError(f"{github_user.login} may not sign up here")
+    # Passing the rules again gives back what the rules took (not what an operator took).
+    await run_in_threadpool(services.review.readmit, github_user.id)
     principal, namespace = await run_in_threadpool(services.users.sign_in, github_user)
     target = safe_next(request.session.get("next"))
     request.session.clear()  # a fresh session: nothing from before sign-in carries over

@@ -38,8 +38,13 @@ class User(Base):
     last_sign_in_at: Mapped[datetime.datetime] = mapped_column(
         UTCDateTime(), server_default=func.now()
     )
-    #: Set when an operator revoked the user's access; sign-in, sessions and tokens stop working.
+    #: Set when the user's access was revoked; sign-in, sessions and tokens stop working.
     revoked_at: Mapped[datetime.datetime | None] = mapped_column(UTCDateTime())
+    #: Who revoked it: ``operator`` (only an operator's restore undoes it) or ``signup-rules``
+    #: (the user no longer passed the sign-up rules; passing them at a sign-in undoes it).
+    revoked_reason: Mapped[str | None] = mapped_column(String(32))
+    #: When the sign-up rules last let the user in (sign-in or re-check); None: never recorded.
+    signup_checked_at: Mapped[datetime.datetime | None] = mapped_column(UTCDateTime())
 
 
 class TenantNamespace(Base):

@@ -26,6 +26,8 @@ class TokenOwner(NamedTuple):
     login: str
     name: str | None
     revoked_at: datetime.datetime | None
+    revoked_reason: str | None
+    signup_checked_at: datetime.datetime | None
 
 
 #: One statement (token joined to its user), built once: the columns are plain values, so no ORM
@@ -39,6 +41,8 @@ _OWNER = (
         User.login,
         User.name,
         User.revoked_at,
+        User.revoked_reason,
+        User.signup_checked_at,
     )
     .join(User, User.id == ApiToken.user_id)
     .where(ApiToken.token_hash == bindparam("token_hash"))

@@ -6,7 +6,7 @@ import datetime
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, bindparam, delete, func, select
+from sqlalchemy import Connection, bindparam, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -41,6 +41,20 @@ class UserRow(NamedTuple):
     created_at: datetime.datetime
     last_sign_in_at: datetime.datetime
     revoked_at: datetime.datetime | None
+    revoked_reason: str | None
+
+
+#: Who revoked a user (``users.revoked_reason``): an operator, or the sign-up rules.
+BY_OPERATOR = "operator"
+BY_SIGNUP_RULES = "signup-rules"
+
+
+class Reviewable(NamedTuple):
+    """An active user, as the sign-up rules' re-check needs it."""
+
+    id: int
+    login: str
+    signup_checked_at: datetime.datetime | None
 
 
 class UserStore:
@@ -55,10 +69,22 @@ class UserStore:
         insert = insert_for(self._session)
         statement = (
             insert(User)
-            .values(id=github_id, login=login, name=name, created_at=now, last_sign_in_at=now)
+            .values(
+                id=github_id,
+                login=login,
+                name=name,
+                created_at=now,
+                last_sign_in_at=now,
+                signup_checked_at=now,  # a sign-in is a check of the rules
+            )
             .on_conflict_do_update(
                 index_elements=[User.id],
-                set_={"login": login, "name": name, "last_sign_in_at": now},
+                set_={
+                    "login": login,
+                    "name": name,
+                    "last_sign_in_at": now,
+                    "signup_checked_at": now,
+                },
             )
         )
         self._session.execute(statement)
@@ -73,13 +99,51 @@ class UserStore:
         """Users an operator revoked (a handful, whatever the number of users)."""
         return set(self._session.scalars(select(User.id).where(User.revoked_at.is_not(None))))
 
-    def set_revoked(self, github_id: int, *, revoked: bool) -> bool:
-        """Mark (or unmark) the user as revoked; False when there is no such user."""
+    def set_revoked(self, github_id: int, *, revoked: bool, reason: str = BY_OPERATOR) -> bool:
+        """Mark (or unmark) the user as revoked, and by whom; False when there is no such user."""
         user = self._session.get(User, github_id)
         if user is None:
             return False
         user.revoked_at = datetime.datetime.now(datetime.UTC) if revoked else None
+        user.revoked_reason = reason if revoked else None
         return True
+
+    def revoke_if_active(self, github_id: int, *, reason: str) -> bool:
+        """Revoke a user nobody revoked yet (one statement: an operator's revoke in between keeps
+        its reason); True when this call did it."""
+        result = self._session.execute(
+            update(User)
+            .where(User.id == github_id, User.revoked_at.is_(None))
+            .values(revoked_at=datetime.datetime.now(datetime.UTC), revoked_reason=reason)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def reviewable(self) -> list[Reviewable]:
+        """Users not revoked, with when the sign-up rules last let them in."""
+        statement = (
+            select(User.id, User.login, User.signup_checked_at)
+            .where(User.revoked_at.is_(None))
+            .order_by(User.id)
+        )
+        return [Reviewable(*row) for row in self._session.execute(statement)]
+
+    def claim_signup_check(
+        self, github_id: int, *, now: datetime.datetime, stale_before: datetime.datetime
+    ) -> bool:
+        """Take the turn to re-check a user whose verdict is older than ``stale_before``: one
+        conditional update, so of several requests (or replicas) only one asks GitHub."""
+        result = self._session.execute(
+            update(User)
+            .where(
+                User.id == github_id,
+                or_(User.signup_checked_at.is_(None), User.signup_checked_at < stale_before),
+            )
+            .values(signup_checked_at=now)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def set_signup_checked(self, github_id: int, at: datetime.datetime) -> None:
+        self._session.execute(update(User).where(User.id == github_id).values(signup_checked_at=at))
 
     def list(self, *, offset: int = 0, limit: int = 100) -> list[UserRow]:
         """A page of users by id, as plain rows: the operators' list needs no ORM objects, and
@@ -92,6 +156,7 @@ class UserStore:
                 User.created_at,
                 User.last_sign_in_at,
                 User.revoked_at,
+                User.revoked_reason,
             )
             .order_by(User.id)
             .offset(offset)

@@ -21,11 +21,22 @@ class SessionOwner(NamedTuple):
     login: str
     name: str | None
     revoked_at: datetime.datetime | None
+    revoked_reason: str | None
+    signup_checked_at: datetime.datetime | None
 
 
 #: One statement, built once: the request path reads plain columns, no ORM objects.
 _OWNER = (
-    select(WebSession.id, WebSession.last_seen_at, User.id, User.login, User.name, User.revoked_at)
+    select(
+        WebSession.id,
+        WebSession.last_seen_at,
+        User.id,
+        User.login,
+        User.name,
+        User.revoked_at,
+        User.revoked_reason,
+        User.signup_checked_at,
+    )
     .join(User, User.id == WebSession.user_id)
     .where(WebSession.secret_hash == bindparam("secret_hash"))
 )

@@ -1,0 +1,193 @@
+"""The sign-up rules, checked again after sign-in: who no longer passes them loses access.
+
+A verdict is kept per user (``users.signup_checked_at``, in the database, so every replica shares
+it) and is good for ``interval`` seconds:
+
+- at use (an API token, a session): the login rules are asked every time (no GitHub call); a
+  stale verdict that needs org or team membership is asked of GitHub with the operator's
+  membership token, by one request only (a conditional update claims the turn);
+- in the leader's sweep (after each reconcile pass and every ``interval / 3`` seconds): every
+  user not revoked, the same way, so kubeconfigs and running apps (which never pass through
+  Kuberth) are covered too.
+
+A user who fails is revoked like an operator's revoke (sessions ended, tokens refused, kubeconfig
+service accounts and RoleBindings removed, apps scaled to zero), recorded in the audit log with
+the actor ``kuberth`` and the detail ``sign-up rules``, and marked ``signup-rules``: passing the
+rules at a later sign-in gives the access (and the apps) back. An operator's revoke is never
+undone by a sign-in. GitHub not answering (down, slow, refusing the token) is no verdict: the last
+one stands and is asked again after ``retry_after`` seconds.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import threading
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+
+from sqlalchemy.orm import Session
+
+from kuberth.exceptions import ForbiddenError, KuberthError
+from kuberth.services.admin import AdminService
+from kuberth.services.audit import AuditService
+from kuberth.services.principal import Principal
+from kuberth.services.signup import SignupRules
+from kuberth.storage.database.users import BY_SIGNUP_RULES, NamespaceStore, UserStore
+from kuberth.storage.database.web_sessions import WebSessionStore
+from kuberth.storage.github import GitHubMembership
+
+log = logging.getLogger(__name__)
+
+#: The audit log's actor for what Kuberth does on its own.
+KUBERTH = Principal(0, "kuberth", None, is_admin=True)
+REASON = "sign-up rules"
+NO_LONGER_ALLOWED = "you no longer pass this Kuberth's sign-up rules: sign in again if you do"
+
+
+@dataclass
+class SweepReport:
+    checked: int = 0  # verdicts asked of GitHub
+    revoked: list[int] = field(default_factory=list)
+    unknown: list[int] = field(default_factory=list)  # GitHub gave no answer: asked again later
+
+
+class SignupReview:
+    def __init__(
+        self,
+        *,
+        sessions: Callable[[], AbstractContextManager[Session]],
+        rules: SignupRules,
+        membership: GitHubMembership | None,
+        admin: AdminService,
+        audit: AuditService,
+        interval: float,
+        retry_after: float = 60.0,
+    ) -> None:
+        self._sessions = sessions
+        self._rules = rules
+        self._membership = membership
+        self._admin = admin
+        self._audit = audit
+        self.interval = interval
+        self._retry_after = min(retry_after, interval)
+
+    def _stale(self, checked_at: datetime.datetime | None, now: datetime.datetime) -> bool:
+        return checked_at is None or (now - checked_at).total_seconds() >= self.interval
+
+    def at_use(self, github_id: int, login: str, checked_at: datetime.datetime | None) -> None:
+        """Called for every authenticated request; asks GitHub only when the verdict is stale.
+
+        Raises:
+            ForbiddenError: the user no longer passes the rules (and was revoked just now).
+        """
+        verdict = self._rules.local_verdict(login)
+        if verdict is None:
+            now = datetime.datetime.now(datetime.UTC)
+            if not self._stale(checked_at, now) or self._membership is None:
+                return
+            verdict = self._ask(github_id, login, now)
+        if verdict is False:
+            try:
+                self.revoke(github_id)
+            except KuberthError as error:  # refused from now on; the reconciler finishes it
+                log.warning("could not finish revoking %d: %s", github_id, error.message)
+            raise ForbiddenError(NO_LONGER_ALLOWED)
+
+    def _ask(self, github_id: int, login: str, now: datetime.datetime) -> bool | None:
+        """GitHub's verdict, if this caller won the turn to ask (None otherwise, or no answer)."""
+        stale_before = now - datetime.timedelta(seconds=self.interval)
+        with self._sessions() as session:
+            if not UserStore(session).claim_signup_check(
+                github_id, now=now, stale_before=stale_before
+            ):
+                return None  # just checked by someone else
+        verdict = self._rules.recheck(login, membership=self._membership)
+        if verdict is None:
+            log.warning(
+                "could not re-check the sign-up rules for %s (%d) with GitHub; the last verdict "
+                "stands, asked again in %ss",
+                login,
+                github_id,
+                self._retry_after,
+            )
+            with self._sessions() as session:  # stale again after retry_after
+                UserStore(session).set_signup_checked(
+                    github_id, stale_before + datetime.timedelta(seconds=self._retry_after)
+                )
+        return verdict
+
+    def sweep(self, stop: threading.Event | None = None) -> SweepReport:
+        """Every user not revoked: login rules always, stale membership verdicts with GitHub."""
+        report = SweepReport()
+        with self._sessions() as session:
+            users = UserStore(session).reviewable()
+        now = datetime.datetime.now(datetime.UTC)
+        for user in users:
+            if stop is not None and stop.is_set():
+                break
+            verdict = self._rules.local_verdict(user.login)
+            if verdict is None and self._membership is not None:
+                if not self._stale(user.signup_checked_at, now):
+                    continue
+                report.checked += 1
+                verdict = self._ask(user.id, user.login, now)
+                if verdict is None:
+                    report.unknown.append(user.id)
+            if verdict is False:
+                try:
+                    if self.revoke(user.id):
+                        report.revoked.append(user.id)
+                except KuberthError as error:  # revoked in the database; the rest next pass
+                    log.warning("could not finish revoking %d: %s", user.id, error.message)
+        return report
+
+    def run_sweep(self, stop: threading.Event) -> None:
+        """One sweep, logged; for the leader's loop."""
+        try:
+            report = self.sweep(stop)
+        except KuberthError as error:
+            log.warning("sign-up rules re-check failed: %s", error.message)
+            return
+        if report.checked or report.revoked or report.unknown:
+            log.info(
+                "sign-up rules re-checked: %d asked of GitHub, %d revoked, %d without an answer",
+                report.checked,
+                len(report.revoked),
+                len(report.unknown),
+            )
+
+    def revoke(self, github_id: int) -> bool:
+        """Revoke a user the rules no longer let in, as an operator's revoke would; False when
+        someone already revoked them. Sessions end and tokens are refused at once (the database);
+        Kubernetes access and apps follow (a failure there is finished by the reconciler, which
+        withdraws what a revoked owner still has)."""
+        with self._sessions() as session:
+            if not UserStore(session).revoke_if_active(github_id, reason=BY_SIGNUP_RULES):
+                return False
+            WebSessionStore(session).end_all(github_id)
+            names = [n.name for n in NamespaceStore(session).owned_by(github_id)]
+        log.warning("user %d no longer passes the sign-up rules: access revoked", github_id)
+        with self._audit.change(KUBERTH, "revoke", "User", None, str(github_id), detail=REASON):
+            for namespace in names:
+                self._admin.withdraw(namespace, github_id=github_id)
+        return True
+
+    def readmit(self, github_id: int) -> None:
+        """At a sign-in that passed the rules: a user the rules revoked gets its access and apps
+        back (then is marked active, so a failure half-way leaves it revoked, and signing in
+        again converges). Anyone else is left as they are; an operator's revoke stays."""
+        with self._sessions() as session:
+            user = UserStore(session).get(github_id)
+            if user is None or user.revoked_at is None or user.revoked_reason != BY_SIGNUP_RULES:
+                return
+            names = [n.name for n in NamespaceStore(session).owned_by(github_id)]
+        with self._audit.change(KUBERTH, "restore", "User", None, str(github_id), detail=REASON):
+            for namespace in names:
+                self._admin.give_back(namespace, github_id=github_id)
+            with self._sessions() as session:
+                store = UserStore(session)
+                current = store.get(github_id)
+                if current is not None and current.revoked_reason == BY_SIGNUP_RULES:
+                    store.set_revoked(github_id, revoked=False)
