@@ -67,6 +67,14 @@ class HostClaims:
         must not wait for a list of every Ingress)."""
         self._index.start()
 
+    def wait_ready(self, timeout: float) -> None:
+        """Start the index if need be and wait for its first list.
+
+        Raises:
+            KubernetesUnavailableError: not listed within ``timeout`` seconds.
+        """
+        self._index.require_synced(timeout)
+
     def claim(
         self,
         hosts: Collection[str],

@@ -5,7 +5,14 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+)
 
 from kuberth.services.naming import invalid_host_reason
 
@@ -86,7 +93,20 @@ def _env_from_mapping(value: object) -> object:
     return value
 
 
-Env = Annotated[list[EnvVar], BeforeValidator(_env_from_mapping)]
+#: Both forms in the OpenAPI schema too, so what the API accepts is what it documents.
+_ENV_SCHEMA = {
+    "anyOf": [
+        {"type": "array", "items": EnvVar.model_json_schema()},
+        {
+            "type": "object",
+            "propertyNames": EnvVar.model_json_schema()["properties"]["name"],
+            "additionalProperties": {"type": "string", "maxLength": 32768},
+            "description": 'As a mapping: {"KEY": "value"}',
+        },
+    ]
+}
+
+Env = Annotated[list[EnvVar], BeforeValidator(_env_from_mapping), WithJsonSchema(_ENV_SCHEMA)]
 
 
 class Resources(_Concise):
