@@ -84,6 +84,9 @@ async def callback(request: Request, services: ServicesDep) -> Response:
     target = safe_next(request.session.get("next"))
     request.session.clear()  # a fresh session: nothing from before sign-in carries over
     request.session["user_id"] = principal.github_id
+    # Made now, not on first use: every later answer's cookie then carries the same token, so
+    # concurrent requests cannot drop it from the client's cookie.
+    csrf.session_token(request)
     request.session[SESSION_KEY] = await run_in_threadpool(
         partial(
             services.users.start_session, principal, user_agent=request.headers.get("user-agent")
