@@ -476,7 +476,11 @@ def sign_in(url: str, github: StandInServer, github_id: int) -> Caller:
             raise RuntimeError(f"sign-in of {login}: {signed_in.status_code} {signed_in.text}")
         me = browser.get("/api/v1/me")
         me.raise_for_status()
-        created = browser.post("/api/v1/tokens", json={"name": "scale", "expires_in_days": 1})
+        created = browser.post(
+            "/api/v1/tokens",
+            json={"name": "scale", "expires_in_days": 1},
+            headers={"X-CSRF-Token": me.json()["csrf_token"]},  # a write with the cookie
+        )
         created.raise_for_status()
         cookie = browser.cookies.get(SESSION_COOKIE)
         assert cookie is not None

@@ -262,7 +262,11 @@ def sign_up(
             raise RuntimeError(f"sign-in of {login}: {signed_in.status_code} {signed_in.text}")
         me = browser.get("/api/v1/me")
         me.raise_for_status()
-        created = browser.post("/api/v1/tokens", json={"name": "load", "expires_in_days": 1})
+        created = browser.post(
+            "/api/v1/tokens",
+            json={"name": "load", "expires_in_days": 1},
+            headers={"X-CSRF-Token": me.json()["csrf_token"]},  # a write with the cookie
+        )
         if created.status_code != 201:
             raise RuntimeError(f"token of {login}: {created.status_code} {created.text}")
     namespace = me.json()["namespaces"][0]["name"]

@@ -56,6 +56,14 @@ class ForbiddenError(KuberthError):
     status_code = 403
 
 
+class CrossSiteRequestError(ForbiddenError):
+    """A write authenticated by the session cookie that does not show it comes from Kuberth's
+    own pages (another site's Origin or Sec-Fetch-Site, no CSRF token); ``field`` names the header.
+    """
+
+    error = "cross_site_request"
+
+
 class NotFoundError(KuberthError):
     """Not there, or not the caller's: the two are indistinguishable on purpose."""
 

@@ -10,6 +10,8 @@ import httpx
 from kuberth.devtools.github import StandInServer
 from tests.timing import scaled
 
+CSRF_HEADER = "X-CSRF-Token"
+
 
 def authorize(
     client: httpx.Client,
@@ -46,5 +48,23 @@ def authorize(
 
 
 def sign_in(client: httpx.Client, github: StandInServer, **kwargs: object) -> httpx.Response:
-    """The whole flow; returns Kuberth's answer to GitHub's redirect (302 when signed in)."""
-    return client.get(authorize(client, github, **kwargs))
+    """The whole flow; returns Kuberth's answer to GitHub's redirect (302 when signed in).
+
+    Signed in, the client then sends the session's CSRF token with every request, as a script
+    of Kuberth's own would: writes the cookie authenticates need it.
+    """
+    answer = client.get(authorize(client, github, **kwargs))
+    client.headers.pop(CSRF_HEADER, None)  # the last session's, if the client had one
+    if answer.status_code == 302:
+        client.headers[CSRF_HEADER] = csrf_token(client)
+    return answer
+
+
+def csrf_token(client: httpx.Client) -> str:
+    """The CSRF token of the client's session, as Kuberth hands it to the cookie's holder."""
+    me = client.get("/api/v1/me")
+    assert me.status_code == 200, me.text
+    token = me.json()["csrf_token"]
+    assert isinstance(token, str)
+    assert token
+    return token

@@ -157,7 +157,10 @@ def create_app(settings: Settings) -> FastAPI:
         description=(
             "Self-service, multi-tenant Kubernetes namespaces for GitHub users. Authenticate with "
             "the session cookie set by `/auth/github/login`, or with a personal API token as "
-            "`Authorization: Bearer kbt_...`. Every error has the shape `{error, message, field}`."
+            "`Authorization: Bearer kbt_...`. With the cookie, every POST, PUT, PATCH and DELETE "
+            "needs the header `X-CSRF-Token` (the `csrf_token` of `GET /api/v1/me`) and, if the "
+            "client sends `Origin` or `Sec-Fetch-Site`, Kuberth's own origin; a token needs "
+            "neither. Every error has the shape `{error, message, field}`."
         ),
         lifespan=lifespan,
     )

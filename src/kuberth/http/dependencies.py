@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from kuberth.http import csrf
 from kuberth.http.logs import bind_user
 from kuberth.http.services import Services
 from kuberth.services.principal import Principal
@@ -35,6 +36,8 @@ def _principal(
 ) -> Principal:
     """The caller, from a Bearer token or else the session cookie.
 
+    A write the cookie authenticates must also show it comes from Kuberth's own pages (see
+    :mod:`kuberth.http.csrf`): a browser sends the cookie whichever site made the request.
     Identity headers a client sends (Impersonate-*, X-Forwarded-User, ...) are never read.
     """
     if credentials is not None:
@@ -43,11 +46,18 @@ def _principal(
         principal = services.users.from_session(
             request.session.get("user_id"), request.session.get(SESSION_KEY)
         )
+        request.state.by_cookie = True
+        csrf.check_cookie_write(request, services.settings.public_url)
     bind_user(principal.github_id)  # the rest of the request's log records name the caller
     return principal
 
 
 CurrentPrincipal = Annotated[Principal, Depends(_principal)]
+
+
+def authenticated_by_cookie(request: Request) -> bool:
+    """Whether this request's caller (resolved by CurrentPrincipal) came from the session cookie."""
+    return bool(getattr(request.state, "by_cookie", False))
 
 
 #: Lists that grow with the number of tenants come a page at a time.

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import secrets
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +26,7 @@ from kuberth.exceptions import (
     NotFoundError,
     UnauthenticatedError,
 )
-from kuberth.http import json_bodies
+from kuberth.http import csrf, json_bodies
 from kuberth.http.dependencies import SESSION_KEY
 from kuberth.http.json_bodies import BoundedJSONRoute
 from kuberth.http.services import Services
@@ -106,18 +105,10 @@ def _services(request: Request) -> Services:
     return services
 
 
-def _csrf(request: Request) -> str:
-    token = request.session.get("csrf")
-    if not token:
-        token = request.session["csrf"] = secrets.token_urlsafe(32)
-    return str(token)
-
-
 async def _form(request: Request) -> FormData:
     """The posted form, after checking its CSRF token against the session's."""
     form = await request.form()
-    sent = str(form.get("csrf", ""))
-    if not sent or not secrets.compare_digest(sent, str(request.session.get("csrf", ""))):
+    if not csrf.matches_session(request, str(form.get("csrf", ""))):
         raise _BadFormError
     return form
 
@@ -142,7 +133,7 @@ def _render(request: Request, template: str, status: int = 200, **context: Any) 
         template,
         {
             "principal": principal,
-            "csrf": _csrf(request),
+            "csrf": csrf.session_token(request),
             "flashes": request.session.pop("flashes", []),
             "errors": {},
             "form": {},

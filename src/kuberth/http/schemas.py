@@ -56,6 +56,13 @@ class Me(BaseModel):
     name: str | None
     is_admin: bool
     namespaces: list[Namespace]
+    csrf_token: str | None = Field(
+        default=None,
+        description=(
+            "Signed in by the session cookie: the token to send as the X-CSRF-Token header on "
+            "every POST, PUT, PATCH and DELETE. Null for an API token, which needs none."
+        ),
+    )
 
 
 class TokenCreate(BaseModel):

@@ -224,3 +224,31 @@ def test_forms_without_the_csrf_token_are_refused(
     assert "did not come from Kuberth" in forged.text()  # refused for its missing token
     page.goto(f"{site}/dashboard")
     expect(page.get_by_role("link", name=f"{login}-x")).to_have_count(0)
+
+
+def test_another_sites_form_cannot_write_through_the_api_with_the_cookie(
+    site: str, open_browser: Callable[[], BrowserContext], new_id: Callable[[], int]
+) -> None:
+    context = open_browser()
+    page = context.new_page()
+    login = _login()
+    sign_in_page(page, site, login=login, user_id=new_id())
+    # Another origin on the same site (another port of the same host, as an app on the apps
+    # domain would be): SameSite=Lax lets the browser send the cookie with its form's POST.
+    evil = re.sub(r":\d+$", ":1", site) + "/evil"
+    name = f"{login}-evil"
+    form = (
+        f'<form method="post" enctype="text/plain" action="{site}/api/v1/namespaces">'
+        # Sent as `{"name": "=", "name": "<name>"}` + CRLF: JSON whose last "name" counts.
+        f'<input name=\'{{"name": "\' value=\'", "name": "{name}"}}\'></form>'
+    )
+    context.route(evil, lambda route: route.fulfill(content_type="text/html", body=form))
+    page.goto(evil)
+    with page.expect_response(f"{site}/api/v1/namespaces") as answer:
+        page.evaluate("document.forms[0].submit()")
+    refused = answer.value
+    assert refused.status == 403, refused.text()
+    assert refused.json()["error"] == "cross_site_request"
+    listed = context.request.get(f"{site}/api/v1/namespaces")  # the same cookie, a GET
+    assert listed.status == 200
+    assert name not in {item["name"] for item in listed.json()["items"]}

@@ -33,7 +33,7 @@ from kuberth.services.leader import RECONCILER_LEASE
 from kuberth.storage.database.engine import make_engine, migrate
 from tests.integration.postgres import PostgresServer
 from tests.integration.processes import KuberthProcess, serve_environment
-from tests.integration.signin import authorize, sign_in
+from tests.integration.signin import CSRF_HEADER, authorize, csrf_token, sign_in
 from tests.integration.watching import wait_deleted, wait_until
 from tests.timing import eventually, scaled
 
@@ -189,6 +189,8 @@ def test_a_sign_in_session_and_token_from_one_replica_work_on_the_other(
             me = browser.get(f"{replica.url}/api/v1/me")
             assert me.status_code == 200, me.text
             assert me.json()["login"] == login
+        # The session's CSRF token, as a script of Kuberth's own sends it with every write.
+        browser.headers[CSRF_HEADER] = csrf = csrf_token(browser)
         token = browser.post(f"{replicas.a.url}/api/v1/tokens", json={"name": "r"}).json()["token"]
         session_cookie = browser.cookies["kuberth_session"]
     bearer = {"Authorization": f"Bearer {token}"}
@@ -215,6 +217,7 @@ def test_a_sign_in_session_and_token_from_one_replica_work_on_the_other(
     assert record["status"] == 200
     assert token not in logs()
     assert session_cookie not in logs()
+    assert csrf not in logs()
     assert "code=" not in logs()  # OAuth codes ride in the callback's query string
 
 

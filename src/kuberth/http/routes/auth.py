@@ -12,7 +12,8 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response
 
-from kuberth.exceptions import BadRequestError, ForbiddenError
+from kuberth.exceptions import BadRequestError, ForbiddenError, KuberthError
+from kuberth.http import csrf
 from kuberth.http.dependencies import SESSION_KEY, ServicesDep
 from kuberth.http.errors import error_responses
 from kuberth.http.json_bodies import BoundedJSONRoute
@@ -85,6 +86,9 @@ async def callback(request: Request, services: ServicesDep) -> Response:
     target = safe_next(request.session.get("next"))
     request.session.clear()  # a fresh session: nothing from before sign-in carries over
     request.session["user_id"] = principal.github_id
+    # Made now, not on first use: every later answer's cookie then carries the same token, so
+    # concurrent requests cannot drop it from the client's cookie.
+    csrf.session_token(request)
     request.session[SESSION_KEY] = await run_in_threadpool(
         partial(
             services.users.start_session, principal, user_agent=request.headers.get("user-agent")
@@ -95,9 +99,23 @@ async def callback(request: Request, services: ServicesDep) -> Response:
 
 
 @router.post(
-    "/logout", summary="Sign out (the session ends for every copy of its cookie)", status_code=204
+    "/logout",
+    summary="Sign out (the session ends for every copy of its cookie)",
+    description=(
+        "Signed in, the request needs the session's `X-CSRF-Token` (see `GET /api/v1/me`), "
+        "as every write the cookie authenticates does."
+    ),
+    status_code=204,
+    responses=error_responses(403),
 )
 def logout(request: Request, services: ServicesDep) -> Response:
-    services.users.end_session(request.session.get(SESSION_KEY))
+    secret = request.session.get(SESSION_KEY)
+    try:
+        services.users.from_session(request.session.get("user_id"), secret)
+    except KuberthError:
+        pass  # no live session: nothing another site could end, only a stale cookie to drop
+    else:
+        csrf.check_cookie_write(request, services.settings.public_url)
+    services.users.end_session(secret)
     request.session.clear()
     return Response(status_code=204)

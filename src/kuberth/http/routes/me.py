@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
-from kuberth.http.dependencies import CurrentPrincipal, ServicesDep
+from kuberth.http import csrf
+from kuberth.http.dependencies import CurrentPrincipal, ServicesDep, authenticated_by_cookie
 from kuberth.http.errors import error_responses
 from kuberth.http.json_bodies import BoundedJSONRoute
 from kuberth.http.schemas import Me, Namespace
@@ -15,7 +16,7 @@ router = APIRouter(route_class=BoundedJSONRoute, prefix="/api/v1", tags=["users"
 @router.get(
     "/me", summary="The signed-in user and their namespaces", responses=error_responses(401)
 )
-def me(principal: CurrentPrincipal, services: ServicesDep) -> Me:
+def me(request: Request, principal: CurrentPrincipal, services: ServicesDep) -> Me:
     # An operator's own namespaces, not every tenant's.
     _, namespaces = services.namespaces.list(principal, own=True)
     return Me(
@@ -24,4 +25,6 @@ def me(principal: CurrentPrincipal, services: ServicesDep) -> Me:
         name=principal.name,
         is_admin=principal.is_admin,
         namespaces=[Namespace.model_validate(n) for n in namespaces],
+        # Only to the cookie's holder: another site's script cannot read this answer.
+        csrf_token=csrf.session_token(request) if authenticated_by_cookie(request) else None,
     )
