@@ -738,8 +738,18 @@ async def delete_resource(request: Request, namespace: str, plural: str, name: s
 
 
 def _tokens_page(request: Request, principal: Principal, **context: Any) -> Response:
-    tokens = _services(request).tokens.list(principal)
-    return _render(request, "tokens.html", principal=principal, tokens=tokens, **context)
+    """API tokens, and the browsers signed in as the user (each can be ended from here)."""
+    services = _services(request)
+    tokens = services.tokens.list(principal)
+    browsers = services.users.web_sessions(principal, current=request.session.get(SESSION_KEY))
+    return _render(
+        request,
+        "tokens.html",
+        principal=principal,
+        tokens=tokens,
+        browsers=browsers,
+        **context,
+    )
 
 
 @router.get("/tokens")
@@ -775,6 +785,17 @@ async def create_token(request: Request) -> Response:
 async def revoke_token(request: Request, token_id: int) -> Response:
     return await _act(
         request, _services(request).tokens.revoke, token_id, done="Token revoked.", then="/tokens"
+    )
+
+
+@router.post("/sessions/{session_id}/end")
+async def end_session(request: Request, session_id: int) -> Response:
+    return await _act(
+        request,
+        _services(request).users.end_web_session,
+        session_id,
+        done="Signed out there.",
+        then="/tokens",
     )
 
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 
 import yaml
-from playwright.sync_api import BrowserContext, Locator, Page, expect
+from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
 
 from tests.integration.browser.conftest import screenshot, sign_in_page
 from tests.timing import scaled
@@ -252,3 +252,38 @@ def test_another_sites_form_cannot_write_through_the_api_with_the_cookie(
     listed = context.request.get(f"{site}/api/v1/namespaces")  # the same cookie, a GET
     assert listed.status == 200
     assert name not in {item["name"] for item in listed.json()["items"]}
+
+
+def test_a_user_sees_where_they_are_signed_in_and_signs_another_browser_out(
+    site: str,
+    browser: Browser,
+    open_browser: Callable[[], BrowserContext],
+    new_id: Callable[[], int],
+) -> None:
+    login, user_id = _login(), new_id()
+    laptop = open_browser().new_page()
+    sign_in_page(laptop, site, login=login, user_id=user_id)
+    phone_context = browser.new_context(user_agent="Phone browser")
+    try:
+        phone_context.set_default_timeout(scaled(30) * 1000)
+        phone = phone_context.new_page()
+        sign_in_page(phone, site, login=login, user_id=user_id)
+
+        laptop.get_by_role("link", name="API tokens").click()
+        rows = laptop.get_by_role("row")
+        expect(rows.filter(has_text="(this browser)")).to_have_count(1)
+        expect(rows.filter(has_text="Phone browser")).to_have_count(1)
+        screenshot(laptop, "sessions")
+        laptop.get_by_role("button", name=re.compile(r"^Sign out Phone browser")).click()
+        expect(laptop.get_by_role("status").first).to_contain_text("Signed out there")
+        expect(laptop.get_by_role("row").filter(has_text="Phone browser")).to_have_count(0)
+
+        # The phone's cookie no longer signs anyone in: its next page asks for GitHub again.
+        phone.goto(f"{site}/dashboard")
+        expect(phone.get_by_label("GitHub login")).to_be_visible()
+        # The laptop is still signed in.
+        laptop.goto(f"{site}/dashboard")
+        expect(laptop.get_by_role("heading", level=1)).to_be_visible()
+        assert laptop.url == f"{site}/dashboard"
+    finally:
+        phone_context.close()
