@@ -19,9 +19,11 @@ if TYPE_CHECKING:
     from kuberth.cluster.plane import ControlPlane
     from kuberth.settings import Settings
 
-#: Worker threads for the synchronous endpoints (AnyIO's default is 40). A rollout watch holds
-#: one for up to its timeout; the Kubernetes client keeps as many connections (its
-#: CONNECTION_POOL_SIZE) so no thread waits for, or throws away, a connection.
+#: Worker threads for requests (AnyIO's default is 40): the long waits (rollout watches, deletions
+#: that wait) get KUBERTH_LONG_WAITS_TOTAL of them on a limiter of their own, the synchronous
+#: endpoints the rest, so long waits never take a thread another request needs. The Kubernetes
+#: client keeps as many connections (its CONNECTION_POOL_SIZE) so no thread waits for, or throws
+#: away, a connection.
 WORKER_THREADS = 64
 
 app = typer.Typer(
@@ -138,7 +140,8 @@ def _serve(settings: Settings, *, patient: bool = False) -> None:
     server = (PatientServer if patient else uvicorn.Server)(config)
 
     async def serve() -> None:
-        anyio.to_thread.current_default_thread_limiter().total_tokens = WORKER_THREADS
+        limiter = anyio.to_thread.current_default_thread_limiter()
+        limiter.total_tokens = WORKER_THREADS - settings.long_waits_total
         await server.serve()
 
     # uvicorn re-raises the signal it handled once it has drained the requests in flight. A

@@ -81,6 +81,18 @@ class NamespaceTerminatingError(ConflictError):
     of the caller's rights (Kubernetes' NamespaceLifecycle answers 403)."""
 
 
+class TooManyRequestsError(KuberthError):
+    """The caller is over a fairness limit (its request rate, its long waits); retry after
+    ``retry_after`` seconds."""
+
+    error = "too_many_requests"
+    status_code = 429
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class UpstreamError(KuberthError):
     """Kubernetes (or GitHub) answered with an error of its own."""
 

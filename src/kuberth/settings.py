@@ -217,6 +217,28 @@ class Settings(BaseSettings):
     namespace_delete_timeout: float = Field(
         default=60.0, gt=0, le=600, description="Longest a DELETE waits for a namespace to go."
     )
+    long_waits_per_tenant: int = Field(
+        default=4,
+        ge=1,
+        description="Long waits (rollout watches, namespace deletions that wait) one user may "
+        "hold at once on a replica; more are refused with 429.",
+    )
+    long_waits_total: int = Field(
+        default=16,
+        ge=1,
+        le=48,
+        description="Long waits a replica holds at once, all users together, on threads of their "
+        "own (taken from `kuberth serve`'s 64, the rest left to other requests); more: 429.",
+    )
+    rate_limit_per_second: float = Field(
+        default=20.0,
+        ge=0,
+        description="Requests a second one user may make to /api/v1 on a replica, on average; "
+        "0 turns the limit off.",
+    )
+    rate_limit_burst: int = Field(
+        default=60, ge=1, description="Requests one user may make at once before that rate applies."
+    )
     reconcile_interval: float = Field(
         default=600.0,
         ge=0,

@@ -142,6 +142,8 @@ def kuberth_settings(
             "signup_anyone": True,
             # Off unless a test is about it: a background pass would blur request counts.
             "reconcile_interval": 0,
+            # Off unless a test is about it: tests send requests far faster than people do.
+            "rate_limit_per_second": 0,
             **overrides,
         }
         return Settings(**values)

@@ -11,14 +11,15 @@ from functools import partial
 from urllib.parse import urlsplit
 
 from authlib.integrations.starlette_client import OAuth
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from starlette.middleware.sessions import SessionMiddleware
 
 import kuberth
 from kuberth.exceptions import KuberthError
 from kuberth.http.admission import AdmissionServer
 from kuberth.http.body_limit import BodyLimitMiddleware
-from kuberth.http.errors import install_error_handlers
+from kuberth.http.errors import error_responses, install_error_handlers
+from kuberth.http.fairness import Fairness, LongWaits, RateLimiter, rate_limited
 from kuberth.http.observability import install_metrics
 from kuberth.http.pages import install_pages
 from kuberth.http.routes import (
@@ -192,7 +193,16 @@ def create_app(settings: Settings) -> FastAPI:
         audit,
         admin,
     )
+    app.state.fairness = Fairness(
+        LongWaits(per_tenant=settings.long_waits_per_tenant, total=settings.long_waits_total),
+        RateLimiter(rate=settings.rate_limit_per_second, burst=settings.rate_limit_burst),
+    )
     for module in routers:
-        app.include_router(module.router)
+        if module.router.prefix.startswith("/api/v1"):  # the API, rate-limited per user
+            app.include_router(
+                module.router, dependencies=[Depends(rate_limited)], responses=error_responses(429)
+            )
+        else:
+            app.include_router(module.router)
     install_metrics(app)  # last: its middleware is the outermost, timing and logging everything
     return app

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match, Route
 
-from kuberth.exceptions import KuberthError, UnavailableError
+from kuberth.exceptions import KuberthError, TooManyRequestsError, UnavailableError
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ def _response(status: int, body: ErrorBody, headers: dict[str, str] | None = Non
 async def _kuberth_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, KuberthError)
     headers = None
-    if isinstance(exc, UnavailableError):
+    if isinstance(exc, UnavailableError | TooManyRequestsError):
         headers = {"Retry-After": str(exc.retry_after)}
     body = ErrorBody(error=exc.error, message=exc.message, field=exc.field)
     return _response(exc.status_code, body, headers)
@@ -105,6 +105,7 @@ _DESCRIPTIONS = {
     404: "Not found, or not yours",
     409: "Conflict with the current state",
     422: "A field's value is invalid; `field` names it",
+    429: "Over a per-user limit (request rate, long waits); retry after `Retry-After` seconds",
     503: "A dependency is unreachable; retry after `Retry-After` seconds",
 }
 

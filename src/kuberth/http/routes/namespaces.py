@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
@@ -13,6 +14,7 @@ from kuberth.exceptions import BadRequestError, InvalidInputError
 from kuberth.http import json_bodies
 from kuberth.http.dependencies import CurrentPrincipal, PageLimit, PageOffset, ServicesDep
 from kuberth.http.errors import error_responses
+from kuberth.http.fairness import long_wait
 from kuberth.http.json_bodies import BoundedJSONRoute
 from kuberth.http.schemas import DeletionPending, Namespace, NamespaceCreate, NamespaceList
 
@@ -102,10 +104,11 @@ def get_namespace(
     status_code=204,
     responses={
         202: {"model": DeletionPending, "description": "Still terminating (or wait=false)"},
-        **error_responses(401, 404, 422, 503),
+        **error_responses(401, 404, 422, 429, 503),
     },
 )
-def delete_namespace(
+async def delete_namespace(
+    request: Request,
     namespace: NamespaceName,
     principal: CurrentPrincipal,
     services: ServicesDep,
@@ -114,14 +117,13 @@ def delete_namespace(
         float | None, Query(gt=0, le=600, description="Longest wait in seconds")
     ] = None,
 ) -> Response:
-    outcome = services.namespaces.delete(
-        principal,
-        namespace,
-        wait=wait,
-        timeout=min(
-            timeout or services.namespaces.delete_timeout, services.namespaces.delete_timeout
-        ),
-    )
+    limit = min(timeout or services.namespaces.delete_timeout, services.namespaces.delete_timeout)
+    delete = partial(services.namespaces.delete, principal, namespace, wait=wait, timeout=limit)
+    # Waiting for it to go is a long wait, within the caller's cap; not waiting is not.
+    if wait:
+        outcome = await long_wait(request, principal, limit, delete)
+    else:
+        outcome = await run_in_threadpool(delete)
     if outcome.gone:
         return Response(status_code=204)
     body = DeletionPending(namespace=Namespace.model_validate(outcome.namespace))

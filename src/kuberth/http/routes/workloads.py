@@ -4,16 +4,17 @@
 see each kind's body type as a real object.)
 """
 
+from functools import partial
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Query, Response
-from fastapi.concurrency import run_in_threadpool
+from fastapi import APIRouter, Body, Query, Request, Response
 from pydantic import BaseModel, BeforeValidator
 from pydantic_core import PydanticCustomError
 
 from kuberth.http import schemas
 from kuberth.http.dependencies import CurrentPrincipal, ServicesDep
 from kuberth.http.errors import error_responses
+from kuberth.http.fairness import long_wait
 from kuberth.http.json_bodies import BoundedJSONRoute
 from kuberth.http.routes.namespaces import NamespaceName
 from kuberth.services.specs import DeploymentSpec, IngressSpec, Replicas, ServiceSpec
@@ -227,9 +228,10 @@ def restart(
     tags=["Deployments"],
     summary="Watch the rollout until it completes or fails, or the timeout passes",
     response_model=schemas.Rollout,
-    responses=error_responses(401, 404, 503),
+    responses=error_responses(401, 404, 429, 503),
 )
 async def rollout(
+    request: Request,
     namespace: NamespaceName,
     name: str,
     principal: CurrentPrincipal,
@@ -237,7 +239,6 @@ async def rollout(
     timeout: Annotated[float | None, Query(gt=0, le=600, description="Seconds to wait")] = None,
 ) -> dict[str, Any]:
     limit = min(timeout or services.workloads.rollout_timeout, services.workloads.rollout_timeout)
-    outcome, obj = await run_in_threadpool(
-        services.workloads.wait_for_rollout, principal, namespace, name, timeout=limit
-    )
+    wait = partial(services.workloads.wait_for_rollout, principal, namespace, name, timeout=limit)
+    outcome, obj = await long_wait(request, principal, limit, wait)
     return {"outcome": outcome, "deployment": services.workloads.summarize("deployments", obj)}
