@@ -448,10 +448,13 @@ def test_pages_isolation_matrix(
 
     # -- the pages without a namespace ------------------------------------------------------------
     bob_token_id = bob_token.json()["id"]
+    bob_sessions = bob.http.get("/api/v1/sessions")
+    assert bob_sessions.status_code == 200, bob_sessions.text
+    bob_session_id = next(s["id"] for s in bob_sessions.json()["items"] if s["current"])
     for route in (r for r in routes if "{namespace}" not in r.path):
-        unknown = set(route.param_convertors) - {"token_id"}
+        unknown = set(route.param_convertors) - {"token_id", "session_id"}
         assert not unknown, f"{route.path}: teach the matrix to fill {unknown}"
-        path = route.path.format(token_id=bob_token_id)
+        path = route.path.format(token_id=bob_token_id, session_id=bob_session_id)
         for method in sorted(route.methods):
             signed_out: tuple[int, str | None] = (303, to_sign_in(path))
             if route.path == "/":
@@ -491,6 +494,16 @@ def test_pages_isolation_matrix(
         f"token {unknown_id} ", "token ID "
     ):
         failures.append(f"revoking bob's token differs from revoking a missing one:\n{revoke.text}")
+    unknown_session = bob_session_id + 10**6
+    end = _ask(alice.http, "POST", f"/sessions/{bob_session_id}/end", {"csrf": alice_csrf})
+    expect("sign out bob's browser", end, 404)
+    reference = _ask(alice.http, "POST", f"/sessions/{unknown_session}/end", {"csrf": alice_csrf})
+    expect("sign out a browser that does not exist", reference, 404)
+    if end.text.replace(f"session {bob_session_id} ", "session ID ") != reference.text.replace(
+        f"session {unknown_session} ", "session ID "
+    ):
+        failures.append(f"ending bob's session differs from ending a missing one:\n{end.text}")
+    expect("bob still signed in", _ask(bob.http, "GET", "/dashboard"), 200)
     for name, refusal in ((bob.namespace, "must be named"), ("kube-system", "reserved")):
         form = {"name": name, "csrf": alice_csrf}
         answer = _ask(alice.http, "POST", "/namespaces", form)
