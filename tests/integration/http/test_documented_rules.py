@@ -26,6 +26,7 @@ from sqlalchemy import create_engine, update
 from kuberth.devtools.github import StandInServer
 from kuberth.storage.database.models import ApiToken
 from tests.integration.conftest import KuberthFactory, Tenant
+from tests.integration.objects import native_ingress
 from tests.integration.signin import sign_in
 
 APPS = "apps.localhost"
@@ -42,31 +43,6 @@ def _full(http: httpx.Client, url: str) -> dict[str, Any]:
     assert response.status_code == 200, response.text
     obj: dict[str, Any] = response.json()["object"]
     return obj
-
-
-def _native_ingress(name: str, host: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "networking.k8s.io/v1",
-        "kind": "Ingress",
-        "metadata": {"name": name},
-        "spec": {
-            "ingressClassName": "nginx",
-            "rules": [
-                {
-                    "host": host,
-                    "http": {
-                        "paths": [
-                            {
-                                "path": "/",
-                                "pathType": "Prefix",
-                                "backend": {"service": {"name": "web", "port": {"number": 80}}},
-                            }
-                        ]
-                    },
-                }
-            ],
-        },
-    }
 
 
 @pytest.fixture
@@ -184,7 +160,7 @@ def test_a_host_held_by_an_ingress_the_tenant_made_with_kubectl_is_409(
     ns, http = alice.namespace, alice.http
     host = f"shop-{ns}.{APPS}"
     as_kubectl = client.NetworkingV1Api(tenant_api(alice))
-    as_kubectl.create_namespaced_ingress(ns, _native_ingress("by-kubectl", host))
+    as_kubectl.create_namespaced_ingress(ns, native_ingress("by-kubectl", host))
 
     url = f"/api/v1/namespaces/{ns}/ingresses"
     created = http.post(url, json={"name": "web", "host": host, "paths": PATHS})
@@ -228,7 +204,7 @@ def test_a_host_another_tenant_holds_with_kubectl_is_409(
         f"web-{longer}.{APPS}"  # ends in -<alice's namespace>: Alice's while no longer one exists
     )
     client.NetworkingV1Api(tenant_api(alice)).create_namespaced_ingress(
-        alice.namespace, _native_ingress("by-kubectl", host)
+        alice.namespace, native_ingress("by-kubectl", host)
     )
     created = bob.http.post("/api/v1/namespaces", json={"name": longer})
     assert created.status_code == 201, created.text
@@ -258,7 +234,7 @@ def test_a_host_held_by_an_ingress_made_directly_in_another_namespace_is_409(
     domain = f"d{secrets.token_hex(4)}.example"
     host = f"www.{domain}"
     networking = client.NetworkingV1Api(admin_api)
-    networking.create_namespaced_ingress(namespace, _native_ingress("direct", host))
+    networking.create_namespaced_ingress(namespace, native_ingress("direct", host))
     with kuberth(custom_domains={domain: [user_id]}) as http:
         assert sign_in(http, github, login=login, user_id=user_id).status_code == 302
         url = f"/api/v1/namespaces/{login}/ingresses"

@@ -23,6 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from kuberth.cluster.plane import free_port
 from kuberth.devtools.github import StandInServer
+from tests.integration.objects import held_deployment
 from tests.integration.processes import KuberthProcess, serve_environment
 from tests.integration.signin import sign_in
 from tests.timing import eventually, scaled
@@ -70,33 +71,6 @@ def signed_in(
     login = f"f{secrets.token_hex(4)}"
     assert sign_in(browser, github, login=login, user_id=new_id()).status_code == 302
     return browser, login
-
-
-def held_deployment() -> dict[str, object]:
-    """Paused: no controller touches it, so its rollout never completes by itself."""
-    container = {
-        "name": "app",
-        "image": "registry.k8s.io/pause:3.10",
-        "securityContext": {
-            "allowPrivilegeEscalation": False,
-            "runAsNonRoot": True,
-            "runAsUser": 1000,
-            "capabilities": {"drop": ["ALL"]},
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
-    }
-    return {
-        "metadata": {"name": "held"},
-        "spec": {
-            "paused": True,
-            "replicas": 1,
-            "selector": {"matchLabels": {"app": "held"}},
-            "template": {
-                "metadata": {"labels": {"app": "held"}},
-                "spec": {"containers": [container]},
-            },
-        },
-    }
 
 
 def complete_rollout(apps: client.AppsV1Api, namespace: str) -> None:

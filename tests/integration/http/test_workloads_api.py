@@ -9,6 +9,7 @@ import pytest
 from kubernetes import client
 
 from tests.integration.conftest import Tenant
+from tests.integration.objects import kubernetes_gets_sent
 from tests.integration.watching import wait_until
 
 APPS = "apps.localhost"
@@ -460,18 +461,6 @@ def test_writes_into_a_terminating_namespace_are_409(
         core.patch_namespaced_config_map("held", name, release)
 
 
-def _gets_sent() -> float:
-    """GETs this process has sent the API server (the servers under test run in it)."""
-    from kuberth.storage.kubernetes.api import REQUESTS
-
-    return sum(
-        sample.value
-        for metric in REQUESTS.collect()
-        for sample in metric.samples
-        if sample.name.endswith("_total") and sample.labels["verb"] == "GET"
-    )
-
-
 def test_get_of_one_object_costs_one_kubernetes_call_and_one_more_per_include(
     tenants: Callable[[], Tenant],
 ) -> None:
@@ -493,10 +482,10 @@ def test_get_of_one_object_costs_one_kubernetes_call_and_one_more_per_include(
         ("service", "services/web", []),
         ("service+endpoints", "services/web", ["endpoints"]),
     ):
-        before = _gets_sent()
+        before = kubernetes_gets_sent()
         response = http.get(f"/api/v1/namespaces/{ns}/{path}", params={"include": include})
         assert response.status_code == 200, response.text
-        cost[label] = _gets_sent() - before
+        cost[label] = kubernetes_gets_sent() - before
     assert cost == {
         "deployment": 1,
         "deployment+pods": 2,

@@ -31,6 +31,7 @@ from kuberth.devtools.github import StandInServer
 from kuberth.services.builders.tenant import BASELINE_NAME, OWNER_ID
 from kuberth.services.leader import RECONCILER_LEASE
 from kuberth.storage.database.engine import make_engine, migrate
+from tests.integration.objects import held_deployment
 from tests.integration.postgres import PostgresServer
 from tests.integration.processes import KuberthProcess, serve_environment
 from tests.integration.signin import CSRF_HEADER, authorize, csrf_token, sign_in
@@ -147,32 +148,6 @@ def wait_for_a_pass(replica: KuberthProcess) -> None:
     """Until the replica has finished a reconcile pass (over every tenant of the shared cluster)."""
     # A metric, not a Kubernetes object: nothing to watch.
     eventually(lambda: reconciled(replica) >= 1, within=90, what="a reconcile pass", interval=0.2)
-
-
-def held_deployment() -> dict[str, object]:
-    container = {
-        "name": "app",
-        "image": "registry.k8s.io/pause:3.10",
-        "securityContext": {
-            "allowPrivilegeEscalation": False,
-            "runAsNonRoot": True,
-            "runAsUser": 1000,
-            "capabilities": {"drop": ["ALL"]},
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
-    }
-    return {
-        "metadata": {"name": "held"},
-        "spec": {
-            "paused": True,
-            "replicas": 1,
-            "selector": {"matchLabels": {"app": "held"}},
-            "template": {
-                "metadata": {"labels": {"app": "held"}},
-                "spec": {"containers": [container]},
-            },
-        },
-    }
 
 
 def test_a_sign_in_session_and_token_from_one_replica_work_on_the_other(

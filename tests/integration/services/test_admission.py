@@ -13,7 +13,6 @@ import secrets
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -28,29 +27,12 @@ from kuberth.services.builders.admission import HOST_WEBHOOK
 from kuberth.settings import Settings
 from kuberth.storage.database.models import IngressHost
 from tests.integration.conftest import Tenant
+from tests.integration.objects import native_ingress
 from tests.integration.signin import sign_in
 from tests.timing import scaled
 
 APPS = "apps.localhost"
 PATHS = [{"path": "/", "service": "web", "port": 80}]
-
-
-def _ingress(name: str, host: str) -> dict[str, Any]:
-    backend = {"service": {"name": "web", "port": {"number": 80}}}
-    return {
-        "apiVersion": "networking.k8s.io/v1",
-        "kind": "Ingress",
-        "metadata": {"name": name},
-        "spec": {
-            "ingressClassName": "nginx",
-            "rules": [
-                {
-                    "host": host,
-                    "http": {"paths": [{"path": "/", "pathType": "Prefix", "backend": backend}]},
-                }
-            ],
-        },
-    }
 
 
 class Webhooked:
@@ -182,9 +164,9 @@ def test_another_replica_serves_under_the_registered_ca_without_registering_agai
     assert after.metadata.resource_version == before.metadata.resource_version
     # The API server trusts the new process's certificate: the webhook answers, and refuses.
     host = f"a-{alice.namespace}.{APPS}"
-    kubectl.create_namespaced_ingress(alice.namespace, _ingress("one", host))
+    kubectl.create_namespaced_ingress(alice.namespace, native_ingress("one", host))
     refused = _refused(
-        lambda: kubectl.create_namespaced_ingress(alice.namespace, _ingress("two", host))
+        lambda: kubectl.create_namespaced_ingress(alice.namespace, native_ingress("two", host))
     )
     assert refused.status == 409, refused.body
     assert "already used by ingress one" in refused.body
@@ -206,7 +188,7 @@ def test_a_kubectl_user_cannot_take_a_host_another_tenants_longer_namespace_hold
 
     refused = _refused(
         lambda: webhooked.kubectl(alice).create_namespaced_ingress(
-            alice.namespace, _ingress("steal", host)
+            alice.namespace, native_ingress("steal", host)
         )
     )
     assert refused.status == 403, refused.body
@@ -221,17 +203,21 @@ def test_two_kubectl_users_cannot_both_hold_a_host(webhooked: Webhooked) -> None
     alice, bob = webhooked.tenant(), webhooked.tenant()
     longer = f"{bob.namespace}-{alice.namespace}"
     host = f"web-{longer}.{APPS}"
-    webhooked.kubectl(alice).create_namespaced_ingress(alice.namespace, _ingress("first", host))
+    webhooked.kubectl(alice).create_namespaced_ingress(
+        alice.namespace, native_ingress("first", host)
+    )
     assert webhooked.claims()[host] == (alice.namespace, "first")
     assert bob.http.post("/api/v1/namespaces", json={"name": longer}).status_code == 201
 
     bobs = webhooked.kubectl(bob, longer)
-    refused = _refused(lambda: bobs.create_namespaced_ingress(longer, _ingress("second", host)))
+    refused = _refused(
+        lambda: bobs.create_namespaced_ingress(longer, native_ingress("second", host))
+    )
     assert refused.status == 409, refused.body
     assert "already used by another tenant's ingress" in refused.body
     # An update that moves an Ingress of Bob's onto the host is refused the same way.
-    bobs.create_namespaced_ingress(longer, _ingress("other", f"other-{longer}.{APPS}"))
-    moved = _ingress("other", host)
+    bobs.create_namespaced_ingress(longer, native_ingress("other", f"other-{longer}.{APPS}"))
+    moved = native_ingress("other", host)
     refused = _refused(lambda: bobs.patch_namespaced_ingress("other", longer, moved))
     assert refused.status == 409, refused.body
     assert webhooked.claims()[f"other-{longer}.{APPS}"] == (longer, "other")
@@ -242,7 +228,7 @@ def test_kubectl_claims_are_seen_by_the_api_and_released_by_a_delete(webhooked: 
     ns = alice.namespace
     host = f"shop-{ns}.{APPS}"
     kubectl = webhooked.kubectl(alice)
-    kubectl.create_namespaced_ingress(ns, _ingress("by-kubectl", host))
+    kubectl.create_namespaced_ingress(ns, native_ingress("by-kubectl", host))
 
     url = f"/api/v1/namespaces/{ns}/ingresses"
     taken = alice.http.post(url, json={"name": "web", "host": host, "paths": PATHS})
@@ -260,7 +246,9 @@ def test_a_dry_run_holds_nothing(webhooked: Webhooked) -> None:
     alice = webhooked.tenant()
     ns = alice.namespace
     host = f"dry-{ns}.{APPS}"
-    webhooked.kubectl(alice).create_namespaced_ingress(ns, _ingress("dry", host), dry_run="All")
+    webhooked.kubectl(alice).create_namespaced_ingress(
+        ns, native_ingress("dry", host), dry_run="All"
+    )
     assert host not in webhooked.claims()
     made = alice.http.post(
         f"/api/v1/namespaces/{ns}/ingresses", json={"name": "web", "host": host, "paths": PATHS}
@@ -274,13 +262,13 @@ def test_with_kuberth_down_tenants_cannot_write_ingresses_and_nobody_else_is_blo
     alice = webhooked.tenant()
     kubectl = webhooked.kubectl(alice)
     kubectl.create_namespaced_ingress(
-        alice.namespace, _ingress("before", f"a-{alice.login}.{APPS}")
+        alice.namespace, native_ingress("before", f"a-{alice.login}.{APPS}")
     )
     webhooked.stop_kuberth()
 
     refused = _refused(
         lambda: kubectl.create_namespaced_ingress(
-            alice.namespace, _ingress("after", f"b-{alice.login}.{APPS}")
+            alice.namespace, native_ingress("after", f"b-{alice.login}.{APPS}")
         )
     )
     assert refused.status >= 500 or refused.status == 403, refused.body  # fails closed
@@ -289,7 +277,7 @@ def test_with_kuberth_down_tenants_cannot_write_ingresses_and_nobody_else_is_blo
     kubectl.delete_namespaced_ingress("before", alice.namespace)
     # Outside tenant namespaces nothing waits on Kuberth.
     client.NetworkingV1Api(admin_api).create_namespaced_ingress(
-        namespace, _ingress("elsewhere", "elsewhere.example")
+        namespace, native_ingress("elsewhere", "elsewhere.example")
     )
 
 

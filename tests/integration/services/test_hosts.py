@@ -3,43 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from kubernetes import client
 
-from kuberth.storage.kubernetes.api import REQUESTS
 from tests.integration.conftest import Tenant
+from tests.integration.objects import kubernetes_gets_sent, native_ingress
 
 APPS = "apps.localhost"
 PATHS = [{"path": "/", "service": "web", "port": 80}]
-
-
-def _lists_and_gets_sent() -> float:
-    """GETs (lists included) this process has sent the API server (the server runs in it)."""
-    return sum(
-        sample.value
-        for metric in REQUESTS.collect()
-        for sample in metric.samples
-        if sample.name.endswith("_total") and sample.labels["verb"] == "GET"
-    )
-
-
-def _ingress(name: str, host: str) -> dict[str, Any]:
-    backend = {"service": {"name": "web", "port": {"number": 80}}}
-    return {
-        "apiVersion": "networking.k8s.io/v1",
-        "kind": "Ingress",
-        "metadata": {"name": name},
-        "spec": {
-            "ingressClassName": "nginx",
-            "rules": [
-                {
-                    "host": host,
-                    "http": {"paths": [{"path": "/", "pathType": "Prefix", "backend": backend}]},
-                }
-            ],
-        },
-    }
 
 
 def test_a_free_host_costs_no_read_and_a_held_one_one_narrow_read(
@@ -50,18 +21,20 @@ def test_a_free_host_costs_no_read_and_a_held_one_one_narrow_read(
     # An Ingress written straight to Kubernetes, outside any tenant namespace, for a host in
     # Alice's subdomain: no claim row, so only the index knows it.
     held = f"held-{ns}.{APPS}"
-    client.NetworkingV1Api(admin_api).create_namespaced_ingress(namespace, _ingress("direct", held))
+    client.NetworkingV1Api(admin_api).create_namespaced_ingress(
+        namespace, native_ingress("direct", held)
+    )
     url = f"/api/v1/namespaces/{ns}/ingresses"
     first = http.post(url, json={"name": "first", "host": f"first-{ns}.{APPS}", "paths": PATHS})
     assert first.status_code == 201, first.text  # the index is listed once, here (it has both)
 
-    before = _lists_and_gets_sent()
+    before = kubernetes_gets_sent()
     free = http.post(url, json={"name": "free", "host": f"free-{ns}.{APPS}", "paths": PATHS})
     assert free.status_code == 201, free.text
-    assert _lists_and_gets_sent() - before == 0
+    assert kubernetes_gets_sent() - before == 0
 
-    before = _lists_and_gets_sent()
+    before = kubernetes_gets_sent()
     taken = http.post(url, json={"name": "taken", "host": held, "paths": PATHS})
     assert taken.status_code == 409, taken.text
     assert taken.json()["field"] == "host"
-    assert _lists_and_gets_sent() - before == 1  # one list narrowed to that Ingress confirms it
+    assert kubernetes_gets_sent() - before == 1  # one list narrowed to that Ingress confirms it
