@@ -1,35 +1,47 @@
-"""Overhead per call: the same request through Kuberth and straight to kube-apiserver.
+"""Overhead per call: the same request through Kuberth, straight to kube-apiserver, and through
+the minimal async Python hop that is the floor of any Python service in Kuberth's place.
 
 One tenant signs up (real OAuth flow) and gets an API token; one Deployment is created in its
 namespace through Kuberth. Then, for each operation and each concurrency, requests go for the
 same windows of time
 
 * through Kuberth, with ``Authorization: Bearer kbt_...`` (Kuberth authenticates the token,
-  checks the namespace is the caller's, and calls Kubernetes impersonating the tenant), and
+  checks the namespace is the caller's, and calls Kubernetes impersonating the tenant),
 * straight to kube-apiserver, with the admin kubeconfig's client certificate and the identity
-  Kuberth impersonates (``Impersonate-User: kuberth:<github id>``, group ``kuberth:tenants``).
+  Kuberth impersonates (``Impersonate-User: kuberth:<github id>``, group ``kuberth:tenants``), and
+* through the minimal hop (``bench.hop``, its own process): the same paths and token as Kuberth,
+  a raw ASGI app on uvicorn + uvloop + httptools that checks the token in a dict and forwards
+  with one aiohttp keep-alive session, impersonating the same identity, answering with the API
+  server's status and body as they are. It does none of Kuberth's other work (no database, no
+  ownership check, no validation, audit or metrics), so no Python service can do much better.
 
-Both sides use the same client: one httpx.AsyncClient per side, ``concurrency`` asyncio workers
+Three comparisons per cell: Kuberth against the direct call (the targets below), the hop against
+the direct call (the floor: what a Python hop costs at all; no target), and Kuberth against the
+hop (target: within FLOOR, that is p50 ratio <= 1.15 and throughput ratio >= 1 / 1.15).
+
+Every side uses the same client: one httpx.AsyncClient per side, ``concurrency`` asyncio workers
 sharing a request counter, keep-alive connections (as many as workers). The client's own costs
-are therefore in both figures and cancel out of the ratio as far as they can; its CPU time per
-cell is in the details, to show it was not the bottleneck. Both sides are HTTPS (HTTP/1.1) on
-loopback: kube-apiserver serves nothing else, and Kuberth serves TLS here with a throwaway
-self-signed certificate (``bench.tls_serve``: uvicorn's TLS, as `kuberth serve` has no TLS setting
-of its own), so the client pays for TLS on both sides and Kuberth's CPU figures include its TLS.
+are therefore in every figure and cancel out of the ratios as far as they can; its CPU time per
+cell is in the details, to show it was not the bottleneck. Every side is HTTPS (HTTP/1.1) on
+loopback: kube-apiserver serves nothing else, and Kuberth and the hop serve TLS here with the same
+throwaway self-signed certificate (``bench.tls_serve``: uvicorn's TLS, as `kuberth serve` has no
+TLS setting of its own; the hop passes it to uvicorn), so the client pays for TLS on every side
+and the servers' CPU figures include their TLS.
 
-Each cell runs in ROUNDS rounds in which the sides take turns (each round warmed up, untimed), so
-the load from whatever else runs on the machine falls on both alike. A round is a window of
-time (quick: 0.75 s, full: 2.5 s; at most MAX_PER_ROUND requests), so every throughput stands on
-ROUNDS windows of that length per side, whatever the concurrency; a request that fails is counted
-in the row, not in the figure. Kuberth's CPU time per request, which that load disturbs much less
-than latency, is reported beside each cell. Run once with PostgreSQL and once with SQLite: two
+Each cell runs in ROUNDS rounds in which the sides take turns (each round warmed up, untimed;
+each round starts with the next side), so the load from whatever else runs on the machine falls
+on all alike. A round is a window of time (quick: 0.75 s, full: 2.5 s; at most MAX_PER_ROUND
+requests), so every throughput stands on ROUNDS windows of that length per side, whatever the
+concurrency; a request that fails is counted in the row, not in the figure, and such a row is
+never "met". Kuberth's and the hop's CPU time per request, which that load disturbs much less
+than latency, are reported beside each cell. Run once with SQLite and once with PostgreSQL: two
 reports.
 
-``get deployment`` is one Kubernetes call on both sides. Kuberth can add the Deployment's pods and
+``get deployment`` is one Kubernetes call on every side. Kuberth can add the Deployment's pods and
 recent events (``?include=pods&include=events``, two more calls); rows without a target compare
-that with the same three calls made straight to kube-apiserver, one after the other. The client
-does the same work with what it gets on both sides: it decodes every JSON body (Kuberth's one, the
-three direct ones).
+that with the same three calls made straight to kube-apiserver, one after the other (the hop has
+no ``include``). The client does the same work with what it gets on both sides: it decodes every
+JSON body (Kuberth's one, the three direct ones).
 """
 
 from __future__ import annotations
@@ -48,8 +60,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from kubernetes import client, config
 
+from bench.hop import api_server_tls, hop_server
 from bench.report import Report, Row, measured, p
 from bench.stack import (
     Certificate,
@@ -80,9 +92,16 @@ DEPLOYMENT = "bench"
 ROUNDS = 4
 ROUND_SECONDS = {True: 0.75, False: 2.5}
 MAX_PER_ROUND = 20_000
-TRANSPORT = "both sides HTTPS"
+TRANSPORT = "every side HTTPS"
 P50_TARGET = "<= 1.3"
 THROUGHPUT_TARGET = ">= 0.7"
+#: Kuberth against the minimal hop (bench.hop), the floor of any Python service in its place.
+FLOOR = 1.15
+P50_FLOOR_TARGET = f"<= {FLOOR}"
+THROUGHPUT_FLOOR_TARGET = f">= {1 / FLOOR:.4f}"
+VS_DIRECT = f"baseline: direct; {TRANSPORT}"
+HOP_VS_DIRECT = "the floor: the minimal hop, baseline direct"
+VS_HOP = "baseline: the minimal hop"
 
 Call = Callable[[httpx.AsyncClient, int], Awaitable[None]]
 
@@ -104,12 +123,13 @@ def _decoded(response: httpx.Response) -> Any:
 
 @dataclass
 class Cell:
-    """One operation at one concurrency on one side."""
+    """One operation at one concurrency on one side. ``server_cpu_s``: the CPU time of the
+    side's own server process (Kuberth's or the hop's; none for the direct side)."""
 
     latencies_ms: list[float]
     elapsed_s: float
     client_cpu_s: float
-    kuberth_cpu_s: float | None
+    server_cpu_s: float | None
     errors: Counter[str] = field(default_factory=Counter)
     loadavg: list[float] = field(default_factory=list)
 
@@ -134,10 +154,10 @@ class Cell:
             "throughput_rps": round(self.throughput, 1),
             "client_cpu_ms_per_request": round(1000 * self.client_cpu_s / max(count, 1), 3),
             "client_cpu_share": round(self.client_cpu_s / self.elapsed_s, 2),
-            "kuberth_cpu_ms_per_request": (
+            "server_cpu_ms_per_request": (
                 None
-                if self.kuberth_cpu_s is None
-                else round(1000 * self.kuberth_cpu_s / max(count, 1), 3)
+                if self.server_cpu_s is None
+                else round(1000 * self.server_cpu_s / max(count, 1), 3)
             ),
             "errors": dict(self.errors),
             "loadavg": self.loadavg,
@@ -150,8 +170,8 @@ class Cell:
             self.elapsed_s + other.elapsed_s,
             self.client_cpu_s + other.client_cpu_s,
             None
-            if self.kuberth_cpu_s is None or other.kuberth_cpu_s is None
-            else self.kuberth_cpu_s + other.kuberth_cpu_s,
+            if self.server_cpu_s is None or other.server_cpu_s is None
+            else self.server_cpu_s + other.server_cpu_s,
             self.errors + other.errors,
             [*self.loadavg[:1], *other.loadavg[-1:]],
         )
@@ -191,12 +211,12 @@ async def measure(
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     elapsed = time.perf_counter() - started
     client_cpu = time.process_time() - cpu_before
-    kuberth_cpu = cpu_seconds(pid) - server_before if pid else None
+    server_cpu = cpu_seconds(pid) - server_before if pid else None
     return Cell(
         latencies,
         elapsed,
         client_cpu,
-        kuberth_cpu,
+        server_cpu,
         errors,
         [round(load_before, 2), round(os.getloadavg()[0], 2)],
     )
@@ -208,7 +228,11 @@ async def _warm_up(http: httpx.AsyncClient, call: Call, numbers: Iterator[int], 
             await call(http, next(numbers))
 
 
-def kuberth_calls(tenant: Tenant, run: str) -> dict[str, Call]:
+def kuberth_calls(
+    tenant: Tenant, run: str, prefix: str = "k", deleted: int = 204
+) -> dict[str, Call]:
+    """Kuberth's API; the hop serves the same paths (``prefix`` "h"), its DELETE answering what
+    Kubernetes answers (``deleted`` 200). The hop has no ``include``."""
     base = f"/api/v1/namespaces/{tenant.namespace}"
 
     async def get(http: httpx.AsyncClient, seq: int) -> None:
@@ -222,10 +246,10 @@ def kuberth_calls(tenant: Tenant, run: str) -> dict[str, Call]:
         _decoded(await http.get(f"{base}/deployments/{DEPLOYMENT}", params=include))
 
     async def create_delete(http: httpx.AsyncClient, seq: int) -> None:
-        name = f"k{run}-{seq}"
+        name = f"{prefix}{run}-{seq}"
         body = {"name": name, "app": DEPLOYMENT, "ports": [{"port": 80}]}
         _expect(await http.post(f"{base}/services", json=body), 201)
-        _expect(await http.delete(f"{base}/services/{name}"), 204)
+        _expect(await http.delete(f"{base}/services/{name}"), deleted)
 
     calls: dict[str, Call] = dict(zip(OPERATIONS, (get, list_, create_delete), strict=True))
     calls[SAME_INFORMATION] = get_related
@@ -263,57 +287,58 @@ def direct_calls(tenant: Tenant, run: str) -> dict[str, Call]:
     return calls
 
 
-def _tls(kubeconfig: Path) -> tuple[str, ssl.SSLContext]:
-    """The API server's URL and a TLS context with the admin's client certificate."""
-    configuration = client.Configuration()
-    config.load_kube_config(  # type: ignore[no-untyped-call]
-        str(kubeconfig), client_configuration=configuration
-    )
-    if not configuration.cert_file or not configuration.key_file:
-        raise RuntimeError(f"{kubeconfig} has no client certificate to impersonate with")
-    context = ssl.create_default_context(cafile=configuration.ssl_ca_cert)
-    context.load_cert_chain(configuration.cert_file, configuration.key_file)
-    host: str = configuration.host
-    return host, context
+@dataclass
+class Server:
+    """A side that is a process of ours: where it listens and its pid (for its CPU time)."""
+
+    url: str
+    pid: int
 
 
 async def compare(
-    url: str, pid: int, kubeconfig: Path, tenant: Tenant, seconds: float, trust: ssl.SSLContext
+    kuberth: Server,
+    hop: Server,
+    kubeconfig: Path,
+    tenant: Tenant,
+    seconds: float,
+    trust: ssl.SSLContext,
 ) -> dict[tuple[str, str, int], Cell]:
-    """Every cell on both sides: {(side, operation, concurrency): cell}."""
-    server, context = _tls(kubeconfig)
+    """Every cell on every side: {(side, operation, concurrency): cell}."""
+    server, context = api_server_tls(kubeconfig)
     limits = httpx.Limits(max_connections=max(CONCURRENCY), max_keepalive_connections=64)
     run = os.urandom(3).hex()
     impersonate = {"Impersonate-User": tenant_user(tenant.github_id)}
     impersonate["Impersonate-Group"] = TENANTS_GROUP
+    bearer = {"Authorization": f"Bearer {tenant.token}"}
     cells: dict[tuple[str, str, int], Cell] = {}
     async with (
         httpx.AsyncClient(
-            base_url=url,
-            headers={"Authorization": f"Bearer {tenant.token}"},
-            timeout=60,
-            limits=limits,
-            verify=trust,
+            base_url=kuberth.url, headers=bearer, timeout=60, limits=limits, verify=trust
         ) as through,
         httpx.AsyncClient(
             base_url=server, verify=context, headers=impersonate, timeout=60, limits=limits
         ) as direct,
+        httpx.AsyncClient(
+            base_url=hop.url, headers=bearer, timeout=60, limits=limits, verify=trust
+        ) as hopping,
     ):
         ours, theirs = kuberth_calls(tenant, run), direct_calls(tenant, run)
+        floor = kuberth_calls(tenant, run, prefix="h", deleted=200)
         seq = itertools.count(step=10 * MAX_PER_ROUND)
         for op in OPERATIONS:
-            contenders = [
-                ("kuberth", op, through, ours[op], pid),
+            contenders: list[tuple[str, str, httpx.AsyncClient, Call, int | None]] = [
+                ("kuberth", op, through, ours[op], kuberth.pid),
                 ("direct", op, direct, theirs[op], None),
+                ("hop", op, hopping, floor[op], hop.pid),
             ]
             if op == OPERATIONS[0]:
                 contenders += [
-                    ("kuberth", SAME_INFORMATION, through, ours[SAME_INFORMATION], pid),
+                    ("kuberth", SAME_INFORMATION, through, ours[SAME_INFORMATION], kuberth.pid),
                     ("direct", SAME_INFORMATION, direct, theirs[SAME_INFORMATION], None),
                 ]
             for concurrency in CONCURRENCY:
                 for round_ in range(ROUNDS):
-                    # Alternate in rounds, starting with each side in turn, so both meet the same
+                    # Take turns in rounds, starting with each side in turn, so all meet the same
                     # load from whatever else runs on the machine.
                     shift = round_ % len(contenders)
                     for side, name, http, call, side_pid in contenders[shift:] + contenders[:shift]:
@@ -323,7 +348,7 @@ async def compare(
                 for side, name, *_ in contenders:
                     cell = cells[side, name, concurrency]
                     say(
-                        f"  {side:<8} {name:<27} c={concurrency:<3} p50 {cell.p50:7.2f} ms  "
+                        f"  {side:<7} {name:<27} c={concurrency:<3} p50 {cell.p50:7.2f} ms  "
                         f"p99 {cell.p99:7.2f} ms  {cell.throughput:7.1f} req/s"
                         + (f"  errors {sum(cell.errors.values())}" if cell.errors else "")
                     )
@@ -339,21 +364,32 @@ def report(
         for concurrency in CONCURRENCY:
             through = cells["kuberth", op, concurrency]
             direct = cells["direct", op, concurrency]
+            hop = cells["hop", op, concurrency]
             label = f"{op} c={concurrency}"
-            rep.add(_latency(f"{label} p50", 50, through, direct, TRANSPORT, P50_TARGET))
-            rep.add(_latency(f"{label} p99", 99, through, direct, TRANSPORT))
+            # Kuberth against the direct call.
+            rep.add(_latency(f"{label} p50", 50, through, direct, VS_DIRECT, P50_TARGET))
+            rep.add(_latency(f"{label} p99", 99, through, direct, VS_DIRECT))
             rep.add(
                 _throughput(
                     f"{label} throughput",
                     through,
                     direct,
-                    f"{window}; {TRANSPORT}",
+                    f"{window}; {VS_DIRECT}",
                     THROUGHPUT_TARGET,
                 )
             )
-            if through.kuberth_cpu_s is not None:
-                cpu = 1000 * through.kuberth_cpu_s / max(len(through.latencies_ms), 1)
-                rep.add(Row(f"{label} Kuberth CPU per request", round(cpu, 3), "ms"))
+            rep.add(_cpu(f"{label} Kuberth CPU per request", through))
+            # The floor: the minimal hop against the direct call (no target).
+            rep.add(_latency(f"{label} hop p50", 50, hop, direct, HOP_VS_DIRECT))
+            rep.add(_throughput(f"{label} hop throughput", hop, direct, HOP_VS_DIRECT))
+            rep.add(_cpu(f"{label} hop CPU per request", hop))
+            # Kuberth against the floor.
+            rep.add(_latency(f"{label} p50 vs hop", 50, through, hop, VS_HOP, P50_FLOOR_TARGET))
+            rep.add(
+                _throughput(
+                    f"{label} throughput vs hop", through, hop, VS_HOP, THROUGHPUT_FLOOR_TARGET
+                )
+            )
     for concurrency in CONCURRENCY:
         through = cells["kuberth", SAME_INFORMATION, concurrency]
         same = cells["direct", SAME_INFORMATION, concurrency]
@@ -365,9 +401,13 @@ def report(
         "database": database,
         "rounds": ROUNDS,
         "round_seconds": seconds,
-        "client": "httpx.AsyncClient, asyncio workers = concurrency, keep-alive, same for both",
+        "client": "httpx.AsyncClient, asyncio workers = concurrency, keep-alive, same for all",
         "kuberth_transport": "HTTPS (HTTP/1.1) on loopback, uvicorn's TLS (bench.tls_serve)",
         "direct_transport": "HTTPS (HTTP/1.1) on loopback, admin client certificate",
+        "hop_transport": (
+            "HTTPS (HTTP/1.1) on loopback, uvicorn's TLS; to the API server one aiohttp session "
+            f"of {max(CONCURRENCY)} keep-alive connections (bench.hop)"
+        ),
         "cells": {
             f"{side} | {op} | c={c}": cell.summary() for (side, op, c), cell in cells.items()
         },
@@ -392,6 +432,15 @@ def _latency(
         checked="ratio",
         note=note,
     )
+
+
+def _cpu(name: str, cell: Cell) -> Row:
+    """The side's server CPU per request it answered (failed ones are in the row's count)."""
+    count = len(cell.latencies_ms)
+    cpu = None
+    if cell.server_cpu_s is not None and count:
+        cpu = round(1000 * cell.server_cpu_s / count, 3)
+    return Row(name, cpu, "ms", samples=count, failed=sum(cell.errors.values()))
 
 
 def _throughput(
@@ -443,7 +492,15 @@ def one_database(
             raise RuntimeError(f"creating the Deployment: {created.status_code} {created.text}")
         time.sleep(2)  # the Deployment's pod and events appear
         say(f"{database}: Kuberth (pid {pid}) on {url}, namespace {tenant.namespace}")
-        cells = asyncio.run(compare(url, pid, kubeconfig, tenant, seconds, tls.context))
+        hop_log = ARTIFACTS / f"overhead-{database}-hop.log"
+        tokens = {tenant.token: tenant.github_id}
+        connections = max(CONCURRENCY)
+        with hop_server(
+            kubeconfig, tokens, tls.cert, tls.key, tls.context, connections, hop_log
+        ) as (hop_url, hop_pid):
+            say(f"{database}: the minimal hop (pid {hop_pid}) on {hop_url}")
+            kuberth, hop = Server(url, pid), Server(hop_url, hop_pid)
+            cells = asyncio.run(compare(kuberth, hop, kubeconfig, tenant, seconds, tls.context))
     rep = report(database, quick, seconds, cells)
     rep.details["loadavg"] = {"start": load_start, "end": [round(x, 2) for x in os.getloadavg()]}
     return rep
