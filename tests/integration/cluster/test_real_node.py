@@ -1,0 +1,220 @@
+"""A real node beside kwok: a pod of a demo image really runs and answers; `down` leaves nothing.
+
+Opt-in (``KUBERTH_TEST_REAL_NODE=1``): the suite's own plane stays kwok-only, and the first run
+builds kubelet and kube-proxy (about 80 s with a warm Go cache). Skipped with the plain reason
+when the machine does not allow a real node (not root, or `make system-deps` not run).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from kubernetes import client, config
+
+from kuberth.cluster.build import Binaries, Builder, NodeBinaries
+from kuberth.cluster.node import prerequisites
+from kuberth.cluster.node.configs import KUBELET_SYSCTLS
+from kuberth.cluster.node.layout import LABEL, LABEL_VALUE, NODE_NAME, TAINT_KEY
+from kuberth.cluster.plane import ComponentStatus, ControlPlane
+from kuberth.cluster.versions import Versions
+from kuberth.settings import Settings
+from tests.timing import eventually
+
+pytestmark = [
+    pytest.mark.skipif(
+        os.environ.get("KUBERTH_TEST_REAL_NODE") != "1",
+        reason="a real node is opt-in: set KUBERTH_TEST_REAL_NODE=1 (builds kubelet and "
+        "kube-proxy on first use)",
+    ),
+    pytest.mark.skipif(
+        bool(prerequisites.missing()), reason=prerequisites.explain(prerequisites.missing())
+    ),
+]
+
+#: Issue 15's budgets, on an idle 2-core machine.
+UP_BUDGET = 30.0
+POD_READY_BUDGET = 5.0
+MEMORY_BUDGET = 600 * 1024**2
+
+
+@pytest.fixture(scope="module")
+def node_binaries() -> NodeBinaries:
+    return Builder(
+        cache_dir=Settings().cache_dir, versions=Versions(), progress=print
+    ).ensure_node()
+
+
+def host_network_state() -> dict[str, str]:
+    """What of the host's own network namespace a node must never change (rulesets, sysctls)."""
+    state = {}
+    for command in (["iptables-save"], ["ip6tables-save"], ["nft", "list", "ruleset"]):
+        path = prerequisites.which(command[0])
+        if path is None:
+            continue
+        out = subprocess.run([path, *command[1:]], capture_output=True, text=True).stdout
+        state[command[0]] = "\n".join(line for line in out.splitlines() if not line.startswith("#"))
+    for name in [*KUBELET_SYSCTLS, "net/ipv4/ip_forward", "net/ipv4/conf/all/route_localnet"]:
+        state[name] = Path("/proc/sys", name).read_text()
+    return state
+
+
+def pod_manifest(name: str, image: str) -> dict[str, object]:
+    field = lambda path: {"valueFrom": {"fieldRef": {"fieldPath": path}}}  # noqa: E731
+    return {
+        "metadata": {"name": name},
+        "spec": {
+            "nodeSelector": {LABEL: LABEL_VALUE},
+            "tolerations": [{"key": TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"}],
+            "securityContext": {"runAsNonRoot": True},
+            "containers": [
+                {
+                    "name": "web",
+                    "image": image,
+                    "imagePullPolicy": "Never",
+                    "ports": [{"containerPort": 8080}],
+                    "env": [
+                        {"name": "POD_NAME", **field("metadata.name")},
+                        {"name": "POD_NAMESPACE", **field("metadata.namespace")},
+                        {"name": "GREETING", "value": "hello-from-env"},
+                    ],
+                    "readinessProbe": {
+                        "httpGet": {"path": "/healthz", "port": 8080},
+                        "periodSeconds": 1,
+                    },
+                    "securityContext": {"allowPrivilegeEscalation": False},
+                }
+            ],
+        },
+    }
+
+
+def node_leftovers(netns: str, veth: str, pids: list[int], marker: str) -> list[str]:
+    """Whatever of a stopped node the host still has."""
+    left = []
+    if netns in subprocess.run(["ip", "netns"], capture_output=True, text=True).stdout:
+        left.append(f"netns {netns}")
+    if subprocess.run(["ip", "link", "show", veth], capture_output=True).returncode == 0:
+        left.append(f"veth {veth}")
+    left += [f"mount {m}" for m in Path("/proc/mounts").read_text().splitlines() if marker in m]
+    left += [f"pid {pid}" for pid in pids if Path(f"/proc/{pid}").exists()]
+    cgroups = [p for p in Path("/sys/fs/cgroup").glob("*/kuberth-*") if marker[-8:] in p.name]
+    left += [f"cgroup {p}" for p in cgroups]
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if marker in cmdline:
+                left.append(f"process {proc.name}: {cmdline[:120]}")
+    return left
+
+
+@pytest.fixture
+def plane_with_node(
+    binaries: Binaries, node_binaries: NodeBinaries, tmp_path: Path
+) -> Iterator[tuple[ControlPlane, float, dict[str, str]]]:
+    """A plane of this test's own with a real node; the host's network state from before."""
+    before = host_network_state()
+    plane = ControlPlane(tmp_path / "plane")
+    started = time.monotonic()
+    plane.up(binaries, node=node_binaries)  # leaves nothing running when it fails
+    try:
+        yield plane, time.monotonic() - started, before
+    finally:
+        if plane.is_running():
+            plane.down()
+
+
+def test_a_pod_really_runs_on_the_real_node_and_down_leaves_nothing(
+    plane_with_node: tuple[ControlPlane, float, dict[str, str]],
+    node_binaries: NodeBinaries,
+    tmp_path: Path,
+) -> None:
+    plane, up_seconds, before = plane_with_node
+    assert host_network_state() == before, "the running node changed the host's network"
+    layout = plane.real_node.layout()
+    assert layout is not None
+    node_state = json.loads(layout.state_file.read_text())
+    print(f"\nplane and real node Ready in {up_seconds:.1f}s (budget {UP_BUDGET:.0f}s)")
+
+    def all_healthy() -> list[ComponentStatus]:
+        statuses = plane.status()
+        return statuses if all(c.state == "healthy" for c in statuses) else []
+
+    statuses = eventually(all_healthy, within=20, what="every component, the node's too, healthy")
+    assert {c.name for c in statuses} >= {"node/containerd", "node/kubelet", "node/kube-proxy"}
+
+    api = config.new_client_from_config(str(plane.kubeconfig))
+    core = client.CoreV1Api(api)
+    try:
+        node = core.read_node(NODE_NAME)
+        assert "kwok.x-k8s.io/node" not in (node.metadata.annotations or {})
+        assert node.spec.pod_cidr == "10.244.0.0/24"
+        core.create_namespace({"metadata": {"name": "alice"}})
+        eventually(
+            lambda: core.list_namespaced_service_account("alice").items,
+            within=10,
+            what="the default service account",
+        )
+        created = time.monotonic()
+        core.create_namespaced_pod(
+            "alice", pod_manifest("web-1", node_binaries.images["web"].reference)
+        )
+        pod = eventually(
+            lambda: (
+                (p := core.read_namespaced_pod("web-1", "alice")).status.conditions
+                and any(c.type == "Ready" and c.status == "True" for c in p.status.conditions)
+                and p
+            ),
+            within=30,
+            what="the web pod Ready on the real node",
+        )
+        ready_seconds = time.monotonic() - created
+        print(f"pod create -> Ready in {ready_seconds:.1f}s (budget {POD_READY_BUDGET:.0f}s)")
+        assert pod.spec.node_name == NODE_NAME
+
+        # The page, fetched from inside the node's network namespace, names the pod.
+        fetch = (
+            "import urllib.request;"
+            f"print(urllib.request.urlopen('http://{pod.status.pod_ip}:8080/', timeout=5)"
+            ".read().decode())"
+        )
+        page = subprocess.run(
+            ["nsenter", f"--net=/run/netns/{layout.netns}", sys.executable, "-c", fetch],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        assert "Hello from pod web-1 in namespace alice" in page
+        assert "GREETING=hello-from-env" in page
+
+        # The API server reaches the kubelet: logs work, and the app runs as non-root.
+        logs = core.read_namespaced_pod_log("web-1", "alice")
+        assert "listening on :8080 as uid 65532" in logs
+
+        memory = plane.real_node.memory_bytes()
+        print(
+            f"real node memory (node processes and the pod): {memory / 1024**2:.0f} MB "
+            f"(budget {MEMORY_BUDGET / 1024**2:.0f} MB)"
+        )
+        assert memory < MEMORY_BUDGET
+    finally:
+        api.close()
+
+    pids = list(node_state["pids"].values())
+    stopped_at = time.monotonic()
+    stopped = plane.down()
+    print(f"down in {time.monotonic() - stopped_at:.1f}s")
+    assert "node/kubelet" in stopped
+    assert "node/containerd" in stopped
+    assert node_leftovers(layout.netns, layout.host_veth, pids, str(tmp_path / "plane")) == []
+    assert not any(Path("/sys/fs/cgroup").glob(f"*/{layout.cgroup_root.lstrip('/')}"))
+    assert host_network_state() == before
