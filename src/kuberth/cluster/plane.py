@@ -138,6 +138,8 @@ class ControlPlane:
         """
         if self.is_running():
             raise ClusterError(f"a control plane is already running from {self.layout.directory}")
+        if self.real_node.exists():  # a node whose plane died: its kernel objects go first
+            self.real_node.stop()
         shutil.rmtree(self.layout.directory, ignore_errors=True)
         started = time.monotonic()
         self.layout.logs.mkdir(parents=True)
@@ -174,11 +176,21 @@ class ControlPlane:
                 self._wait_healthy(name, urls[name])
             report(f"node {FAKE_NODE_NAME} Ready ({time.monotonic() - started:.1f}s)")
             if node is not None:
-                self.real_node.start(binaries, node, apiserver_port=ports.apiserver, report=report)
+                self._start_real_node(binaries, node, ports, report)
         except BaseException:
             self.down()
             raise
         return self.kubeconfig
+
+    def _start_real_node(
+        self, binaries: Binaries, node: NodeBinaries, ports: Ports, report: Report
+    ) -> None:
+        from kuberth.cluster.node.namespaces import NodeError
+
+        try:
+            self.real_node.start(binaries, node, apiserver_port=ports.apiserver, report=report)
+        except NodeError as error:
+            raise ClusterError(f"the real node did not start: {error}") from error
 
     def _spawn(self, name: str, argv: list[str]) -> int:
         with self.layout.log(name).open("ab") as log:

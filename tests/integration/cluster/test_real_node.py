@@ -21,8 +21,8 @@ from kubernetes import client, config
 from kuberth.cluster.build import Binaries, Builder, NodeBinaries
 from kuberth.cluster.node import prerequisites
 from kuberth.cluster.node.configs import KUBELET_SYSCTLS
-from kuberth.cluster.node.layout import LABEL, LABEL_VALUE, NODE_NAME, TAINT_KEY
-from kuberth.cluster.plane import ComponentStatus, ControlPlane
+from kuberth.cluster.node.layout import LABEL, LABEL_VALUE, NODE_NAME, TAINT_KEY, node_id
+from kuberth.cluster.plane import ClusterError, ComponentStatus, ControlPlane
 from kuberth.cluster.versions import Versions
 from kuberth.settings import Settings
 from tests.timing import eventually
@@ -68,7 +68,7 @@ def host_network_state() -> dict[str, str]:
 def pod_manifest(name: str, image: str) -> dict[str, object]:
     field = lambda path: {"valueFrom": {"fieldRef": {"fieldPath": path}}}  # noqa: E731
     return {
-        "metadata": {"name": name},
+        "metadata": {"name": name, "labels": {"app": "web"}},
         "spec": {
             "nodeSelector": {LABEL: LABEL_VALUE},
             "tolerations": [{"key": TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"}],
@@ -93,6 +93,40 @@ def pod_manifest(name: str, image: str) -> dict[str, object]:
             ],
         },
     }
+
+
+def worker_manifest(name: str, node_binaries: NodeBinaries) -> dict[str, object]:
+    field = lambda path: {"valueFrom": {"fieldRef": {"fieldPath": path}}}  # noqa: E731
+    return {
+        "metadata": {"name": name},
+        "spec": {
+            "nodeSelector": {LABEL: LABEL_VALUE},
+            "tolerations": [{"key": TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"}],
+            "containers": [
+                {
+                    "name": "worker",
+                    "image": node_binaries.images["worker"].reference,
+                    "imagePullPolicy": "Never",
+                    "env": [
+                        {"name": "POD_NAME", **field("metadata.name")},
+                        {"name": "POD_NAMESPACE", **field("metadata.namespace")},
+                        {"name": "INTERVAL", "value": "1s"},
+                    ],
+                }
+            ],
+        },
+    }
+
+
+def in_node(netns: str, python: str) -> str | None:
+    """Run a Python snippet in the node's network namespace; its output, or None if it failed."""
+    result = subprocess.run(
+        ["nsenter", f"--net=/run/netns/{netns}", sys.executable, "-c", python],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return result.stdout if result.returncode == 0 else None
 
 
 def node_leftovers(netns: str, veth: str, pids: list[int], marker: str) -> list[str]:
@@ -187,12 +221,7 @@ def test_a_pod_really_runs_on_the_real_node_and_down_leaves_nothing(
             f"print(urllib.request.urlopen('http://{pod.status.pod_ip}:8080/', timeout=5)"
             ".read().decode())"
         )
-        page = subprocess.run(
-            ["nsenter", f"--net=/run/netns/{layout.netns}", sys.executable, "-c", fetch],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
+        page = in_node(layout.netns, fetch)
         assert "Hello from pod web-1 in namespace alice" in page
         assert "GREETING=hello-from-env" in page
 
@@ -200,9 +229,38 @@ def test_a_pod_really_runs_on_the_real_node_and_down_leaves_nothing(
         logs = core.read_namespaced_pod_log("web-1", "alice")
         assert "listening on :8080 as uid 65532" in logs
 
+        # kube-proxy routes a ClusterIP Service to it, inside the node's network namespace.
+        service = core.create_namespaced_service(
+            "alice",
+            {
+                "metadata": {"name": "web"},
+                "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8080}]},
+            },
+        )
+        via_service = fetch.replace(f"{pod.status.pod_ip}:8080", f"{service.spec.cluster_ip}:80")
+        page = eventually(
+            lambda: in_node(layout.netns, via_service),
+            within=10,
+            what="the page through the Service's ClusterIP",
+        )
+        assert "Hello from pod web-1 in namespace alice" in page
+
+        # The worker image runs too, and its log reaches the API.
+        core.create_namespaced_pod("alice", worker_manifest("worker-1", node_binaries))
+        eventually(
+            lambda: (
+                "work item 1 done in pod alice/worker-1"
+                in (core.read_namespaced_pod_log("worker-1", "alice") or "")
+                if core.read_namespaced_pod("worker-1", "alice").status.phase == "Running"
+                else None
+            ),
+            within=15,
+            what="the worker's first log line",
+        )
+
         memory = plane.real_node.memory_bytes()
         print(
-            f"real node memory (node processes and the pod): {memory / 1024**2:.0f} MB "
+            f"real node memory (node processes and two pods): {memory / 1024**2:.0f} MB "
             f"(budget {MEMORY_BUDGET / 1024**2:.0f} MB)"
         )
         assert memory < MEMORY_BUDGET
@@ -217,4 +275,30 @@ def test_a_pod_really_runs_on_the_real_node_and_down_leaves_nothing(
     assert "node/containerd" in stopped
     assert node_leftovers(layout.netns, layout.host_veth, pids, str(tmp_path / "plane")) == []
     assert not any(Path("/sys/fs/cgroup").glob(f"*/{layout.cgroup_root.lstrip('/')}"))
+    assert host_network_state() == before
+
+
+def test_a_node_that_fails_to_start_is_reported_and_leaves_nothing(
+    binaries: Binaries, node_binaries: NodeBinaries, tmp_path: Path
+) -> None:
+    broken = tmp_path / "broken-node"
+    broken.mkdir()
+    (broken / "kube-proxy").symlink_to(node_binaries.kube_proxy)
+    kubelet = broken / "kubelet"
+    kubelet.write_text("#!/bin/sh\necho 'kubelet: failed to run Kubelet: no luck' >&2\nexit 3\n")
+    kubelet.chmod(0o755)
+    before = host_network_state()
+    plane = ControlPlane(tmp_path / "plane")
+    try:
+        with pytest.raises(ClusterError) as failure:
+            plane.up(binaries, node=NodeBinaries(broken, node_binaries.images))
+    finally:
+        if plane.is_running():
+            plane.down()
+
+    assert "kubelet exited with code 3" in str(failure.value)
+    assert "no luck" in str(failure.value)
+    assert not plane.is_running()
+    ident = node_id(tmp_path / "plane")
+    assert node_leftovers(f"kuberth-{ident}", f"kb-{ident}", [], str(tmp_path / "plane")) == []
     assert host_network_state() == before

@@ -114,6 +114,10 @@ class RealNode:
         state: dict[str, Any] = {"ident": layout.ident, "subnet": layout.subnet, "pids": {}}
         self._save(state)
         try:
+            # Whatever a crashed earlier node of this plane directory left carries the same
+            # names (they derive from the directory): clear it first.
+            namespaces.delete_network(layout)
+            namespaces.remove_cgroups(layout)
             self._write_files(layout, node, apiserver_port)
             namespaces.create_cgroups(layout)
             namespaces.create_network(layout)
@@ -137,7 +141,9 @@ class RealNode:
             self._save(state)
             self._wait(lambda: self._ctr_ok(layout, holder), "containerd", "answer on its socket")
             self._import_images(layout, holder, node)
-            report(f"containerd ready, demo images imported ({time.monotonic() - started:.1f}s)")
+            report(
+                f"containerd ready, demo images imported ({time.monotonic() - started:.1f}s more)"
+            )
 
             kubelet = [
                 str(node.kubelet),
@@ -150,7 +156,7 @@ class RealNode:
             pids["kube-proxy"] = self._spawn("kube-proxy", namespaces.inside(holder, proxy))
             self._save(state)
             self._wait_ready(binaries)
-            report(f"real node {NODE_NAME} Ready ({time.monotonic() - started:.1f}s)")
+            report(f"real node {NODE_NAME} Ready ({time.monotonic() - started:.1f}s more)")
         except BaseException:
             self.stop()
             raise
