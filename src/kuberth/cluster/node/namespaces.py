@@ -8,11 +8,13 @@ the same code.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import ipaddress
 import os
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from kuberth.cluster.node.layout import VETH_SUPERNET, NodeLayout
@@ -44,6 +46,21 @@ def free_subnet(addresses: str | None = None) -> int:
         if subnet not in used:
             return subnet
     raise NodeError(f"every /24 of {VETH_SUPERNET} is in use on this host")
+
+
+@contextlib.contextmanager
+def network_lock() -> Iterator[None]:
+    """Serialise choosing a /24 and taking it, between planes starting at the same time.
+
+    The lock is an flock on the ``/run`` directory itself, so it leaves no file behind; it goes
+    with the process that holds it.
+    """
+    descriptor = os.open("/run", os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)
 
 
 def create_network(layout: NodeLayout) -> None:

@@ -110,17 +110,23 @@ class RealNode:
         """
         started = time.monotonic()
         self.directory.mkdir(parents=True, exist_ok=True)
-        layout = NodeLayout(self.directory, node_id(self.plane.directory), namespaces.free_subnet())
-        state: dict[str, Any] = {"ident": layout.ident, "subnet": layout.subnet, "pids": {}}
-        self._save(state)
+        ident = node_id(self.plane.directory)
+        # Whatever a crashed earlier node of this plane directory left carries the same names
+        # (they derive from the directory): clear it first.
+        namespaces.delete_network(NodeLayout(self.directory, ident, 0))
+        with namespaces.network_lock():
+            layout = NodeLayout(self.directory, ident, namespaces.free_subnet())
+            state: dict[str, Any] = {"ident": layout.ident, "subnet": layout.subnet, "pids": {}}
+            self._save(state)
+            try:
+                namespaces.create_network(layout)
+            except BaseException:
+                self.stop()
+                raise
         try:
-            # Whatever a crashed earlier node of this plane directory left carries the same
-            # names (they derive from the directory): clear it first.
-            namespaces.delete_network(layout)
             namespaces.remove_cgroups(layout)
             self._write_files(layout, node, apiserver_port)
             namespaces.create_cgroups(layout)
-            namespaces.create_network(layout)
             pids = state["pids"]
             pids["api-forwarder"] = self._spawn(
                 "api-forwarder",
