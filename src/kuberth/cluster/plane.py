@@ -176,19 +176,17 @@ class ControlPlane:
                 self._wait_healthy(name, urls[name])
             report(f"node {FAKE_NODE_NAME} Ready ({time.monotonic() - started:.1f}s)")
             if node is not None:
-                self._start_real_node(binaries, node, ports, report)
+                self._start_real_node(node, ports, report)
         except BaseException:
             self.down()
             raise
         return self.kubeconfig
 
-    def _start_real_node(
-        self, binaries: Binaries, node: NodeBinaries, ports: Ports, report: Report
-    ) -> None:
+    def _start_real_node(self, node: NodeBinaries, ports: Ports, report: Report) -> None:
         from kuberth.cluster.node.namespaces import NodeError
 
         try:
-            self.real_node.start(binaries, node, apiserver_port=ports.apiserver, report=report)
+            self.real_node.start(node, apiserver_port=ports.apiserver, report=report)
         except NodeError as error:
             raise ClusterError(f"the real node did not start: {error}") from error
 

@@ -38,6 +38,17 @@ pytestmark = [
     ),
 ]
 
+SYSTEM_PATHS = (
+    "/var/lib/kubelet",
+    "/var/lib/containerd",
+    "/var/lib/cni",
+    "/var/log/containers",
+    "/var/log/pods",
+    "/etc/cni",
+    "/opt/cni",
+    "/run/containerd",
+)
+
 #: Issue 15's budgets, on an idle 2-core machine.
 UP_BUDGET = 30.0
 POD_READY_BUDGET = 5.0
@@ -52,7 +63,8 @@ def node_binaries() -> NodeBinaries:
 
 
 def host_network_state() -> dict[str, str]:
-    """What of the host's own network namespace a node must never change (rulesets, sysctls)."""
+    """What of the host a node must never change: the rulesets and sysctls of its own network
+    namespace, and the system-wide directories a node's programs write to by default."""
     state = {}
     for command in (["iptables-save"], ["ip6tables-save"], ["nft", "list", "ruleset"]):
         path = prerequisites.which(command[0])
@@ -62,6 +74,9 @@ def host_network_state() -> dict[str, str]:
         state[command[0]] = "\n".join(line for line in out.splitlines() if not line.startswith("#"))
     for name in [*KUBELET_SYSCTLS, "net/ipv4/ip_forward", "net/ipv4/conf/all/route_localnet"]:
         state[name] = Path("/proc/sys", name).read_text()
+    # Where a kubelet, containerd or CNI would write by default: the node keeps them private.
+    for path in SYSTEM_PATHS:
+        state[path] = "exists" if Path(path).exists() else "absent"
     return state
 
 

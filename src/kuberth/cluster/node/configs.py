@@ -37,6 +37,14 @@ KUBELET_SYSCTLS = {
 }
 
 
+#: Directories the node gets empty and private (tmpfs in its mount namespace), because its
+#: programs write there whatever they are told: containerd's shim sockets and runc's state
+#: (/run/containerd), the CNI result cache (/var/lib/cni), the kubelet's device-plugin socket
+#: (/var/lib/kubelet/device-plugins) and its log symlinks (/var/log/containers). Mounting over
+#: the parents creates nothing on the host's disk.
+PRIVATE_DIRECTORIES = ("/run", "/var/lib", "/var/log")
+
+
 def containerd_config(layout: NodeLayout, *, sandbox_image: str, runc: str, cni_bin: Path) -> str:
     """containerd's config.toml: its own root, state and socket; never the system defaults."""
     d = layout.directory
@@ -218,8 +226,7 @@ def namespace_script(layout: NodeLayout, sysctl_files: dict[str, Path]) -> str:
 
     - its own /sys: sysfs mounted after entering the network namespace shows the node's
       interfaces; the host's cgroup trees are moved back in under it;
-    - tmpfs over /run (containerd's shim sockets and runc state, /run/netns) and /var/lib/cni
-      (the CNI result cache), so nothing the node writes there reaches the host;
+    - tmpfs over :data:`PRIVATE_DIRECTORIES`, so nothing the node writes there reaches the host;
     - files holding the kubelet's expected values bound over the sysctls it checks.
     """
     hold = layout.path("mnt", "cgroup")
@@ -230,9 +237,7 @@ def namespace_script(layout: NodeLayout, sysctl_files: dict[str, Path]) -> str:
         f"mount --rbind /sys/fs/cgroup {hold}",
         "mount -t sysfs sysfs /sys",
         f"mount --move {hold} /sys/fs/cgroup",
-        "mount -t tmpfs -o mode=755 tmpfs /run",
-        "mkdir -p /var/lib/cni",
-        "mount -t tmpfs -o mode=755 tmpfs /var/lib/cni",
+        *(f"mount -t tmpfs -o mode=755 tmpfs {path}" for path in PRIVATE_DIRECTORIES),
     ]
     for name, source in sorted(sysctl_files.items()):
         lines.append(f"mount --bind {source} /proc/sys/{name}")

@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 import yaml
 
-from kuberth.cluster.build import Binaries, NodeBinaries
+from kuberth.cluster.build import NodeBinaries
 from kuberth.cluster.components import Layout, kubeconfig
 from kuberth.cluster.node import configs, namespaces
 from kuberth.cluster.node.layout import (
@@ -97,7 +97,6 @@ class RealNode:
 
     def start(
         self,
-        binaries: Binaries,
         node: NodeBinaries,
         *,
         apiserver_port: int,
@@ -109,6 +108,13 @@ class RealNode:
             NodeError: a step failed or the node was not Ready in time (with the log's tail).
         """
         started = time.monotonic()
+        hidden = [d for d in configs.PRIVATE_DIRECTORIES if self.directory.is_relative_to(d)]
+        if hidden:
+            raise NodeError(
+                f"the plane's directory {self.plane.directory} is under {hidden[0]}, which the "
+                "node's mount namespace replaces with an empty one; choose another "
+                "KUBERTH_CLUSTER_DIR"
+            )
         self.directory.mkdir(parents=True, exist_ok=True)
         ident = node_id(self.plane.directory)
         # Whatever a crashed earlier node of this plane directory left carries the same names
@@ -161,7 +167,7 @@ class RealNode:
             proxy = [str(node.kube_proxy), f"--config={layout.path('kube-proxy.yaml')}"]
             pids["kube-proxy"] = self._spawn("kube-proxy", namespaces.inside(holder, proxy))
             self._save(state)
-            self._wait_ready(binaries)
+            self._wait_ready()
             report(f"real node {NODE_NAME} Ready ({time.monotonic() - started:.1f}s more)")
         except BaseException:
             self.stop()
@@ -275,35 +281,37 @@ class RealNode:
             )
             namespaces.run(*namespaces.inside(holder, command))
 
-    def _wait_ready(self, binaries: Binaries) -> None:
+    def _wait_ready(self) -> None:
         """Wait for the kubelet to register, give the Node its pod CIDR, then wait for Ready."""
-        kubectl = [str(binaries.kubectl), f"--kubeconfig={self.plane.admin_kubeconfig}"]
+        from kubernetes import client, config
+        from kubernetes.client.exceptions import ApiException
+
+        api = client.CoreV1Api(config.new_client_from_config(str(self.plane.admin_kubeconfig)))
         deadline = time.monotonic() + START_TIMEOUT
-        patched = False
-        while True:
-            self._check_crashes()
-            result = subprocess.run(
-                [*kubectl, "get", "node", NODE_NAME, "-o", "json"],
-                capture_output=True,
-                text=True,
-                check=False,
-            )
-            if result.returncode == 0:
-                node = json.loads(result.stdout)
-                if not patched and not node["spec"].get("podCIDR"):
-                    # No IPAM controller runs in the plane: the node's CIDR is set by hand.
-                    spec = {"spec": {"podCIDR": POD_CIDR, "podCIDRs": [POD_CIDR]}}
-                    namespaces.run(*kubectl, "patch", "node", NODE_NAME, "-p", json.dumps(spec))
-                    patched = True
-                conditions = node.get("status", {}).get("conditions", [])
-                if any(c["type"] == "Ready" and c["status"] == "True" for c in conditions):
-                    return
-            if time.monotonic() > deadline:
-                raise NodeError(
-                    f"node {NODE_NAME} was not Ready in {START_TIMEOUT:.0f}s; last lines of the "
-                    f"kubelet's log:\n{_tail(self.plane.log('kubelet'))}"
-                )
-            time.sleep(0.2)
+        try:
+            while True:
+                self._check_crashes()
+                try:
+                    node = api.read_node(NODE_NAME)
+                except ApiException as error:
+                    if error.status != 404:
+                        raise
+                else:
+                    if not (node.spec and node.spec.pod_cidr):
+                        # No IPAM controller runs in the plane: the node's CIDR is set by hand.
+                        body = {"spec": {"podCIDR": POD_CIDR, "podCIDRs": [POD_CIDR]}}
+                        api.patch_node(NODE_NAME, body)
+                    conditions = (node.status and node.status.conditions) or []
+                    if any(c.type == "Ready" and c.status == "True" for c in conditions):
+                        return
+                if time.monotonic() > deadline:
+                    raise NodeError(
+                        f"node {NODE_NAME} was not Ready in {START_TIMEOUT:.0f}s; last lines of "
+                        f"the kubelet's log:\n{_tail(self.plane.log('kubelet'))}"
+                    )
+                time.sleep(0.2)
+        finally:
+            api.api_client.close()
 
     # -- status and stop -----------------------------------------------------------------------
 
