@@ -201,6 +201,13 @@ def test_a_pod_really_runs_on_the_real_node_and_down_leaves_nothing(
     statuses = eventually(all_healthy, within=20, what="every component, the node's too, healthy")
     assert {c.name for c in statuses} >= {"node/containerd", "node/kubelet", "node/kube-proxy"}
 
+    # The API server stays on loopback; its forwarder takes only what arrives on the veth
+    # (bound to the device), so other machines cannot reach it through the veth's address.
+    port = json.loads((tmp_path / "plane" / "state.json").read_text())["ports"]["apiserver"]
+    listening = subprocess.run(["ss", "-ltnH"], capture_output=True, text=True).stdout.split()
+    assert f"{layout.host_ip}%{layout.host_veth}:{port}" in listening
+    assert f"127.0.0.1:{port}" in listening
+
     api = config.new_client_from_config(str(plane.kubeconfig))
     core = client.CoreV1Api(api)
     try:

@@ -11,7 +11,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -136,7 +135,7 @@ class RealNode:
             pids = state["pids"]
             pids["api-forwarder"] = self._spawn(
                 "api-forwarder",
-                [sys.executable, "-m", "kuberth.cluster.node.forward",
+                [sys.executable, "-m", "kuberth.cluster.node.forward", layout.host_veth,
                  layout.host_ip, str(apiserver_port), "127.0.0.1", str(apiserver_port)],
             )  # fmt: skip
             self._save(state)
@@ -168,6 +167,8 @@ class RealNode:
             pids["kube-proxy"] = self._spawn("kube-proxy", namespaces.inside(holder, proxy))
             self._save(state)
             self._wait_ready()
+            proxy_health = f"http://{layout.node_ip}:{KUBE_PROXY_HEALTHZ_PORT}/healthz"
+            self._wait(lambda: _healthz(proxy_health) is None, "kube-proxy", "become healthy")
             report(f"real node {NODE_NAME} Ready ({time.monotonic() - started:.1f}s more)")
         except BaseException:
             self.stop()
@@ -321,7 +322,9 @@ class RealNode:
         if state is None or layout is None:
             return []
         checks: dict[str, Callable[[], str | None]] = {
-            "api-forwarder": lambda: _connects(layout.host_ip, _forwarded_port(self.plane)),
+            "api-forwarder": lambda: _connects_from_node(
+                layout, layout.host_ip, _forwarded_port(self.plane)
+            ),
             "node-namespaces": lambda: (
                 None
                 if namespaces.network_exists(layout)
@@ -435,12 +438,16 @@ def _forwarded_port(plane: Layout) -> int:
     return port
 
 
-def _connects(host: str, port: int) -> str | None:
-    try:
-        with socket.create_connection((host, port), timeout=2):
-            return None
-    except OSError as error:
-        return f"{host}:{port}: {error}"
+def _connects_from_node(layout: NodeLayout, host: str, port: int) -> str | None:
+    """Whether the node reaches ``host:port``: the forwarder accepts only what comes through the
+    veth, so the check runs in the node's network namespace."""
+    check = f"import socket; socket.create_connection(({host!r}, {port}), timeout=2).close()"
+    command = ["nsenter", f"--net=/run/netns/{layout.netns}", sys.executable, "-c", check]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=10, check=False)
+    if result.returncode == 0:
+        return None
+    lines = result.stderr.strip().splitlines()
+    return f"{host}:{port} from the node: {lines[-1] if lines else result.returncode}"
 
 
 def _healthz(url: str) -> str | None:
