@@ -107,7 +107,8 @@ class RealNode:
             NodeError: a step failed or the node was not Ready in time (with the log's tail).
         """
         started = time.monotonic()
-        hidden = [d for d in configs.PRIVATE_DIRECTORIES if self.directory.is_relative_to(d)]
+        resolved = self.directory.resolve()
+        hidden = [d for d in configs.PRIVATE_DIRECTORIES if resolved.is_relative_to(d)]
         if hidden:
             raise NodeError(
                 f"the plane's directory {self.plane.directory} is under {hidden[0]}, which the "
