@@ -218,10 +218,9 @@ class Builder:
                 go = self._check_go()
                 self._check_disk(go)
                 self._build_into("kubelet and kube-proxy", node_dir, self._build_node)
-            images = {}
-            for name in DEMO_IMAGES:
-                go = go or self._check_go()
-                images[name] = self._build_image(go, name)
+            go = go or self._check_go()
+            go_version = self._run([go, "env", "GOVERSION"], cwd=self.cache_dir).strip()
+            images = {name: self._build_image(go, go_version, name) for name in DEMO_IMAGES}
         return NodeBinaries(node_dir, images)
 
     def _build_node(self, out: Path) -> None:
@@ -237,13 +236,12 @@ class Builder:
             packages,
         )
 
-    def _build_image(self, go: str, name: str) -> DemoImage:
+    def _build_image(self, go: str, go_version: str, name: str) -> DemoImage:
         """One demo image: its Go source compiled statically, packed as a one-layer OCI archive.
 
         Cached by the digest of its source and the Go version, which also is the image's tag: a
         changed source is a new image, never a stale one under an old name.
         """
-        go_version = self._run([go, "env", "GOVERSION"], cwd=self.cache_dir).strip()
         key = image_key(name, go_version)
         images_dir = self.cache_dir / "images"
         image = DemoImage(name=name, key=key, archive=images_dir / f"{name}-{key}.oci.tar")
