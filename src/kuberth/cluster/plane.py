@@ -139,7 +139,12 @@ class ControlPlane:
         if self.is_running():
             raise ClusterError(f"a control plane is already running from {self.layout.directory}")
         if self.real_node.exists():  # a node whose plane died: its kernel objects go first
-            self.real_node.stop()
+            from kuberth.cluster.node.namespaces import NodeError
+
+            try:
+                self.real_node.stop()
+            except NodeError as error:
+                raise ClusterError(f"a real node left here does not come down: {error}") from error
         shutil.rmtree(self.layout.directory, ignore_errors=True)
         started = time.monotonic()
         self.layout.logs.mkdir(parents=True)
