@@ -7,6 +7,7 @@ when the machine does not allow a real node (not root, or `make system-deps` not
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -47,6 +48,7 @@ SYSTEM_PATHS = (
     "/etc/cni",
     "/opt/cni",
     "/run/containerd",
+    "/run/netns",
 )
 
 #: Issue 15's budgets, on an idle 2-core machine.
@@ -133,10 +135,10 @@ def worker_manifest(name: str, node_binaries: NodeBinaries) -> dict[str, object]
     }
 
 
-def in_node(netns: str, python: str) -> str | None:
+def in_node(holder_pid: int, python: str) -> str | None:
     """Run a Python snippet in the node's network namespace; its output, or None if it failed."""
     result = subprocess.run(
-        ["nsenter", f"--net=/run/netns/{netns}", sys.executable, "-c", python],
+        ["nsenter", f"--target={holder_pid}", "--net", sys.executable, "-c", python],
         capture_output=True,
         text=True,
         check=False,
@@ -144,11 +146,21 @@ def in_node(netns: str, python: str) -> str | None:
     return result.stdout if result.returncode == 0 else None
 
 
-def node_leftovers(netns: str, veth: str, pids: list[int], marker: str) -> list[str]:
+def network_namespaces() -> set[str]:
+    """Every network namespace a process of this machine is in."""
+    found = set()
+    for proc in Path("/proc").iterdir():
+        with contextlib.suppress(OSError):
+            if proc.name.isdigit():
+                found.add(str((proc / "ns" / "net").readlink()))
+    return found
+
+
+def node_leftovers(veth: str, pids: list[int], marker: str) -> list[str]:
     """Whatever of a stopped node the host still has."""
     left = []
-    if netns in subprocess.run(["ip", "netns"], capture_output=True, text=True).stdout:
-        left.append(f"netns {netns}")
+    named = subprocess.run(["ip", "netns"], capture_output=True, text=True).stdout
+    left += [f"named netns {line}" for line in named.splitlines() if "kuberth" in line]
     if subprocess.run(["ip", "link", "show", veth], capture_output=True).returncode == 0:
         left.append(f"veth {veth}")
     left += [f"mount {m}" for m in Path("/proc/mounts").read_text().splitlines() if marker in m]
@@ -192,6 +204,9 @@ def test_a_pod_really_runs_on_the_real_node_and_down_leaves_nothing(
     layout = plane.real_node.layout()
     assert layout is not None
     node_state = json.loads(layout.state_file.read_text())
+    holder = node_state["pids"]["node-namespaces"]
+    node_netns = str(Path(f"/proc/{holder}/ns/net").readlink())
+    assert node_netns != str(Path("/proc/self/ns/net").readlink())
     print(f"\nplane and real node Ready in {up_seconds:.1f}s (budget {UP_BUDGET:.0f}s)")
 
     def all_healthy() -> list[ComponentStatus]:
@@ -243,7 +258,7 @@ def test_a_pod_really_runs_on_the_real_node_and_down_leaves_nothing(
             f"print(urllib.request.urlopen('http://{pod.status.pod_ip}:8080/', timeout=5)"
             ".read().decode())"
         )
-        page = in_node(layout.netns, fetch)
+        page = in_node(holder, fetch)
         assert "Hello from pod web-1 in namespace alice" in page
         assert "GREETING=hello-from-env" in page
 
@@ -261,7 +276,7 @@ def test_a_pod_really_runs_on_the_real_node_and_down_leaves_nothing(
         )
         via_service = fetch.replace(f"{pod.status.pod_ip}:8080", f"{service.spec.cluster_ip}:80")
         page = eventually(
-            lambda: in_node(layout.netns, via_service),
+            lambda: in_node(holder, via_service),
             within=10,
             what="the page through the Service's ClusterIP",
         )
@@ -295,7 +310,8 @@ def test_a_pod_really_runs_on_the_real_node_and_down_leaves_nothing(
     print(f"down in {time.monotonic() - stopped_at:.1f}s")
     assert "node/kubelet" in stopped
     assert "node/containerd" in stopped
-    assert node_leftovers(layout.netns, layout.host_veth, pids, str(tmp_path / "plane")) == []
+    assert node_leftovers(layout.host_veth, pids, str(tmp_path / "plane")) == []
+    assert node_netns not in network_namespaces()
     assert not any(Path("/sys/fs/cgroup").glob(f"*/{layout.cgroup_root.lstrip('/')}"))
     assert host_network_state() == before
 
@@ -322,5 +338,5 @@ def test_a_node_that_fails_to_start_is_reported_and_leaves_nothing(
     assert "no luck" in str(failure.value)
     assert not plane.is_running()
     ident = node_id(tmp_path / "plane")
-    assert node_leftovers(f"kuberth-{ident}", f"kb-{ident}", [], str(tmp_path / "plane")) == []
+    assert node_leftovers(f"kb-{ident}", [], str(tmp_path / "plane")) == []
     assert host_network_state() == before

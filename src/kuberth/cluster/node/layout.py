@@ -32,7 +32,7 @@ KUBE_PROXY_HEALTHZ_PORT = 10256
 
 
 def node_id(plane_directory: Path) -> str:
-    """Eight hex digits, unique per plane directory: netns, veth and cgroup names carry it."""
+    """Eight hex digits, unique per plane directory: the veth's and cgroup's names carry it."""
     return hashlib.sha256(str(plane_directory.resolve()).encode()).hexdigest()[:8]
 
 
@@ -43,10 +43,6 @@ class NodeLayout:
     directory: Path  # <plane>/node
     ident: str
     subnet: int  # the third octet of its /24 in VETH_SUPERNET
-
-    @property
-    def netns(self) -> str:
-        return f"kuberth-{self.ident}"
 
     @property
     def host_veth(self) -> str:

@@ -63,32 +63,32 @@ def network_lock() -> Iterator[None]:
         os.close(descriptor)
 
 
-def create_network(layout: NodeLayout) -> None:
-    """The node's network namespace and the veth pair that joins it to the host.
+def create_network(layout: NodeLayout, holder_pid: int) -> None:
+    """The veth pair that joins the node's network namespace (the holder's) to the host.
 
     The host end gets ``.1/24`` (so the host has a route to the node's address, and nothing else);
-    the node end ``.2/24`` and a default route back through the host end.
+    the node end ``.2/24`` and a default route back through the host end. The namespace itself
+    has no name under /run/netns: it lives exactly as long as the holder, and leaves no mount.
     """
-    ns = layout.netns
-    run("ip", "netns", "add", ns)
     run("ip", "link", "add", layout.host_veth, "type", "veth", "peer", "name", layout.node_veth,
-        "netns", ns)  # fmt: skip
+        "netns", str(holder_pid))  # fmt: skip
     run("ip", "addr", "add", f"{layout.host_ip}/24", "dev", layout.host_veth)
     run("ip", "link", "set", layout.host_veth, "up")
-    run("ip", "-n", ns, "addr", "add", f"{layout.node_ip}/24", "dev", layout.node_veth)
-    run("ip", "-n", ns, "link", "set", "lo", "up")
-    run("ip", "-n", ns, "link", "set", layout.node_veth, "up")
-    run("ip", "-n", ns, "route", "add", "default", "via", layout.host_ip)
+    node = ["nsenter", f"--target={holder_pid}", "--net", "ip"]
+    run(*node, "addr", "add", f"{layout.node_ip}/24", "dev", layout.node_veth)
+    run(*node, "link", "set", "lo", "up")
+    run(*node, "link", "set", layout.node_veth, "up")
+    run(*node, "route", "add", "default", "via", layout.host_ip)
 
 
 def delete_network(layout: NodeLayout) -> None:
-    """Remove the veth pair (both ends go together) and the network namespace, if present."""
+    """Remove the veth pair (both ends go together), if present. The namespace goes with the
+    last process in it."""
     run("ip", "link", "del", layout.host_veth, check=False)
-    run("ip", "netns", "del", layout.netns, check=False)
 
 
-def network_exists(layout: NodeLayout) -> bool:
-    return Path("/run/netns", layout.netns).exists()
+def veth_exists(layout: NodeLayout) -> bool:
+    return Path("/sys/class/net", layout.host_veth).exists()
 
 
 def create_cgroups(layout: NodeLayout) -> None:
@@ -165,15 +165,14 @@ def processes_in_mount_namespace(namespace: str) -> list[int]:
     return found
 
 
-def holder_command(layout: NodeLayout, script: str) -> list[str]:
-    """The namespace holder: enters the node's network namespace, unshares a private mount
-    namespace, sets it up (see :func:`kuberth.cluster.node.configs.namespace_script`) and sleeps.
+def holder_command(script: str) -> list[str]:
+    """The namespace holder: unshares a network namespace and a private mount namespace, sets
+    them up (see :func:`kuberth.cluster.node.configs.namespace_script`) and sleeps.
 
     Every other node process joins both namespaces through this process.
     """
     return [
-        "nsenter", f"--net=/run/netns/{layout.netns}", "--",
-        "unshare", "--mount", "--propagation", "private", "--",
+        "unshare", "--net", "--mount", "--propagation", "private", "--",
         "/bin/sh", "-c", script,
     ]  # fmt: skip
 

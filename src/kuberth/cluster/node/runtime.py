@@ -41,7 +41,7 @@ START_TIMEOUT = 60.0
 STOP_TIMEOUT = 10.0
 
 #: Node processes in start order; stopped in reverse.
-PROCESSES = ("api-forwarder", "node-namespaces", "containerd", "kubelet", "kube-proxy")
+PROCESSES = ("node-namespaces", "api-forwarder", "containerd", "kubelet", "kube-proxy")
 
 #: Client identities of the node, from the plane's CA (the API server's Node authorizer and the
 #: built-in system:node-proxier binding know them).
@@ -120,32 +120,28 @@ class RealNode:
         # Whatever a crashed earlier node of this plane directory left carries the same names
         # (they derive from the directory): clear it first.
         namespaces.delete_network(NodeLayout(self.directory, ident, 0))
-        with namespaces.network_lock():
-            layout = NodeLayout(self.directory, ident, namespaces.free_subnet())
-            state: dict[str, Any] = {"ident": layout.ident, "subnet": layout.subnet, "pids": {}}
-            self._save(state)
-            try:
-                namespaces.create_network(layout)
-            except BaseException:
-                self.stop()
-                raise
+        namespaces.remove_cgroups(NodeLayout(self.directory, ident, 0))
         try:
-            namespaces.remove_cgroups(layout)
+            with namespaces.network_lock():
+                layout = NodeLayout(self.directory, ident, namespaces.free_subnet())
+                state: dict[str, Any] = {"ident": ident, "subnet": layout.subnet, "pids": {}}
+                self._save(state)
+                pids = state["pids"]
+                script = configs.namespace_script(layout, self._sysctl_files(layout))
+                holder = self._spawn("node-namespaces", namespaces.holder_command(script))
+                pids["node-namespaces"] = holder
+                self._save(state)
+                self._wait(lambda: layout.ready_file.exists(), "node-namespaces", "set up")
+                state["mount_namespace"] = namespaces.mount_namespace(holder)
+                self._save(state)
+                namespaces.create_network(layout, holder)
             self._write_files(layout, node, apiserver_port)
             namespaces.create_cgroups(layout)
-            pids = state["pids"]
             pids["api-forwarder"] = self._spawn(
                 "api-forwarder",
                 [sys.executable, "-m", "kuberth.cluster.node.forward", layout.host_veth,
                  layout.host_ip, str(apiserver_port), "127.0.0.1", str(apiserver_port)],
             )  # fmt: skip
-            self._save(state)
-            script = configs.namespace_script(layout, self._sysctl_files(layout))
-            holder = self._spawn("node-namespaces", namespaces.holder_command(layout, script))
-            pids["node-namespaces"] = holder
-            self._save(state)
-            self._wait(lambda: layout.ready_file.exists(), "node-namespaces", "set up")
-            state["mount_namespace"] = namespaces.mount_namespace(holder)
             self._save(state)
 
             containerd = [str(which("containerd")), f"--config={layout.path('containerd.toml')}"]
@@ -324,12 +320,10 @@ class RealNode:
             return []
         checks: dict[str, Callable[[], str | None]] = {
             "api-forwarder": lambda: _connects_from_node(
-                layout, layout.host_ip, _forwarded_port(self.plane)
+                state["pids"]["node-namespaces"], layout.host_ip, _forwarded_port(self.plane)
             ),
             "node-namespaces": lambda: (
-                None
-                if namespaces.network_exists(layout)
-                else f"network namespace {layout.netns} is gone"
+                None if namespaces.veth_exists(layout) else f"the veth {layout.host_veth} is gone"
             ),
             "containerd": lambda: (
                 None
@@ -439,11 +433,11 @@ def _forwarded_port(plane: Layout) -> int:
     return port
 
 
-def _connects_from_node(layout: NodeLayout, host: str, port: int) -> str | None:
+def _connects_from_node(holder_pid: int, host: str, port: int) -> str | None:
     """Whether the node reaches ``host:port``: the forwarder accepts only what comes through the
     veth, so the check runs in the node's network namespace."""
     check = f"import socket; socket.create_connection(({host!r}, {port}), timeout=2).close()"
-    command = ["nsenter", f"--net=/run/netns/{layout.netns}", sys.executable, "-c", check]
+    command = ["nsenter", f"--target={holder_pid}", "--net", sys.executable, "-c", check]
     result = subprocess.run(command, capture_output=True, text=True, timeout=10, check=False)
     if result.returncode == 0:
         return None
