@@ -61,7 +61,7 @@ def test_configs_keep_everything_under_the_nodes_directory(tmp_path: Path) -> No
     proxy = configs.kube_proxy_config(layout, kubeconfig=tmp_path / "k")
     assert proxy["conntrack"]["maxPerCore"] == 0
     script = configs.namespace_script(layout, {"kernel/panic": tmp_path / "panic"})
-    assert f"mount --bind {tmp_path / 'panic'} /proc/sys/kernel/panic" in script
-    assert "mount -t tmpfs -o mode=755 tmpfs /var/lib\n" in script
+    assert f"mount -n --bind {tmp_path / 'panic'} /proc/sys/kernel/panic" in script
+    assert "mount -n -t tmpfs -o mode=755 tmpfs /var/lib\n" in script
     assert "mkdir" not in script.replace(f"mkdir -p {tmp_path}", ""), "nothing made on the host"
     assert yaml.safe_load(yaml.safe_dump(kubelet)) == kubelet

@@ -228,18 +228,21 @@ def namespace_script(layout: NodeLayout, sysctl_files: dict[str, Path]) -> str:
       interfaces; the host's cgroup trees are moved back in under it;
     - tmpfs over :data:`PRIVATE_DIRECTORIES`, so nothing the node writes there reaches the host;
     - files holding the kubelet's expected values bound over the sysctls it checks.
+
+    ``mount -n`` everywhere: the first mounts happen while /run is still the host's, and
+    util-linux would otherwise create /run/mount/utab there.
     """
     hold = layout.path("mnt", "cgroup")
     lines = [
         "set -eu",
-        "mount --make-rprivate /",
+        "mount -n --make-rprivate /",
         f"mkdir -p {hold}",
-        f"mount --rbind /sys/fs/cgroup {hold}",
-        "mount -t sysfs sysfs /sys",
-        f"mount --move {hold} /sys/fs/cgroup",
-        *(f"mount -t tmpfs -o mode=755 tmpfs {path}" for path in PRIVATE_DIRECTORIES),
+        f"mount -n --rbind /sys/fs/cgroup {hold}",
+        "mount -n -t sysfs sysfs /sys",
+        f"mount -n --move {hold} /sys/fs/cgroup",
+        *(f"mount -n -t tmpfs -o mode=755 tmpfs {path}" for path in PRIVATE_DIRECTORIES),
     ]
     for name, source in sorted(sysctl_files.items()):
-        lines.append(f"mount --bind {source} /proc/sys/{name}")
+        lines.append(f"mount -n --bind {source} /proc/sys/{name}")
     lines += [f"touch {layout.ready_file}", "exec sleep infinity"]
     return "\n".join(lines) + "\n"
