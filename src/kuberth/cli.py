@@ -15,7 +15,7 @@ import typer
 if TYPE_CHECKING:
     from types import FrameType
 
-    from kuberth.cluster.build import Binaries
+    from kuberth.cluster.build import Binaries, NodeBinaries
     from kuberth.cluster.plane import ControlPlane
     from kuberth.settings import Settings
 
@@ -41,6 +41,14 @@ app.add_typer(cluster_app, name="cluster")
 
 Host = Annotated[str | None, typer.Option(help="Listen address [default: KUBERTH_HOST]")]
 Port = Annotated[int | None, typer.Option(help="Listen port [default: KUBERTH_PORT]")]
+RealNode = Annotated[
+    bool | None,
+    typer.Option(
+        "--real-node/--no-real-node",
+        help="Start a real node (containerd, kubelet, kube-proxy) beside the kwok node "
+        "[default: whenever this machine allows it]",
+    ),
+]
 
 
 def _say(message: str) -> None:
@@ -62,20 +70,42 @@ def _binaries(settings: Settings) -> Binaries:
         raise _fail(error) from error
 
 
+def _node_binaries(settings: Settings, wanted: bool | None) -> NodeBinaries | None:
+    """The real node's binaries when one is wanted and the machine allows it; otherwise None,
+    after saying once why not and what the plane falls back to."""
+    from kuberth.cluster.build import Builder, BuildError
+    from kuberth.cluster.node import prerequisites
+    from kuberth.cluster.versions import Versions
+
+    if wanted is False:
+        return None
+    problems = prerequisites.missing()
+    if problems:
+        if wanted:
+            raise _fail(RuntimeError(prerequisites.explain(problems)))
+        _say(prerequisites.explain(problems))
+        return None
+    builder = Builder(cache_dir=settings.cache_dir, versions=Versions(), progress=_say)
+    try:
+        return builder.ensure_node()
+    except BuildError as error:
+        raise _fail(error) from error
+
+
 def _plane(settings: Settings) -> ControlPlane:
     from kuberth.cluster.plane import ControlPlane
 
     return ControlPlane(settings.cluster_dir)
 
 
-def _start_plane(settings: Settings) -> ControlPlane:
+def _start_plane(settings: Settings, node: NodeBinaries | None = None) -> ControlPlane:
     from kuberth.cluster.plane import ClusterError
 
     binaries = _binaries(settings)
     plane = _plane(settings)
     started = time.monotonic()
     try:
-        plane.up(binaries, report=_say)
+        plane.up(binaries, node=node, report=_say)
     except ClusterError as error:
         raise _fail(error) from error
     _say(f"control plane ready in {time.monotonic() - started:.1f}s")
@@ -255,17 +285,37 @@ def dev(host: Host = None, port: Port = None) -> None:
 
 
 @cluster_app.command("build")
-def cluster_build() -> None:
+def cluster_build(
+    node: Annotated[
+        bool,
+        typer.Option(
+            "--node",
+            help="Also build the real node's kubelet, kube-proxy and demo images "
+            "(about 80 s more with a warm Go cache)",
+        ),
+    ] = False,
+) -> None:
     """Build (or find in the cache) the control-plane binaries."""
     from kuberth.settings import get_settings
 
-    binaries = _binaries(get_settings())
+    settings = get_settings()
+    binaries = _binaries(settings)
     _say(f"binaries: {binaries.kubernetes_dir}, {binaries.etcd_dir}, {binaries.kwok_dir}")
+    if node:
+        built = _node_binaries(settings, wanted=True)
+        assert built is not None
+        images = ", ".join(image.reference for image in built.images.values())
+        _say(f"real node: {built.directory}; images: {images}")
 
 
 @cluster_app.command("up")
-def cluster_up() -> None:
-    """Start the control plane on 127.0.0.1 and write an admin kubeconfig."""
+def cluster_up(real_node: RealNode = None) -> None:
+    """Start the control plane on 127.0.0.1 and write an admin kubeconfig.
+
+    A real node starts beside the kwok node whenever this machine allows it (root and the
+    Debian packages `make system-deps` installs); otherwise `up` says why, once, and runs the
+    kwok node only.
+    """
     from kuberth.settings import get_settings
 
     settings = get_settings()
@@ -273,8 +323,15 @@ def cluster_up() -> None:
     if plane.is_running():
         _say(f"a control plane is already running from {settings.cluster_dir}")
     else:
-        plane = _start_plane(settings)
+        plane = _start_plane(settings, _node_binaries(settings, real_node))
     kubectl = _binaries(settings).kubectl
+    if plane.real_node.exists():
+        from kuberth.cluster.node.layout import LABEL, LABEL_VALUE, NODE_NAME, TAINT_KEY
+
+        _say(
+            f"real node {NODE_NAME}: pods with nodeSelector {LABEL}={LABEL_VALUE} and a "
+            f"toleration of {TAINT_KEY} really run there (demo images: kuberth.local/*)"
+        )
     typer.echo(
         f"\nexport KUBECONFIG={plane.kubeconfig}\n"
         f"{kubectl} get nodes\n\n"

@@ -131,6 +131,11 @@ def commands(binaries: Binaries, layout: Layout, ports: Ports) -> dict[str, list
             f"--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}",
             "--endpoint-reconciler-type=none",  # no kubelet-backed endpoints to reconcile
             "--allow-privileged=true",
+            # Logs and exec of a real node's pods: the kubelet's address, and a client cert the
+            # kubelet's webhook authorization admits.
+            "--kubelet-preferred-address-types=InternalIP,Hostname",
+            f"--kubelet-client-certificate={pki.client_cert('apiserver-kubelet-client')}",
+            f"--kubelet-client-key={pki.client_key('apiserver-kubelet-client')}",
         ],
         "kube-controller-manager": [
             str(binaries.kubernetes("kube-controller-manager")),
@@ -156,7 +161,8 @@ def commands(binaries: Binaries, layout: Layout, ports: Ports) -> dict[str, list
             str(binaries.kwok),
             f"--kubeconfig={layout.kubeconfig('kwok')}",
             f"--config={binaries.kwok_stages}",
-            "--manage-all-nodes=true",
+            # Only the fake node: a real node beside it has a kubelet of its own.
+            "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
             f"--server-address=127.0.0.1:{ports.kwok}",
         ],
     }

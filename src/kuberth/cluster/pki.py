@@ -27,6 +27,8 @@ CLIENTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "kube-controller-manager": ("system:kube-controller-manager", ()),
     "kube-scheduler": ("system:kube-scheduler", ()),
     "kwok": ("kwok-controller", ("system:masters",)),
+    # The API server towards kubelets (logs, exec), as kubeadm's apiserver-kubelet-client.
+    "apiserver-kubelet-client": ("kube-apiserver-kubelet-client", ("system:masters",)),
 }
 
 
@@ -103,6 +105,15 @@ def create_pki(directory: Path) -> Pki:
         )
     )
     return pki
+
+
+def issue_client(pki: Pki, name: str, common_name: str, organisations: tuple[str, ...]) -> None:
+    """Write one more client cert from the plane's CA (a real node's kubelet and kube-proxy)."""
+    ca = Issued.from_pem(pki.ca_cert.read_bytes(), pki.ca_key.read_bytes())
+    client = issue(
+        ca, common_name, usage=CLIENT_AUTH, validity=VALIDITY, organisations=organisations
+    )
+    _write(pki.client_cert(name), pki.client_key(name), client)
 
 
 def _write(cert_path: Path, key_path: Path, issued: Issued) -> None:

@@ -19,12 +19,12 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import yaml
 
-from kuberth.cluster.build import Binaries
+from kuberth.cluster.build import Binaries, NodeBinaries
 from kuberth.cluster.components import (
     COMPONENTS,
     FAKE_NODE_NAME,
@@ -37,6 +37,9 @@ from kuberth.cluster.components import (
     server_url,
 )
 from kuberth.cluster.pki import CLIENTS, create_pki
+
+if TYPE_CHECKING:
+    from kuberth.cluster.node.runtime import RealNode
 
 #: How long each component may take to become healthy; envtest allows 20 s for the API server.
 START_TIMEOUT = 60.0
@@ -81,10 +84,20 @@ class ControlPlane:
         self.layout = Layout(directory)
         self._children: dict[str, subprocess.Popen[bytes]] = {}
         self._stopping = False
+        self._real_node: RealNode | None = None
 
     @property
     def kubeconfig(self) -> Path:
         return self.layout.admin_kubeconfig
+
+    @property
+    def real_node(self) -> RealNode:
+        """The plane's real node (which may not exist: see :meth:`RealNode.exists`)."""
+        if self._real_node is None:
+            from kuberth.cluster.node.runtime import RealNode
+
+            self._real_node = RealNode(self.layout)
+        return self._real_node
 
     # -- state ---------------------------------------------------------------------------------
 
@@ -106,10 +119,18 @@ class ControlPlane:
 
     # -- up ------------------------------------------------------------------------------------
 
-    def up(self, binaries: Binaries, *, report: Report = lambda _: None) -> Path:
+    def up(
+        self,
+        binaries: Binaries,
+        *,
+        node: NodeBinaries | None = None,
+        report: Report = lambda _: None,
+    ) -> Path:
         """Start every component, wait until the API server is ready and the Node is Ready.
 
-        Returns the admin kubeconfig. On failure nothing is left running.
+        With ``node``, also start a real node beside the kwok one (see
+        :mod:`kuberth.cluster.node`) and wait until it is Ready too; the caller checks first that
+        the machine allows it. Returns the admin kubeconfig. On failure nothing is left running.
 
         Raises:
             ClusterError: a plane is already running here, or a component crashed or did not
@@ -117,6 +138,13 @@ class ControlPlane:
         """
         if self.is_running():
             raise ClusterError(f"a control plane is already running from {self.layout.directory}")
+        if self.real_node.exists():  # a node whose plane died: its kernel objects go first
+            from kuberth.cluster.node.namespaces import NodeError
+
+            try:
+                self.real_node.stop()
+            except NodeError as error:
+                raise ClusterError(f"a real node left here does not come down: {error}") from error
         shutil.rmtree(self.layout.directory, ignore_errors=True)
         started = time.monotonic()
         self.layout.logs.mkdir(parents=True)
@@ -152,10 +180,20 @@ class ControlPlane:
             for name in COMPONENTS[2:]:
                 self._wait_healthy(name, urls[name])
             report(f"node {FAKE_NODE_NAME} Ready ({time.monotonic() - started:.1f}s)")
+            if node is not None:
+                self._start_real_node(node, ports, report)
         except BaseException:
             self.down()
             raise
         return self.kubeconfig
+
+    def _start_real_node(self, node: NodeBinaries, ports: Ports, report: Report) -> None:
+        from kuberth.cluster.node.namespaces import NodeError
+
+        try:
+            self.real_node.start(node, apiserver_port=ports.apiserver, report=report)
+        except NodeError as error:
+            raise ClusterError(f"the real node did not start: {error}") from error
 
     def _spawn(self, name: str, argv: list[str]) -> int:
         with self.layout.log(name).open("ab") as log:
@@ -303,6 +341,11 @@ class ControlPlane:
                 result.append(
                     ComponentStatus(name, pid, "healthy" if healthy else "unhealthy", detail)
                 )
+        if self.real_node.exists():
+            result += [
+                ComponentStatus(f"node/{c.name}", c.pid, c.state, c.detail)
+                for c in self.real_node.status()
+            ]
         return result
 
     def down(self) -> list[str]:
@@ -312,6 +355,15 @@ class ControlPlane:
         pids.update({name: p.pid for name, p in self._children.items() if name not in pids})
         self._stopping = True
         stopped = []
+        # The node first: its kubelet would otherwise log the API server's absence meanwhile.
+        # A node that does not come down cleanly still lets the plane come down.
+        from kuberth.cluster.node.namespaces import NodeError
+
+        node_problem: NodeError | None = None
+        try:
+            stopped += [f"node/{name}" for name in self.real_node.stop()]
+        except NodeError as error:
+            node_problem = error
         for name in reversed(COMPONENTS):
             pid = pids.get(name)
             if pid is None:
@@ -320,6 +372,8 @@ class ControlPlane:
                 stopped.append(name)
         self._children.clear()
         shutil.rmtree(self.layout.directory, ignore_errors=True)
+        if node_problem is not None:
+            raise ClusterError(f"the real node did not come down cleanly: {node_problem}")
         return stopped
 
     def _stop(self, name: str, pid: int) -> bool:

@@ -1,0 +1,473 @@
+"""Starts, inspects and stops one real node beside a running plane.
+
+`start` leaves the node's state in ``<plane>/node/state.json`` as it goes, so `stop` (from any
+process) undoes a finished or a half-finished start alike: processes by pid and by mount
+namespace, the pods' cgroups, the veth pair and the network namespace.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+from kuberth.cluster.build import NodeBinaries
+from kuberth.cluster.components import Layout, kubeconfig
+from kuberth.cluster.node import configs, namespaces
+from kuberth.cluster.node.layout import (
+    KUBE_PROXY_HEALTHZ_PORT,
+    KUBELET_HEALTHZ_PORT,
+    NODE_NAME,
+    POD_CIDR,
+    NodeLayout,
+    node_id,
+)
+from kuberth.cluster.node.namespaces import NodeError
+from kuberth.cluster.node.prerequisites import cni_bin_dir, which
+from kuberth.cluster.pki import issue_client
+
+START_TIMEOUT = 60.0
+STOP_TIMEOUT = 10.0
+
+#: Node processes in start order; stopped in reverse.
+PROCESSES = ("node-namespaces", "api-forwarder", "containerd", "kubelet", "kube-proxy")
+
+#: Client identities of the node, from the plane's CA (the API server's Node authorizer and the
+#: built-in system:node-proxier binding know them).
+IDENTITIES = {
+    "kubelet": (f"system:node:{NODE_NAME}", ("system:nodes",)),
+    "kube-proxy": ("system:kube-proxy", ()),
+}
+
+Report = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class NodeComponent:
+    """One node process's health, as `kuberth cluster status` shows it."""
+
+    name: str
+    pid: int
+    state: str  # healthy | unhealthy | crashed
+    detail: str
+
+
+class RealNode:
+    """The real node of the plane whose state lives in ``plane_layout``."""
+
+    def __init__(self, plane_layout: Layout) -> None:
+        self.plane = plane_layout
+        self.directory = plane_layout.directory / "node"
+        self._children: dict[str, subprocess.Popen[bytes]] = {}
+
+    # -- state ---------------------------------------------------------------------------------
+
+    def _state(self) -> dict[str, Any] | None:
+        try:
+            state: dict[str, Any] = json.loads((self.directory / "state.json").read_text())
+        except FileNotFoundError:
+            return None
+        return state
+
+    def _save(self, state: dict[str, Any]) -> None:
+        (self.directory / "state.json").write_text(json.dumps(state, indent=2))
+
+    def layout(self) -> NodeLayout | None:
+        state = self._state()
+        if state is None:
+            return None
+        return NodeLayout(self.directory, state["ident"], state["subnet"])
+
+    def exists(self) -> bool:
+        return self._state() is not None
+
+    # -- start ---------------------------------------------------------------------------------
+
+    def start(
+        self,
+        node: NodeBinaries,
+        *,
+        apiserver_port: int,
+        report: Report = lambda _: None,
+    ) -> None:
+        """Start the node and wait until it is Ready; on failure, leave nothing behind.
+
+        Raises:
+            NodeError: a step failed or the node was not Ready in time (with the log's tail).
+        """
+        started = time.monotonic()
+        resolved = self.directory.resolve()
+        hidden = [d for d in configs.PRIVATE_DIRECTORIES if resolved.is_relative_to(d)]
+        if hidden:
+            raise NodeError(
+                f"the plane's directory {self.plane.directory} is under {hidden[0]}, which the "
+                "node's mount namespace replaces with an empty one; choose another "
+                "KUBERTH_CLUSTER_DIR"
+            )
+        self.directory.mkdir(parents=True, exist_ok=True)
+        ident = node_id(self.plane.directory)
+        # Whatever a crashed earlier node of this plane directory left carries the same names
+        # (they derive from the directory): clear it first.
+        namespaces.delete_network(NodeLayout(self.directory, ident, 0))
+        namespaces.remove_cgroups(NodeLayout(self.directory, ident, 0))
+        try:
+            with namespaces.network_lock():
+                layout = NodeLayout(self.directory, ident, namespaces.free_subnet())
+                state: dict[str, Any] = {"ident": ident, "subnet": layout.subnet, "pids": {}}
+                self._save(state)
+                pids = state["pids"]
+                script = configs.namespace_script(layout, self._sysctl_files(layout))
+                holder = self._spawn("node-namespaces", namespaces.holder_command(script))
+                pids["node-namespaces"] = holder
+                self._save(state)
+                self._wait(lambda: layout.ready_file.exists(), "node-namespaces", "set up")
+                state["mount_namespace"] = namespaces.mount_namespace(holder)
+                self._save(state)
+                namespaces.create_network(layout, holder)
+            self._write_files(layout, node, apiserver_port)
+            namespaces.create_cgroups(layout)
+            pids["api-forwarder"] = self._spawn(
+                "api-forwarder",
+                [sys.executable, "-m", "kuberth.cluster.node.forward", layout.host_veth,
+                 layout.host_ip, str(apiserver_port), "127.0.0.1", str(apiserver_port)],
+            )  # fmt: skip
+            self._save(state)
+
+            containerd = [str(which("containerd")), f"--config={layout.path('containerd.toml')}"]
+            pids["containerd"] = self._spawn("containerd", namespaces.inside(holder, containerd))
+            self._save(state)
+            self._wait(lambda: self._ctr_ok(layout, holder), "containerd", "answer on its socket")
+            self._import_images(layout, holder, node)
+            report(
+                f"containerd ready, demo images imported ({time.monotonic() - started:.1f}s more)"
+            )
+
+            kubelet = [
+                str(node.kubelet),
+                f"--config={layout.path('kubelet.yaml')}",
+                f"--kubeconfig={layout.path('kubelet.kubeconfig')}",
+                *configs.kubelet_flags(layout),
+            ]
+            pids["kubelet"] = self._spawn("kubelet", namespaces.inside(holder, kubelet))
+            proxy = [str(node.kube_proxy), f"--config={layout.path('kube-proxy.yaml')}"]
+            pids["kube-proxy"] = self._spawn("kube-proxy", namespaces.inside(holder, proxy))
+            self._save(state)
+            self._wait_ready()
+            proxy_health = f"http://{layout.node_ip}:{KUBE_PROXY_HEALTHZ_PORT}/healthz"
+            self._wait(lambda: _healthz(proxy_health) is None, "kube-proxy", "become healthy")
+            report(f"real node {NODE_NAME} Ready ({time.monotonic() - started:.1f}s more)")
+        except BaseException:
+            self.stop()
+            raise
+
+    def _write_files(self, layout: NodeLayout, node: NodeBinaries, apiserver_port: int) -> None:
+        pki = self.plane.pki
+        server = f"https://{layout.host_ip}:{apiserver_port}"
+        for name, (common_name, organisations) in IDENTITIES.items():
+            issue_client(pki, f"node-{name}", common_name, organisations)
+            config = kubeconfig(
+                server=server,
+                ca_pem=pki.ca_cert.read_bytes(),
+                cert_pem=pki.client_cert(f"node-{name}").read_bytes(),
+                key_pem=pki.client_key(f"node-{name}").read_bytes(),
+                user=common_name,
+            )
+            # The serving cert names 127.0.0.1 and localhost, not the forwarder's address.
+            config["clusters"][0]["cluster"]["tls-server-name"] = "localhost"
+            path = layout.path(f"{name}.kubeconfig")
+            path.write_text(yaml.safe_dump(config))
+            path.chmod(0o600)
+        cni_bin = cni_bin_dir()
+        runc = which("runc")
+        if cni_bin is None or runc is None:
+            raise NodeError("the CNI plugins or runc went missing")
+        layout.path("containerd.toml").write_text(
+            configs.containerd_config(
+                layout, sandbox_image=node.images["pause"].reference, runc=runc, cni_bin=cni_bin
+            )
+        )
+        layout.path("cni", "net.d").mkdir(parents=True, exist_ok=True)
+        layout.path("cni", "net.d", "10-kuberth.conflist").write_text(configs.cni_conflist(layout))
+        layout.path("kubelet.yaml").write_text(
+            yaml.safe_dump(configs.kubelet_config(layout, ca_file=pki.ca_cert))
+        )
+        layout.path("kube-proxy.yaml").write_text(
+            yaml.safe_dump(
+                configs.kube_proxy_config(layout, kubeconfig=layout.path("kube-proxy.kubeconfig"))
+            )
+        )
+
+    @staticmethod
+    def _sysctl_files(layout: NodeLayout) -> dict[str, Path]:
+        """Files to bind over the sysctls whose host value differs from the kubelet's wish."""
+        files = {}
+        for name, wanted in configs.KUBELET_SYSCTLS.items():
+            with contextlib.suppress(OSError):
+                if Path("/proc/sys", name).read_text().strip() == wanted:
+                    continue
+            path = layout.path("sysctl", name.replace("/", "."))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(wanted + "\n")
+            files[name] = path
+        return files
+
+    def _spawn(self, name: str, argv: list[str]) -> int:
+        # The forwarder runs this very package, wherever it was imported from.
+        source = str(Path(__file__).resolve().parents[3])
+        path = os.pathsep.join(p for p in (source, os.environ.get("PYTHONPATH")) if p)
+        with self.plane.log(name).open("ab") as log:
+            process = subprocess.Popen(
+                argv,
+                env={**os.environ, "PYTHONPATH": path},
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.directory,
+                start_new_session=True,
+            )
+        self._children[name] = process
+        return process.pid
+
+    def _wait(self, done: Callable[[], bool], name: str, what: str) -> None:
+        deadline = time.monotonic() + START_TIMEOUT
+        while not done():
+            self._check_crashes()
+            if time.monotonic() > deadline:
+                raise NodeError(
+                    f"{name} did not {what} in {START_TIMEOUT:.0f}s; last lines of "
+                    f"{self.plane.log(name)}:\n{_tail(self.plane.log(name))}"
+                )
+            time.sleep(0.05)
+
+    def _check_crashes(self) -> None:
+        for name, process in self._children.items():
+            if process.poll() is not None:
+                raise NodeError(
+                    f"{name} exited with code {process.returncode} during start-up; last lines "
+                    f"of {self.plane.log(name)}:\n{_tail(self.plane.log(name))}"
+                )
+
+    @staticmethod
+    def _ctr(socket: Path, *args: str) -> list[str]:
+        return [str(which("ctr")), f"--address={socket}", *args]
+
+    def _ctr_ok(self, layout: NodeLayout, holder: int) -> bool:
+        socket = layout.host_containerd_socket(holder)
+        with contextlib.suppress(OSError):
+            if socket.is_socket():
+                command = self._ctr(socket, "version")
+                return subprocess.run(command, capture_output=True, timeout=10).returncode == 0
+        return False
+
+    def _import_images(self, layout: NodeLayout, holder: int, node: NodeBinaries) -> None:
+        """``ctr images import`` inside the node's mount namespace, where containerd unpacks."""
+        archives = [str(image.archive) for image in node.images.values()]
+        for archive in archives:
+            command = self._ctr(
+                layout.containerd_socket, "--namespace=k8s.io", "images", "import", archive
+            )
+            namespaces.run(*namespaces.inside(holder, command))
+
+    def _wait_ready(self) -> None:
+        """Wait for the kubelet to register, give the Node its pod CIDR, then wait for Ready."""
+        from kubernetes import client, config
+        from kubernetes.client.exceptions import ApiException
+
+        api = client.CoreV1Api(config.new_client_from_config(str(self.plane.admin_kubeconfig)))
+        deadline = time.monotonic() + START_TIMEOUT
+        try:
+            while True:
+                self._check_crashes()
+                try:
+                    node = api.read_node(NODE_NAME)
+                except ApiException as error:
+                    if error.status != 404:
+                        raise
+                else:
+                    if not (node.spec and node.spec.pod_cidr):
+                        # No IPAM controller runs in the plane: the node's CIDR is set by hand.
+                        body = {"spec": {"podCIDR": POD_CIDR, "podCIDRs": [POD_CIDR]}}
+                        api.patch_node(NODE_NAME, body)
+                    conditions = (node.status and node.status.conditions) or []
+                    if any(c.type == "Ready" and c.status == "True" for c in conditions):
+                        return
+                if time.monotonic() > deadline:
+                    raise NodeError(
+                        f"node {NODE_NAME} was not Ready in {START_TIMEOUT:.0f}s; last lines of "
+                        f"the kubelet's log:\n{_tail(self.plane.log('kubelet'))}"
+                    )
+                time.sleep(0.2)
+        finally:
+            api.api_client.close()
+
+    # -- status and stop -----------------------------------------------------------------------
+
+    def status(self) -> list[NodeComponent]:
+        """Each node process's health: alive, and answering where it serves."""
+        state, layout = self._state(), self.layout()
+        if state is None or layout is None:
+            return []
+        checks: dict[str, Callable[[], str | None]] = {
+            "api-forwarder": lambda: _connects_from_node(
+                state["pids"]["node-namespaces"], layout.host_ip, _forwarded_port(self.plane)
+            ),
+            "node-namespaces": lambda: (
+                None if namespaces.veth_exists(layout) else f"the veth {layout.host_veth} is gone"
+            ),
+            "containerd": lambda: (
+                None
+                if self._ctr_ok(layout, state["pids"]["node-namespaces"])
+                else "no answer on its socket"
+            ),
+            "kubelet": lambda: _healthz(f"http://{layout.node_ip}:{KUBELET_HEALTHZ_PORT}/healthz"),
+            "kube-proxy": lambda: _healthz(
+                f"http://{layout.node_ip}:{KUBE_PROXY_HEALTHZ_PORT}/healthz"
+            ),
+        }
+        result = []
+        for name in PROCESSES:
+            pid = state["pids"].get(name)
+            if pid is None:
+                continue
+            if not _alive(pid):
+                result.append(NodeComponent(name, pid, "crashed", _tail(self.plane.log(name))))
+                continue
+            problem = checks[name]()
+            result.append(
+                NodeComponent(name, pid, "unhealthy" if problem else "healthy", problem or "ok")
+            )
+        return result
+
+    def stop(self) -> list[str]:
+        """Stop everything the node started and remove its kernel objects; returns what ran.
+
+        Order: the kubelet and kube-proxy (so nothing restarts pods), the pods (by cgroup),
+        containerd, then every process left in the node's mount namespace (shims), the
+        forwarder, the cgroups, and last the veth pair and the network namespace.
+        """
+        state, layout = self._state(), self.layout()
+        if state is None or layout is None:
+            return []
+        pids: dict[str, int] = dict(state["pids"])
+        pids.update({name: p.pid for name, p in self._children.items() if name not in pids})
+        stopped: list[str] = []
+        for name in ("kube-proxy", "kubelet"):
+            if name in pids and self._stop(name, pids[name]):
+                stopped.append(name)
+        for pid in namespaces.cgroup_pids(layout):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        if "containerd" in pids and self._stop("containerd", pids["containerd"]):
+            stopped.append("containerd")
+        if mount_namespace := state.get("mount_namespace"):
+            for pid in namespaces.processes_in_mount_namespace(mount_namespace):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+        for name in ("node-namespaces", "api-forwarder"):
+            if name in pids and self._stop(name, pids[name]):
+                stopped.append(name)
+        left = namespaces.remove_cgroups(layout)
+        namespaces.delete_network(layout)
+        self._children.clear()
+        (self.directory / "state.json").unlink(missing_ok=True)
+        if left:
+            raise NodeError("cgroups still busy after the node stopped: " + ", ".join(left))
+        return stopped
+
+    def _stop(self, name: str, pid: int) -> bool:
+        if not _alive(pid):
+            self._reap(name)
+            return False
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT
+        while _alive(pid) and time.monotonic() < deadline:
+            self._reap(name)
+            time.sleep(0.05)
+        if _alive(pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        self._reap(name, block=True)
+        return True
+
+    def _reap(self, name: str, *, block: bool = False) -> None:
+        process = self._children.get(name)
+        if process is not None:
+            if block:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    process.wait(timeout=STOP_TIMEOUT)
+            else:
+                process.poll()
+
+    def memory_bytes(self) -> int:
+        """Resident memory of every node process and every pod (for the ≤ 600 MB budget)."""
+        state, layout = self._state(), self.layout()
+        if state is None or layout is None:
+            return 0
+        pids = set(state["pids"].values()) | namespaces.cgroup_pids(layout)
+        if mount_namespace := state.get("mount_namespace"):
+            pids |= set(namespaces.processes_in_mount_namespace(mount_namespace))
+        total = 0
+        for pid in pids:
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1]) * 1024
+        return total
+
+
+def _forwarded_port(plane: Layout) -> int:
+    state = json.loads(plane.state_file.read_text())
+    port: int = state["ports"]["apiserver"]
+    return port
+
+
+def _connects_from_node(holder_pid: int, host: str, port: int) -> str | None:
+    """Whether the node reaches ``host:port``: the forwarder accepts only what comes through the
+    veth, so the check runs in the node's network namespace."""
+    check = f"import socket; socket.create_connection(({host!r}, {port}), timeout=2).close()"
+    command = ["nsenter", f"--target={holder_pid}", "--net", sys.executable, "-c", check]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=10, check=False)
+    if result.returncode == 0:
+        return None
+    lines = result.stderr.strip().splitlines()
+    return f"{host}:{port} from the node: {lines[-1] if lines else result.returncode}"
+
+
+def _healthz(url: str) -> str | None:
+    try:
+        response = httpx.get(url, timeout=2)
+    except httpx.HTTPError as error:
+        return f"{url}: {error}"
+    return None if response.status_code == 200 else f"{url}: {response.status_code}"
+
+
+def _tail(path: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except FileNotFoundError:
+        return "(no log written)"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    with contextlib.suppress(OSError):
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return fields[0] != "Z"
+    return True
