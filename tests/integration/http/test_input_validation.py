@@ -67,6 +67,7 @@ def site(
         github_client_id=github.state.client_id,
         github_client_secret=github.state.client_secret,
         signup_anyone=True,
+        rate_limit_per_second=0,  # hundreds of requests a second from one tenant, on purpose
     )
     server = ThreadedServer(create_app(settings), port=port).start()
     login = f"iv{secrets.token_hex(4)}"
