@@ -259,8 +259,9 @@ def test_a_burst_past_the_rate_limit_is_refused_until_retry_after(
         while (refused := alice.get(mine)).status_code == 200 and served < 20:
             served += 1
         elapsed = time.monotonic() - started
-        # The burst, and what the bucket refilled meanwhile: no more.
-        assert 5 <= served <= 5 + elapsed * 0.25, (served, elapsed)
+        # The burst, and what the bucket refilled meanwhile: no more. Signing in spent one token
+        # already (the sign-in helper reads the CSRF token from GET /api/v1/me).
+        assert 4 <= served <= 4 + elapsed * 0.25, (served, elapsed)
         retry_after = assert_refused(refused)
         assert retry_after <= 4  # one token's refill, rounded up
         assert metric(kuberth.url, "kuberth_http_refusals_total", reason="rate_limit") >= 1

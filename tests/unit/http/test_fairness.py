@@ -90,7 +90,10 @@ def test_long_waits_are_capped_per_key_and_in_all_and_freed_when_done() -> None:
             release.set()
         assert await waits.run("a", 30, lambda: "served") == "served"
 
-    anyio.run(main)
+    # On a thread of its own: a session-wide Playwright (the browser tests) keeps an event loop
+    # running in the main thread, where anyio.run would refuse to start another.
+    with concurrent.futures.ThreadPoolExecutor(1) as thread:
+        thread.submit(anyio.run, main).result()
     (per_key, per_key_retry), (total, total_retry) = refusals
     assert "per user" in per_key
     assert "server" in total
