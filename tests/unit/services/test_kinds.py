@@ -1,7 +1,13 @@
-"""The registry of kinds is complete: each kind knows all Kuberth does differently for it."""
+"""The registry of kinds is complete, and it is the only place that tells kinds apart (issue 16).
+
+Routes, pages, WorkloadService and AppService read each kind from the registry; a branch on a
+kind's name elsewhere would be a second place to change when a kind changes.
+"""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +24,8 @@ from kuberth.storage.kubernetes.resources import (
     ResourceStorage,
     ServiceStorage,
 )
+
+SRC = Path(__file__).resolve().parents[3] / "src" / "kuberth"
 
 POLICY = WorkloadPolicy(
     apps_domain="apps.example",
@@ -142,3 +150,35 @@ def test_an_app_change_leaves_the_original_alone(kind: WorkloadKind[Any]) -> Non
     changed = kind.app_changed(manifest, change)
     assert repr(manifest) == before
     assert changed != manifest
+
+
+#: A branch on a kind's name: ``plural == ...``, or a plural or Kind name compared either way.
+_NAMES = r"(deployments?|services?|ingress(es)?|Deployment|Service|Ingress)"
+_BRANCH = re.compile(
+    rf"""\bplural\s*[!=]=|[!=]=\s*["']{_NAMES}["']|["']{_NAMES}["']\s*[!=]="""
+    r"""|isinstance\([^)]*(DeploymentSpec|ServiceSpec|IngressSpec)"""
+)
+
+
+def test_no_code_branches_on_a_kinds_name() -> None:
+    found = [
+        f"{path.relative_to(SRC)}:{number}: {line.strip()}"
+        for path in sorted(SRC.rglob("*"))
+        if path.suffix in (".py", ".html")
+        for number, line in enumerate(path.read_text().splitlines(), start=1)
+        if _BRANCH.search(line)
+    ]
+    assert found == []
+
+
+def test_the_branch_pattern_finds_what_it_is_for() -> None:
+    """The test above is only as good as its pattern."""
+    for line in (
+        'if plural == "deployments":',
+        "{% if plural != 'ingresses' %}",
+        'elif kind == "Service":',
+        'if "ingresses" == plural:',
+        "if isinstance(spec, IngressSpec):",
+    ):
+        assert _BRANCH.search(line), line
+    assert not _BRANCH.search('if manifest["kind"] == "Namespace":')
