@@ -30,8 +30,9 @@ from kuberth.http import csrf, json_bodies
 from kuberth.http.dependencies import SESSION_KEY
 from kuberth.http.json_bodies import BoundedJSONRoute
 from kuberth.http.services import Services
+from kuberth.services.kinds import DEPLOYMENT, KINDS
 from kuberth.services.principal import Principal
-from kuberth.services.specs import AppSpec, AppUpdate, DeploymentSpec, IngressSpec, ServiceSpec
+from kuberth.services.specs import AppSpec, AppUpdate
 
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
@@ -268,9 +269,10 @@ def namespace_page(request: Request, namespace: str) -> Response:
         context: dict[str, Any] = {
             "ns": ns,
             "apps": services.apps.list(principal, namespace),
-            "deployments": services.workloads.list(principal, "deployments", namespace),
-            "services": services.workloads.list(principal, "services", namespace),
-            "ingresses": services.workloads.list(principal, "ingresses", namespace),
+            "kinds": [
+                (kind, services.workloads.list(principal, kind.plural, namespace))
+                for kind in KINDS.values()
+            ],
             "events": services.workloads.recent_events(principal, namespace),
             "audit": services.audit.list(principal, namespace=namespace, limit=20),
         }
@@ -413,7 +415,7 @@ def app_page(request: Request, namespace: str, name: str) -> Response:
     services = _services(request)
     try:
         app = services.apps.get(principal, namespace, name)
-        raw = services.workloads.read(principal, "deployments", namespace, name)
+        raw = services.workloads.read(principal, DEPLOYMENT.plural, namespace, name)
     except KuberthError as error:
         return _error_page(request, principal, error)
     container = raw["spec"]["template"]["spec"]["containers"][0]
@@ -494,82 +496,14 @@ async def delete_app(request: Request, namespace: str, name: str) -> Response:
 
 # -- deployments, services, ingresses ------------------------------------------------------------
 
-_CONCISE: dict[str, tuple[str, type[Any], list[dict[str, Any]]]] = {
-    "deployments": (
-        "Deployment",
-        DeploymentSpec,
-        [
-            {"name": "name", "label": "Name", "required": True},
-            {"name": "image", "label": "Image", "required": True, "hint": "e.g. nginx:1.27"},
-            {"name": "replicas", "label": "Replicas", "type": "number", "default": "1"},
-            {"name": "port", "label": "Container port", "type": "number"},
-        ],
-    ),
-    "services": (
-        "Service",
-        ServiceSpec,
-        [
-            {"name": "name", "label": "Name", "required": True},
-            {
-                "name": "app",
-                "label": "Pods of app",
-                "required": True,
-                "hint": "selects pods labelled app=<this>",
-            },
-            {"name": "port", "label": "Port", "type": "number", "default": "80", "required": True},
-            {
-                "name": "target_port",
-                "label": "Target port",
-                "type": "number",
-                "hint": "default: the port",
-            },
-        ],
-    ),
-    "ingresses": (
-        "Ingress",
-        IngressSpec,
-        [
-            {"name": "name", "label": "Name", "required": True},
-            {"name": "host", "label": "Host", "required": True},
-            {"name": "service", "label": "Service", "required": True},
-            {
-                "name": "port",
-                "label": "Service port",
-                "type": "number",
-                "default": "80",
-                "required": True,
-            },
-            {"name": "path", "label": "Path", "default": "/"},
-        ],
-    ),
-}
-
-
-def _fields(plural: str) -> list[dict[str, Any]]:
-    return [
-        {"type": "text", "default": "", "hint": None, "required": False, **f}
-        for f in _CONCISE[plural][2]
-    ]
-
-
-def _concise_body(plural: str, values: dict[str, str]) -> dict[str, Any]:
-    present = {k: v for k, v in values.items() if v}
-    if plural == "services":
-        port = {
-            "port": present.pop("port", ""),
-            **({"target_port": present.pop("target_port")} if "target_port" in present else {}),
-        }
-        return {**present, "ports": [port]}
-    if plural == "ingresses":
-        path = {k: present.pop(k) for k in ("service", "port", "path") if k in present}
-        return {**present, "paths": [path]}
-    return present
+# What differs between kinds (their form fields, how the form becomes a concise body, their names)
+# is the registry's: these pages are the same for every kind.
 
 
 def _resource_page(
     request: Request, principal: Principal, namespace: str, plural: str, **context: Any
 ) -> Response:
-    kind = _CONCISE[plural][0]
+    kind = KINDS[plural].kind
     return _render(
         request,
         "resource_form.html",
@@ -583,23 +517,23 @@ def _resource_page(
 @router.get("/namespaces/{namespace}/{plural}/new")
 def new_resource(request: Request, namespace: str, plural: str) -> Response:
     principal = _principal(request)
-    if plural not in _CONCISE:
+    if plural not in KINDS:
         return _error_page(request, principal, NotFoundError("no such page"))
     try:
         _services(request).namespaces.require_access(principal, namespace)
     except KuberthError as error:
         return _error_page(request, principal, error)
-    kind = _CONCISE[plural][0]
+    kind = KINDS[plural]
     return _resource_page(
         request,
         principal,
         namespace,
         plural,
-        title=f"New {kind.lower()} in {namespace}",
+        title=f"New {kind.noun} in {namespace}",
         action=f"/namespaces/{namespace}/{plural}",
-        fields=_fields(plural),
+        fields=kind.form_fields(),
         manifest=None,
-        submit=f"Create {kind.lower()}",
+        submit=f"Create {kind.noun}",
         delete_action=None,
         name=None,
     )
@@ -608,10 +542,11 @@ def new_resource(request: Request, namespace: str, plural: str) -> Response:
 @router.post("/namespaces/{namespace}/{plural}")
 async def create_resource(request: Request, namespace: str, plural: str) -> Response:
     principal = _principal(request)
-    if plural not in _CONCISE:
+    if plural not in KINDS:
         return _error_page(request, principal, NotFoundError("no such page"))
     form = await _form(request)
-    fields = _fields(plural)
+    kind = KINDS[plural]
+    fields = kind.form_fields()
     values = {f["name"]: str(form.get(f["name"], "")).strip() for f in fields}
     try:
         await run_in_threadpool(
@@ -619,15 +554,15 @@ async def create_resource(request: Request, namespace: str, plural: str) -> Resp
             principal,
             plural,
             namespace,
-            _concise_body(plural, values),
+            kind.form_body(values),
         )
     except NotFoundError as error:
         return _error_page(request, principal, error)
     except KuberthError as error:
-        kind = _CONCISE[plural][0]
         names = {f["name"] for f in fields}
-        errors = _field_errors(error, names | {"paths", "ports"}, nested=("paths", "ports"))
-        for nested, field in (("paths", "service"), ("ports", "port")):
+        lists = kind.form_lists
+        errors = _field_errors(error, names | set(lists), nested=tuple(lists))
+        for nested, field in lists.items():
             if nested in errors:  # the list as a whole, e.g. empty
                 errors[field] = errors.pop(nested)
         return _resource_page(
@@ -635,25 +570,25 @@ async def create_resource(request: Request, namespace: str, plural: str) -> Resp
             principal,
             namespace,
             plural,
-            title=f"New {kind.lower()} in {namespace}",
+            title=f"New {kind.noun} in {namespace}",
             action=f"/namespaces/{namespace}/{plural}",
             fields=fields,
             manifest=None,
             errors=errors,
             form=values,
-            submit=f"Create {kind.lower()}",
+            submit=f"Create {kind.noun}",
             delete_action=None,
             name=None,
             status=422,
         )
-    _flash(request, f"{_CONCISE[plural][0]} {values['name']} created.")
+    _flash(request, f"{kind.kind} {values['name']} created.")
     return _redirect(f"/namespaces/{namespace}")
 
 
 @router.get("/namespaces/{namespace}/{plural}/{name}/edit")
 def edit_resource(request: Request, namespace: str, plural: str, name: str) -> Response:
     principal = _principal(request)
-    if plural not in _CONCISE:
+    if plural not in KINDS:
         return _error_page(request, principal, NotFoundError("no such page"))
     try:
         obj = _services(request).workloads.read(principal, plural, namespace, name)
@@ -672,13 +607,12 @@ def _edit_page(
     manifest: str,
     **context: Any,
 ) -> Response:
-    kind = _CONCISE[plural][0]
     return _resource_page(
         request,
         principal,
         namespace,
         plural,
-        title=f"{kind} {name}",
+        title=f"{KINDS[plural].kind} {name}",
         fields=[],
         manifest=manifest,
         action=f"/namespaces/{namespace}/{plural}/{name}/edit",
@@ -692,7 +626,7 @@ def _edit_page(
 @router.post("/namespaces/{namespace}/{plural}/{name}/edit")
 async def save_resource(request: Request, namespace: str, plural: str, name: str) -> Response:
     principal = _principal(request)
-    if plural not in _CONCISE:
+    if plural not in KINDS:
         return _error_page(request, principal, NotFoundError("no such page"))
     text = str((await _form(request)).get("manifest", ""))
     try:
@@ -715,13 +649,13 @@ async def save_resource(request: Request, namespace: str, plural: str, name: str
             errors={"manifest": message + field},
             status=422,
         )
-    _flash(request, f"{_CONCISE[plural][0]} {name} saved.")
+    _flash(request, f"{KINDS[plural].kind} {name} saved.")
     return _redirect(f"/namespaces/{namespace}")
 
 
 @router.post("/namespaces/{namespace}/{plural}/{name}/delete")
 async def delete_resource(request: Request, namespace: str, plural: str, name: str) -> Response:
-    if plural not in _CONCISE:
+    if plural not in KINDS:
         return _error_page(request, _principal(request), NotFoundError("no such page"))
     return await _act(
         request,
@@ -729,7 +663,7 @@ async def delete_resource(request: Request, namespace: str, plural: str, name: s
         plural,
         namespace,
         name,
-        done=f"{_CONCISE[plural][0]} {name} deleted.",
+        done=f"{KINDS[plural].kind} {name} deleted.",
         then=f"/namespaces/{namespace}",
     )
 

@@ -53,7 +53,6 @@ from kuberth.storage.kubernetes.resources import (
     ResourceQuotaStorage,
     RoleBindingStorage,
     ServiceAccountStorage,
-    ServiceStorage,
     ValidatingWebhookConfigurationStorage,
 )
 
@@ -160,9 +159,7 @@ def build_services(settings: Settings) -> Services:
     workloads = WorkloadService(
         sessions=database.session,
         namespaces=namespace_service,
-        deployments=DeploymentStorage(api),
-        services=ServiceStorage(api),
-        ingresses=IngressStorage(api),
+        api=api,
         pods=PodStorage(api),
         events=EventStorage(api),
         endpoint_slices=EndpointSliceStorage(api),

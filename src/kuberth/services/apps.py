@@ -13,6 +13,7 @@ from typing import Any
 from kuberth.exceptions import ConflictError, InvalidInputError, KuberthError, NotFoundError
 from kuberth.services import summaries
 from kuberth.services.builders import workloads as build
+from kuberth.services.kinds import DEPLOYMENT, INGRESS, SERVICE, WorkloadKind
 from kuberth.services.naming import invalid_host_reason
 from kuberth.services.policy import check_size
 from kuberth.services.principal import Principal
@@ -25,8 +26,9 @@ log = logging.getLogger(__name__)
 #: The hosts an app's Ingress holds (``list`` is a method's name inside AppService).
 Hosts = list[str]
 
-#: Order of creation; deletion goes the other way.
-STEPS = (("deployment", "deployments"), ("service", "services"), ("ingress", "ingresses"))
+#: An app's parts, in the order of creation; deletion goes the other way. Each step is named by
+#: its kind's noun, in errors and in the app's summary.
+STEPS: tuple[WorkloadKind[Any], ...] = (DEPLOYMENT, SERVICE, INGRESS)
 
 
 class AppService:
@@ -59,14 +61,14 @@ class AppService:
             done: list[str] = []
             made: dict[str, JSON | None] = {}
             try:
-                for (step, plural), manifest in zip(STEPS, manifests, strict=True):
+                for kind, manifest in zip(STEPS, manifests, strict=True):
                     try:
-                        made[plural] = self._workloads.storage(plural).create(
+                        made[kind.plural] = self._workloads.storage(kind.plural).create(
                             manifest, namespace=namespace, identity=identity
                         )
                     except KuberthError as error:
-                        raise error.prefixed(f"creating the {step}") from error
-                    done.append(plural)
+                        raise error.prefixed(f"creating the {kind.noun}") from error
+                    done.append(kind.plural)
             except BaseException:
                 for plural in reversed(done):
                     self._undo(
@@ -84,12 +86,13 @@ class AppService:
         require_valid_name("app", name)
         identity = principal.kubernetes_identity
         parts = {
-            plural: self._workloads.storage(plural).read(
+            kind.plural: self._workloads.storage(kind.plural).read(
                 name, namespace=namespace, identity=identity
             )
-            for _, plural in STEPS
+            for kind in STEPS
         }
-        if parts["deployments"] is None or not _is_app(parts["deployments"], name):
+        deployment = parts[DEPLOYMENT.plural]
+        if deployment is None or not _is_app(deployment, name):
             raise NotFoundError(f"app {name} not found")
         return _summary(name, parts)
 
@@ -98,15 +101,17 @@ class AppService:
         self._workloads.require_access(principal, namespace)
         identity = principal.kubernetes_identity
         found: dict[str, dict[str, JSON | None]] = {}
-        for _, plural in STEPS:
-            items = self._workloads.storage(plural).list(
+        for kind in STEPS:
+            items = self._workloads.storage(kind.plural).list(
                 namespace=namespace, label_selector=build.KUBERTH_APP, identity=identity
             )
             for obj in items.get("items", []):
                 app = obj["metadata"]["labels"][build.KUBERTH_APP]
-                found.setdefault(app, dict.fromkeys(p for _, p in STEPS))[plural] = obj
+                found.setdefault(app, dict.fromkeys(k.plural for k in STEPS))[kind.plural] = obj
         return [
-            _summary(name, parts) for name, parts in sorted(found.items()) if parts["deployments"]
+            _summary(name, parts)
+            for name, parts in sorted(found.items())
+            if parts[DEPLOYMENT.plural]
         ]
 
     def update(self, principal: Principal, namespace: str, name: str, change: AppUpdate) -> JSON:
@@ -116,37 +121,38 @@ class AppService:
         identity = principal.kubernetes_identity
         with self._workloads.audit.change(principal, "update", "App", namespace, name):
             read = {
-                plural: self._workloads.storage(plural).read(
+                kind.plural: self._workloads.storage(kind.plural).read(
                     name, namespace=namespace, identity=identity
                 )
-                for _, plural in STEPS
+                for kind in STEPS
             }
             current = {plural: obj for plural, obj in read.items() if obj is not None}
-            if len(current) < len(STEPS) or not _is_app(current["deployments"], name):
+            if len(current) < len(STEPS) or not _is_app(current[DEPLOYMENT.plural], name):
                 raise NotFoundError(f"app {name} not found (or one of its parts is missing)")
-            wanted = {plural: _changed(plural, obj, change) for plural, obj in current.items()}
+            wanted = {k.plural: k.app_changed(current[k.plural], change) for k in STEPS}
             for manifest in wanted.values():
                 check_size(manifest)
             hosts: list[str] = []
             if change.host:
-                hosts = self._check_host(principal, wanted["ingresses"], namespace)
+                hosts = self._check_host(principal, wanted[INGRESS.plural], namespace)
                 self._workloads.claim_hosts(principal, hosts, namespace=namespace, ingress=name)
             written: list[str] = []
             final: dict[str, JSON | None] = dict(current)
             try:
-                for step, plural in STEPS:
+                for kind in STEPS:
+                    plural = kind.plural
                     if wanted[plural] == current[plural]:
                         continue
                     try:
-                        final[plural] = self._write(plural, current[plural], change, identity)
+                        final[plural] = self._write(kind, current[plural], change, identity)
                     except KuberthError as error:
-                        raise error.prefixed(f"updating the {step}") from error
+                        raise error.prefixed(f"updating the {kind.noun}") from error
                     written.append(plural)
             except BaseException:
                 for plural in reversed(written):
                     self._undo(lambda p=plural: self._restore(p, current[p], identity))
                 if change.host:
-                    old = summaries.ingress_hosts(current["ingresses"])
+                    old = summaries.ingress_hosts(current[INGRESS.plural])
                     self._workloads.release_hosts(namespace=namespace, ingress=name, keep=old)
                 raise
             if change.host:
@@ -159,44 +165,44 @@ class AppService:
         require_valid_name("app", name)
         identity = principal.kubernetes_identity
         with self._workloads.audit.change(principal, "delete", "App", namespace, name):
-            deployment = self._workloads.storage("deployments").read(
+            deployment = self._workloads.storage(DEPLOYMENT.plural).read(
                 name, namespace=namespace, identity=identity
             )
             if deployment is None or not _is_app(deployment, name):
                 raise NotFoundError(f"app {name} not found")
-            for step, plural in reversed(STEPS):
+            for kind in reversed(STEPS):
                 try:
-                    self._workloads.storage(plural).delete(
+                    self._workloads.storage(kind.plural).delete(
                         name, namespace=namespace, identity=identity
                     )
                 except KuberthError as error:
-                    raise error.prefixed(f"deleting the {step}") from error
+                    raise error.prefixed(f"deleting the {kind.noun}") from error
             self._workloads.release_hosts(namespace=namespace, ingress=name)
 
     def _check_host(self, principal: Principal, ingress: JSON, namespace: str) -> Hosts:
         """The Ingress rules for the app's one host; an error names the app's ``host`` field."""
         try:
-            return self._workloads.check_rules(principal, "ingresses", ingress, namespace)
+            return self._workloads.check_rules(principal, INGRESS.plural, ingress, namespace)
         except KuberthError as error:
             prefixed = error.prefixed("checking the ingress host")
             prefixed.field = "host"
             raise prefixed from error
 
-    def _write(self, plural: str, live: JSON, change: AppUpdate, identity: Any) -> JSON:
+    def _write(self, kind: WorkloadKind[Any], live: JSON, change: AppUpdate, identity: Any) -> JSON:
         """Apply the change to ``live``, conditionally on its version; on a conflict (controllers
         write status all the time) read again and reapply, as client-go's RetryOnConflict does.
         The change sets fields, so reapplying it is always right."""
-        storage = self._workloads.storage(plural)
+        storage = self._workloads.storage(kind.plural)
         namespace, name = live["metadata"]["namespace"], live["metadata"]["name"]
         for _ in range(4):
             try:
-                return storage.replace(_changed(plural, live, change), identity=identity)
+                return storage.replace(kind.app_changed(live, change), identity=identity)
             except ConflictError:
                 fresh = storage.read(name, namespace=namespace, identity=identity)
                 if fresh is None:
-                    raise NotFoundError(f"{plural[:-1]} {name} disappeared") from None
+                    raise NotFoundError(f"{kind.noun} {name} disappeared") from None
                 live = fresh
-        return storage.replace(_changed(plural, live, change), identity=identity)
+        return storage.replace(kind.app_changed(live, change), identity=identity)
 
     def _restore(self, plural: str, original: JSON, identity: Any) -> None:
         """Put the original spec back. Controllers write status all the time, so the version is
@@ -228,35 +234,12 @@ def _is_app(obj: JSON, name: str) -> bool:
     return (obj.get("metadata", {}).get("labels") or {}).get(build.KUBERTH_APP) == name
 
 
-def _changed(plural: str, obj: JSON, change: AppUpdate) -> JSON:
-    """``obj`` with the app-level change applied to the fields that carry it."""
-    new = copy.deepcopy(obj)
-    if plural == "deployments":
-        container = new["spec"]["template"]["spec"]["containers"][0]
-        if change.image is not None:
-            container["image"] = change.image
-        if change.replicas is not None:
-            new["spec"]["replicas"] = change.replicas
-        if change.env is not None:
-            container["env"] = [{"name": e.name, "value": e.value} for e in change.env] or None
-            if container["env"] is None:
-                del container["env"]
-        if change.port is not None:
-            container["ports"] = [{"containerPort": change.port, "name": "http", "protocol": "TCP"}]
-    elif plural == "services" and change.port is not None:
-        new["spec"]["ports"][0]["targetPort"] = change.port
-    elif plural == "ingresses" and change.host is not None:
-        new["spec"]["rules"][0]["host"] = change.host
-    return new
-
-
 def _summary(name: str, parts: dict[str, JSON | None]) -> JSON:
-    deployment, service, ingress = parts["deployments"], parts["services"], parts["ingresses"]
+    """The app's name, each part's summary under its kind's noun, and the URL of its host."""
+    summary: JSON = {"name": name}
+    for kind in STEPS:
+        part = parts[kind.plural]
+        summary[kind.noun] = kind.summarize(part) if part else None
+    ingress = parts[INGRESS.plural]
     hosts = summaries.ingress_hosts(ingress) if ingress else []
-    return {
-        "name": name,
-        "deployment": summaries.deployment(deployment) if deployment else None,
-        "service": summaries.service(service) if service else None,
-        "ingress": summaries.ingress(ingress) if ingress else None,
-        "url": f"http://{hosts[0]}/" if hosts else None,
-    }
+    return {**summary, "url": f"http://{hosts[0]}/" if hosts else None}

@@ -11,33 +11,28 @@ import datetime
 import time
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from kuberth.exceptions import ConflictError, InvalidInputError, KuberthError, NotFoundError
 from kuberth.services import summaries
 from kuberth.services.audit import AuditService
-from kuberth.services.builders import workloads as build
 from kuberth.services.hosts import HostClaims, ingress_hosts
+from kuberth.services.kinds import DEPLOYMENT, KINDS, Neighbours, WorkloadKind
 from kuberth.services.merge import merge_patch
 from kuberth.services.namespaces import NamespaceService
 from kuberth.services.naming import invalid_object_name_reason
-from kuberth.services.policy import WorkloadPolicy, check_deployment, check_size
+from kuberth.services.policy import WorkloadPolicy, check_size
 from kuberth.services.principal import Principal
-from kuberth.services.specs import DeploymentSpec, IngressSpec, ServiceSpec
 from kuberth.storage.database.users import NamespaceStore
-from kuberth.storage.kubernetes.api import JSON
+from kuberth.storage.kubernetes.api import JSON, KubernetesApi
 from kuberth.storage.kubernetes.resources import (
-    DeploymentStorage,
     EndpointSliceStorage,
     EventStorage,
-    IngressStorage,
     PodStorage,
     ResourceStorage,
-    ServiceStorage,
 )
 
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
@@ -66,37 +61,16 @@ def require_valid_name(what: str, name: str) -> None:
         raise NotFoundError(f"{what} {name!r} not found: a name {reason}")
 
 
-@dataclass(frozen=True)
-class WorkloadKind:
-    plural: str
-    kind: str
-    api_version: str
-    concise: type[BaseModel]
-
-
-#: What GET of one object can add, by kind (``include``).
-RELATED: dict[str, frozenset[str]] = {
-    "deployments": frozenset({"pods", "events"}),
-    "services": frozenset({"endpoints"}),
-    "ingresses": frozenset(),
-}
-
-KINDS = {
-    "deployments": WorkloadKind("deployments", "Deployment", "apps/v1", DeploymentSpec),
-    "services": WorkloadKind("services", "Service", "v1", ServiceSpec),
-    "ingresses": WorkloadKind("ingresses", "Ingress", "networking.k8s.io/v1", IngressSpec),
-}
-
-
 class WorkloadService:
+    """The verbs on every kind of :data:`~kuberth.services.kinds.KINDS`, named by its plural;
+    what differs between kinds is the kind's own (the registry), not branches here."""
+
     def __init__(
         self,
         *,
         sessions: Callable[[], AbstractContextManager[Session]],
         namespaces: NamespaceService,
-        deployments: DeploymentStorage,
-        services: ServiceStorage,
-        ingresses: IngressStorage,
+        api: KubernetesApi,
         pods: PodStorage,
         events: EventStorage,
         endpoint_slices: EndpointSliceStorage,
@@ -109,9 +83,7 @@ class WorkloadService:
         self.hosts = hosts
         self._namespaces = namespaces
         self._storage: dict[str, ResourceStorage] = {
-            "deployments": deployments,
-            "services": services,
-            "ingresses": ingresses,
+            kind.plural: kind.storage(api) for kind in KINDS.values()
         }
         self._pods = pods
         self._events = events
@@ -122,6 +94,10 @@ class WorkloadService:
 
     def storage(self, plural: str) -> ResourceStorage:
         return self._storage[plural]
+
+    @staticmethod
+    def kind(plural: str) -> WorkloadKind[Any]:
+        return KINDS[plural]
 
     def require_access(self, principal: Principal, namespace: str) -> None:
         self._namespaces.require_access(principal, namespace)
@@ -134,7 +110,7 @@ class WorkloadService:
         Raises:
             InvalidInputError: naming the field that is wrong.
         """
-        kind = KINDS[plural]
+        kind = self.kind(plural)
         if not isinstance(body, dict):
             raise InvalidInputError("the body must be a JSON object")
         if {"apiVersion", "kind", "metadata", "spec"} & body.keys():
@@ -164,40 +140,23 @@ class WorkloadService:
             manifest.update(apiVersion=kind.api_version, kind=kind.kind, metadata=metadata)
         else:
             try:
-                spec = kind.concise.model_validate(body)
+                manifest = kind.from_concise(body, namespace=namespace, policy=self.policy)
             except ValidationError as error:
                 raise invalid(error) from error
-            manifest = self._build(spec, namespace)
         if name is not None and manifest["metadata"]["name"] != name:
             raise InvalidInputError(
                 "metadata.name differs from the path's name", field="metadata.name"
             )
         return manifest
 
-    def _build(self, spec: BaseModel, namespace: str) -> JSON:
-        if isinstance(spec, DeploymentSpec):
-            return build.deployment(spec, namespace=namespace)
-        if isinstance(spec, ServiceSpec):
-            return build.service(spec, namespace=namespace)
-        assert isinstance(spec, IngressSpec)
-        return build.ingress(
-            spec, namespace=namespace, default_class=self.policy.ingress_classes[0]
-        )
-
     # -- policy -----------------------------------------------------------------------------------
 
     def check_rules(
         self, principal: Principal, plural: str, manifest: JSON, namespace: str
     ) -> list[str]:
-        """Size, replica, Service and Ingress rules; returns the hosts an Ingress would hold."""
+        """Size, then the kind's own rules; returns the hosts the object would hold."""
         check_size(manifest)
-        if plural == "deployments":
-            check_deployment(manifest)
-        if plural == "services":
-            self.policy.check_service(manifest)
-        if plural != "ingresses":
-            return []
-        return self.check_ingress_hosts(manifest, namespace)
+        return self.kind(plural).check(manifest, namespace=namespace, rules=self)
 
     def check_ingress_hosts(self, manifest: JSON, namespace: str) -> list[str]:
         """An Ingress's structural and host rules, for any writer (the API and the admission
@@ -253,12 +212,13 @@ class WorkloadService:
     def read(self, principal: Principal, plural: str, namespace: str, name: str) -> JSON:
         """The raw object. Raises NotFoundError."""
         self._namespaces.require_access(principal, namespace)
-        require_valid_name(KINDS[plural].kind.lower(), name)
+        noun = self.kind(plural).noun
+        require_valid_name(noun, name)
         obj = self._storage[plural].read(
             name, namespace=namespace, identity=principal.kubernetes_identity
         )
         if obj is None:
-            raise NotFoundError(f"{KINDS[plural].kind.lower()} {name} not found")
+            raise NotFoundError(f"{noun} {name} not found")
         return obj
 
     def recent_events(self, principal: Principal, namespace: str, limit: int = 15) -> JSONList:
@@ -270,11 +230,7 @@ class WorkloadService:
         return events[:limit]
 
     def summarize(self, plural: str, obj: JSON) -> JSON:
-        if plural == "deployments":
-            return summaries.deployment(obj)
-        if plural == "services":
-            return summaries.service(obj)
-        return summaries.ingress(obj)
+        return self.kind(plural).summarize(obj)
 
     def check_include(self, plural: str, include: Iterable[str]) -> frozenset[str]:
         """The related objects asked for, when this kind has them.
@@ -282,13 +238,13 @@ class WorkloadService:
         Raises:
             InvalidInputError: naming ``include``.
         """
+        kind = self.kind(plural)
         asked = frozenset(include)
-        unknown = sorted(asked - RELATED[plural])
+        unknown = sorted(asked - kind.related)
         if unknown:
-            offered = ", ".join(sorted(RELATED[plural])) or "nothing"
+            offered = ", ".join(sorted(kind.related)) or "nothing"
             raise InvalidInputError(
-                f"include: {unknown[0]!r} is not related to a {KINDS[plural].kind}"
-                f" (it offers {offered})",
+                f"include: {unknown[0]!r} is not related to a {kind.kind} (it offers {offered})",
                 field="include",
             )
         return asked
@@ -296,48 +252,20 @@ class WorkloadService:
     def details(
         self, principal: Principal, plural: str, obj: JSON, include: frozenset[str] = frozenset()
     ) -> JSON:
-        """The summary, with the related objects asked for: a Deployment's pods and recent
-        events (both read the pods), a Service's endpoints (one more call)."""
-        identity = principal.kubernetes_identity
-        namespace = obj["metadata"]["namespace"]
-        if plural == "services":
-            slices = None
-            if "endpoints" in include:
-                slices = self._slices.list(
-                    namespace=namespace,
-                    label_selector=f"kubernetes.io/service-name={obj['metadata']['name']}",
-                    identity=identity,
-                ).get("items", [])
-            return summaries.service(obj, slices)
-        summary = self.summarize(plural, obj)
-        if plural == "deployments" and include:
-            # Events are picked by the names of the pods they are about: both read the pods.
-            selector = obj.get("spec", {}).get("selector", {}).get("matchLabels", {})
-            labels = ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
-            pods = self._pods.list(namespace=namespace, label_selector=labels, identity=identity)
-            pod_items: JSONList = pods.get("items", [])
-            if "pods" in include:
-                summary["pods"] = [summaries.pod(p) for p in pod_items]
-            if "events" in include:
-                summary["events"] = self._related_events(principal, obj, pod_items)
-        return summary
-
-    def _related_events(self, principal: Principal, obj: JSON, pods: JSONList) -> JSONList:
-        """The newest events about the Deployment, its ReplicaSets and its pods."""
-        names = {obj["metadata"]["name"]} | {p["metadata"]["name"] for p in pods}
-        names |= {ref["name"] for p in pods for ref in p["metadata"].get("ownerReferences", [])}
-        events = self._events.list(
-            namespace=obj["metadata"]["namespace"], identity=principal.kubernetes_identity
-        ).get("items", [])
-        related = [e for e in events if e.get("involvedObject", {}).get("name") in names]
-        related.sort(key=lambda e: summaries.event(e)["last_seen"] or "", reverse=True)
-        return [summaries.event(e) for e in related[:20]]
+        """The summary, with the related objects asked for (the kind reads them as the caller)."""
+        neighbours = Neighbours(
+            pods=self._pods,
+            events=self._events,
+            endpoint_slices=self._slices,
+            identity=principal.kubernetes_identity,
+        )
+        return self.kind(plural).details(obj, include, neighbours)
 
     def create(self, principal: Principal, plural: str, namespace: str, body: Any) -> JSON:
         self._namespaces.require_access(principal, namespace)
         manifest = self.manifest(plural, body, namespace=namespace)
         name = manifest["metadata"]["name"]
-        with self.audit.change(principal, "create", KINDS[plural].kind, namespace, name):
+        with self.audit.change(principal, "create", self.kind(plural).kind, namespace, name):
             manifest.get("metadata", {}).pop("resourceVersion", None)
             hosts = self.check_rules(principal, plural, manifest, namespace)
             if hosts:
@@ -355,19 +283,21 @@ class WorkloadService:
         self, principal: Principal, plural: str, namespace: str, name: str, body: Any
     ) -> JSON:
         self._namespaces.require_access(principal, namespace)
-        require_valid_name(KINDS[plural].kind.lower(), name)
+        kind = self.kind(plural)
+        require_valid_name(kind.noun, name)
         manifest = self.manifest(plural, body, namespace=namespace, name=name)
-        with self.audit.change(principal, "replace", KINDS[plural].kind, namespace, name):
+        with self.audit.change(principal, "replace", kind.kind, namespace, name):
             return self._update(principal, plural, namespace, name, manifest)
 
     def patch(
         self, principal: Principal, plural: str, namespace: str, name: str, patch: Any
     ) -> JSON:
-        """JSON merge patch. Services and Ingresses are merged here first, checked, and written
-        back conditionally on the version read, so the check covers exactly what is stored."""
+        """JSON merge patch. Unless the kind lets Kubernetes merge (Deployments: the patch's own
+        fields are checked), it is merged here first, checked, and written back conditionally on
+        the version read, so the check covers exactly what is stored."""
         self._namespaces.require_access(principal, namespace)
-        kind = KINDS[plural]
-        require_valid_name(kind.kind.lower(), name)
+        kind = self.kind(plural)
+        require_valid_name(kind.noun, name)
         if not isinstance(patch, dict):
             raise InvalidInputError("a merge patch must be a JSON object")
         if patch.get("kind", kind.kind) != kind.kind:
@@ -385,17 +315,16 @@ class WorkloadService:
             )
         if metadata.get("name", name) != name:
             raise InvalidInputError("metadata.name differs from the path's", field="metadata.name")
-        with self.audit.change(principal, "patch", KINDS[plural].kind, namespace, name):
+        with self.audit.change(principal, "patch", kind.kind, namespace, name):
             identity = principal.kubernetes_identity
-            if plural == "deployments":  # Kubernetes merges; the patch's own fields are checked
-                check_size(patch)
-                check_deployment(patch)
+            if kind.patched_in_kubernetes:  # such a kind's rules hold no hosts
+                self.check_rules(principal, plural, patch, namespace)
                 return self._storage[plural].patch(
                     name, patch, namespace=namespace, identity=identity
                 )
             current = self._storage[plural].read(name, namespace=namespace, identity=identity)
             if current is None:
-                raise NotFoundError(f"{KINDS[plural].kind.lower()} {name} not found")
+                raise NotFoundError(f"{kind.noun} {name} not found")
             merged = merge_patch(current, patch)
             if "resourceVersion" not in metadata:
                 merged["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
@@ -412,17 +341,19 @@ class WorkloadService:
         except Exception:
             if hosts:  # nothing was written (a stale version, say): hold what is stored, no more
                 with contextlib.suppress(KuberthError):  # the write's own error is the answer
-                    self._hold_stored_hosts(principal, namespace=namespace, ingress=name)
+                    self._hold_stored_hosts(principal, plural, namespace=namespace, ingress=name)
             raise
-        if plural == "ingresses":
+        if self.kind(plural).holds_hosts:
             self.release_hosts(namespace=namespace, ingress=name, keep=hosts)
         return result
 
-    def _hold_stored_hosts(self, principal: Principal, *, namespace: str, ingress: str) -> None:
+    def _hold_stored_hosts(
+        self, principal: Principal, plural: str, *, namespace: str, ingress: str
+    ) -> None:
         """After a failed update, the Ingress holds exactly the hosts of its stored version again:
         not those the failed write claimed (taken with no Ingress using them), and not fewer (a
         clash with an Ingress made outside Kuberth releases all of this one's claims)."""
-        stored = self._storage["ingresses"].read(
+        stored = self._storage[plural].read(
             ingress, namespace=namespace, identity=principal.kubernetes_identity
         )
         held = list(ingress_hosts(stored)) if stored else []
@@ -433,23 +364,24 @@ class WorkloadService:
 
     def delete(self, principal: Principal, plural: str, namespace: str, name: str) -> None:
         self._namespaces.require_access(principal, namespace)
-        require_valid_name(KINDS[plural].kind.lower(), name)
-        with self.audit.change(principal, "delete", KINDS[plural].kind, namespace, name):
+        kind = self.kind(plural)
+        require_valid_name(kind.noun, name)
+        with self.audit.change(principal, "delete", kind.kind, namespace, name):
             gone = self._storage[plural].delete(
                 name, namespace=namespace, identity=principal.kubernetes_identity
             )
-            if plural == "ingresses":
+            if kind.holds_hosts:
                 self.release_hosts(namespace=namespace, ingress=name)
             if gone is None:
-                raise NotFoundError(f"{KINDS[plural].kind.lower()} {name} not found")
+                raise NotFoundError(f"{kind.noun} {name} not found")
 
     # -- deployment actions -----------------------------------------------------------------------
 
     def scale(self, principal: Principal, namespace: str, name: str, replicas: int) -> JSON:
         self._namespaces.require_access(principal, namespace)
-        require_valid_name("deployment", name)
-        with self.audit.change(principal, "scale", "Deployment", namespace, name):
-            storage = self._storage["deployments"]
+        require_valid_name(DEPLOYMENT.noun, name)
+        with self.audit.change(principal, "scale", DEPLOYMENT.kind, namespace, name):
+            storage = self._storage[DEPLOYMENT.plural]
             storage.patch(
                 name,
                 {"spec": {"replicas": replicas}},
@@ -457,16 +389,16 @@ class WorkloadService:
                 identity=principal.kubernetes_identity,
                 subresource="scale",
             )
-        return self.read(principal, "deployments", namespace, name)
+        return self.read(principal, DEPLOYMENT.plural, namespace, name)
 
     def restart(self, principal: Principal, namespace: str, name: str) -> JSON:
         """A rollout restart, as kubectl does it: a new annotation in the pod template."""
         self._namespaces.require_access(principal, namespace)
-        require_valid_name("deployment", name)
+        require_valid_name(DEPLOYMENT.noun, name)
         now = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
         patch = {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: now}}}}}
-        with self.audit.change(principal, "restart", "Deployment", namespace, name):
-            return self._storage["deployments"].patch(
+        with self.audit.change(principal, "restart", DEPLOYMENT.kind, namespace, name):
+            return self._storage[DEPLOYMENT.plural].patch(
                 name, patch, namespace=namespace, identity=principal.kubernetes_identity
             )
 
@@ -477,11 +409,11 @@ class WorkloadService:
 
         Returns ("complete" | "failed" | "timeout", the last state seen).
         """
-        obj = self.read(principal, "deployments", namespace, name)
+        obj = self.read(principal, DEPLOYMENT.plural, namespace, name)
         state = summaries.rollout_state(obj)
         deadline = time.monotonic() + timeout
         while state == "progressing" and (remaining := deadline - time.monotonic()) > 0:
-            events = self._storage["deployments"].watch(
+            events = self._storage[DEPLOYMENT.plural].watch(
                 name,
                 namespace=namespace,
                 timeout=remaining,
@@ -495,9 +427,9 @@ class WorkloadService:
                     if state != "progressing":
                         break
                 elif event.get("type") == "DELETED":
-                    raise NotFoundError(f"deployment {name} not found")
+                    raise NotFoundError(f"{DEPLOYMENT.noun} {name} not found")
                 elif event.get("type") == "ERROR":  # resourceVersion too old: read afresh
-                    obj = self.read(principal, "deployments", namespace, name)
+                    obj = self.read(principal, DEPLOYMENT.plural, namespace, name)
                     state = summaries.rollout_state(obj)
                     break
         return (state if state != "progressing" else "timeout"), obj

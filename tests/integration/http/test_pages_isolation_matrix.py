@@ -33,7 +33,7 @@ from kubernetes import client
 
 from kuberth.http import pages
 from kuberth.http.app import create_app
-from kuberth.services.workloads import KINDS
+from kuberth.services.kinds import KINDS
 from kuberth.settings import Settings
 from tests.integration.conftest import Tenant
 from tests.integration.snapshots import snapshot as workload_snapshot

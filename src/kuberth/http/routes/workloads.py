@@ -1,5 +1,8 @@
 """Deployments, Services and Ingresses in one of the caller's namespaces, and Deployment actions.
 
+The same routes for every kind of the registry (:data:`~kuberth.services.kinds.KINDS`); each
+kind's response models are the schemas named after it (``Deployment``, ``DeploymentList``).
+
 (No ``from __future__ import annotations`` here: the routes are made per kind, and FastAPI must
 see each kind's body type as a real object.)
 """
@@ -17,8 +20,8 @@ from kuberth.http.errors import error_responses
 from kuberth.http.fairness import long_wait
 from kuberth.http.json_bodies import BoundedJSONRoute
 from kuberth.http.routes.namespaces import NamespaceName
-from kuberth.services.specs import DeploymentSpec, IngressSpec, Replicas, ServiceSpec
-from kuberth.services.workloads import RELATED
+from kuberth.services.kinds import DEPLOYMENT, KINDS, WorkloadKind
+from kuberth.services.specs import Replicas
 
 router = APIRouter(route_class=BoundedJSONRoute, prefix="/api/v1/namespaces/{namespace}")
 
@@ -59,9 +62,10 @@ def _as_dict(body: Any) -> Any:
     return body.model_dump(exclude_unset=True) if isinstance(body, BaseModel) else body
 
 
-def _routes(
-    plural: str, kind: str, concise: type[BaseModel], one: type[BaseModel], many: type[BaseModel]
-) -> None:
+def _routes(workload: WorkloadKind[Any]) -> None:
+    plural, kind, concise = workload.plural, workload.kind, workload.concise
+    one: type[BaseModel] = getattr(schemas, kind)
+    many: type[BaseModel] = getattr(schemas, f"{kind}List")
     tag = plural.capitalize()
     Payload = Annotated[  # noqa: N806 - a type, made per kind
         concise | dict[str, Any],  # type: ignore[valid-type]
@@ -69,7 +73,7 @@ def _routes(
         Body(description=f"A {kind}: the concise form, or the native {kind} object"),
     ]
     write_errors = error_responses(400, 401, 403, 404, 409, 422, 503)
-    Include = _include(RELATED[plural])  # noqa: N806 - a type, made per kind
+    Include = _include(workload.related)  # noqa: N806 - a type, made per kind
 
     @router.get(
         f"/{plural}",
@@ -179,12 +183,8 @@ def _out(services: Any, plural: str, obj: dict[str, Any], full: bool) -> dict[st
     return {**summary, "object": obj} if full else summary
 
 
-for _plural, _kind, _concise, _one, _many in (
-    ("deployments", "Deployment", DeploymentSpec, schemas.Deployment, schemas.DeploymentList),
-    ("services", "Service", ServiceSpec, schemas.Service, schemas.ServiceList),
-    ("ingresses", "Ingress", IngressSpec, schemas.Ingress, schemas.IngressList),
-):
-    _routes(_plural, _kind, _concise, _one, _many)
+for _workload in KINDS.values():
+    _routes(_workload)
 
 
 class Scale(BaseModel):
@@ -206,7 +206,7 @@ def scale(
     services: ServicesDep,
 ) -> dict[str, Any]:
     obj = services.workloads.scale(principal, namespace, name, body.replicas)
-    return services.workloads.summarize("deployments", obj)
+    return DEPLOYMENT.summarize(obj)
 
 
 @router.post(
@@ -220,7 +220,7 @@ def restart(
     namespace: NamespaceName, name: str, principal: CurrentPrincipal, services: ServicesDep
 ) -> dict[str, Any]:
     obj = services.workloads.restart(principal, namespace, name)
-    return services.workloads.summarize("deployments", obj)
+    return DEPLOYMENT.summarize(obj)
 
 
 @router.get(
@@ -241,4 +241,4 @@ async def rollout(
     limit = min(timeout or services.workloads.rollout_timeout, services.workloads.rollout_timeout)
     wait = partial(services.workloads.wait_for_rollout, principal, namespace, name, timeout=limit)
     outcome, obj = await long_wait(request, principal, limit, wait)
-    return {"outcome": outcome, "deployment": services.workloads.summarize("deployments", obj)}
+    return {"outcome": outcome, "deployment": DEPLOYMENT.summarize(obj)}
