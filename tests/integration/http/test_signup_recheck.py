@@ -97,8 +97,14 @@ def _lost_everything(
 ) -> None:
     # Kubeconfigs never pass through Kuberth: first, so only the sweep can have done it.
     eventually(lambda: _refused(kubectl(access.kubeconfig)), within=within, what="kubectl refused")
-    web = apps.read_namespaced_deployment("web", access.login)
-    assert (web.spec.replicas, web.metadata.annotations[REPLICAS_BEFORE_REVOKE]) == (0, "2")
+
+    def stopped() -> bool:
+        # The kubeconfig goes first and the apps next (AdminService.withdraw): a moment apart.
+        web = apps.read_namespaced_deployment("web", access.login)
+        remembered = (web.metadata.annotations or {}).get(REPLICAS_BEFORE_REVOKE)
+        return (web.spec.replicas, remembered) == (0, "2")
+
+    eventually(stopped, within=within, what="the apps scaled to zero, their count remembered")
     eventually(
         lambda: access.browser.get("/api/v1/me").status_code == 401,
         within=within,
