@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import shutil
-import signal
 import socket
 import ssl
 import subprocess
@@ -37,13 +35,13 @@ from kuberth.cluster.components import (
     server_url,
 )
 from kuberth.cluster.pki import CLIENTS, create_pki
+from kuberth.cluster.processes import Children, alive
 
 if TYPE_CHECKING:
     from kuberth.cluster.node.runtime import RealNode
 
 #: How long each component may take to become healthy; envtest allows 20 s for the API server.
 START_TIMEOUT = 60.0
-STOP_TIMEOUT = 10.0
 LOG_TAIL_LINES = 30
 
 Report = Callable[[str], None]
@@ -82,7 +80,7 @@ class ControlPlane:
 
     def __init__(self, directory: Path) -> None:
         self.layout = Layout(directory)
-        self._children: dict[str, subprocess.Popen[bytes]] = {}
+        self._children = Children(process_group=True)
         self._stopping = False
         self._real_node: RealNode | None = None
 
@@ -115,7 +113,7 @@ class ControlPlane:
     def is_running(self) -> bool:
         """Whether a plane started from this directory has processes alive."""
         state = self._read_state()
-        return state is not None and any(_alive(pid) for pid in state["pids"].values())
+        return state is not None and any(alive(pid) for pid in state["pids"].values())
 
     # -- up ------------------------------------------------------------------------------------
 
@@ -276,7 +274,7 @@ class ControlPlane:
         state = self._read_state()
         if state is None or name not in state["pids"]:
             raise ClusterError(f"{name} is not part of a running plane here")
-        self._stop(name, state["pids"][name])
+        self._children.stop(name, state["pids"][name])
 
     def start_component(self, binaries: Binaries, name: str) -> None:
         """Start a stopped component again with its old ports and wait until it is healthy."""
@@ -326,7 +324,7 @@ class ControlPlane:
         result = []
         with self._http() as client:
             for name, pid in state["pids"].items():
-                if not _alive(pid):
+                if not alive(pid):
                     tail = log_tail(self.layout.log(name))
                     result.append(ComponentStatus(name, pid, "crashed", tail))
                     continue
@@ -368,50 +366,10 @@ class ControlPlane:
             pid = pids.get(name)
             if pid is None:
                 continue
-            if self._stop(name, pid):
+            if self._children.stop(name, pid):
                 stopped.append(name)
         self._children.clear()
         shutil.rmtree(self.layout.directory, ignore_errors=True)
         if node_problem is not None:
             raise ClusterError(f"the real node did not come down cleanly: {node_problem}")
         return stopped
-
-    def _stop(self, name: str, pid: int) -> bool:
-        if not _alive(pid):
-            self._reap(name)
-            return False
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, signal.SIGTERM)
-        deadline = time.monotonic() + STOP_TIMEOUT
-        while _alive(pid) and time.monotonic() < deadline:
-            self._reap(name)
-            time.sleep(0.05)
-        if _alive(pid):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pid, signal.SIGKILL)
-        self._reap(name, block=True)
-        return True
-
-    def _reap(self, name: str, *, block: bool = False) -> None:
-        """Collect our own child's exit status so it does not linger as a zombie."""
-        process = self._children.get(name)
-        if process is not None:
-            if block:
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    process.wait(timeout=STOP_TIMEOUT)
-            else:
-                process.poll()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie has exited but not been collected yet; it is not running.
-    with contextlib.suppress(OSError):
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return fields[0] != "Z"
-    return True

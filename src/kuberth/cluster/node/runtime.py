@@ -36,9 +36,9 @@ from kuberth.cluster.node.layout import (
 from kuberth.cluster.node.namespaces import NodeError
 from kuberth.cluster.node.prerequisites import cni_bin_dir, which
 from kuberth.cluster.pki import issue_client
+from kuberth.cluster.processes import Children, alive
 
 START_TIMEOUT = 60.0
-STOP_TIMEOUT = 10.0
 
 #: Node processes in start order; stopped in reverse.
 PROCESSES = ("node-namespaces", "api-forwarder", "containerd", "kubelet", "kube-proxy")
@@ -69,7 +69,7 @@ class RealNode:
     def __init__(self, plane_layout: Layout) -> None:
         self.plane = plane_layout
         self.directory = plane_layout.directory / "node"
-        self._children: dict[str, subprocess.Popen[bytes]] = {}
+        self._children = Children(process_group=False)
 
     # -- state ---------------------------------------------------------------------------------
 
@@ -340,7 +340,7 @@ class RealNode:
             pid = state["pids"].get(name)
             if pid is None:
                 continue
-            if not _alive(pid):
+            if not alive(pid):
                 result.append(NodeComponent(name, pid, "crashed", _tail(self.plane.log(name))))
                 continue
             problem = checks[name]()
@@ -363,19 +363,19 @@ class RealNode:
         pids.update({name: p.pid for name, p in self._children.items() if name not in pids})
         stopped: list[str] = []
         for name in ("kube-proxy", "kubelet"):
-            if name in pids and self._stop(name, pids[name]):
+            if name in pids and self._children.stop(name, pids[name]):
                 stopped.append(name)
         for pid in namespaces.cgroup_pids(layout):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-        if "containerd" in pids and self._stop("containerd", pids["containerd"]):
+        if "containerd" in pids and self._children.stop("containerd", pids["containerd"]):
             stopped.append("containerd")
         if mount_namespace := state.get("mount_namespace"):
             for pid in namespaces.processes_in_mount_namespace(mount_namespace):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
         for name in ("node-namespaces", "api-forwarder"):
-            if name in pids and self._stop(name, pids[name]):
+            if name in pids and self._children.stop(name, pids[name]):
                 stopped.append(name)
         left = namespaces.remove_cgroups(layout)
         namespaces.delete_network(layout)
@@ -384,31 +384,6 @@ class RealNode:
         if left:
             raise NodeError("cgroups still busy after the node stopped: " + ", ".join(left))
         return stopped
-
-    def _stop(self, name: str, pid: int) -> bool:
-        if not _alive(pid):
-            self._reap(name)
-            return False
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + STOP_TIMEOUT
-        while _alive(pid) and time.monotonic() < deadline:
-            self._reap(name)
-            time.sleep(0.05)
-        if _alive(pid):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        self._reap(name, block=True)
-        return True
-
-    def _reap(self, name: str, *, block: bool = False) -> None:
-        process = self._children.get(name)
-        if process is not None:
-            if block:
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    process.wait(timeout=STOP_TIMEOUT)
-            else:
-                process.poll()
 
     def memory_bytes(self) -> int:
         """Resident memory of every node process and every pod (for the ≤ 600 MB budget)."""
@@ -458,16 +433,3 @@ def _tail(path: Path, lines: int = 30) -> str:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except FileNotFoundError:
         return "(no log written)"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    with contextlib.suppress(OSError):
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return fields[0] != "Z"
-    return True
