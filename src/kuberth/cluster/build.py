@@ -16,7 +16,7 @@ import re
 import shutil
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -224,17 +224,7 @@ class Builder:
         return NodeBinaries(node_dir, images)
 
     def _build_node(self, out: Path) -> None:
-        v = self.versions
-        info = self._module_info("k8s.io/kubernetes", f"v{v.kubernetes}")
-        go_mod = kubernetes_go_mod(Path(info["GoMod"]).read_text(), v)
-        work = self._prepare_module(f"kubernetes-v{v.kubernetes}", go_mod)
-        packages = [f"k8s.io/kubernetes/cmd/{command}" for command in NODE_COMMANDS]
-        self._compile(
-            f"kubelet and kube-proxy v{v.kubernetes}",
-            work,
-            ["-ldflags", kubernetes_ldflags(v), "-o", f"{out}/", *packages],
-            packages,
-        )
+        self._build_kubernetes_commands(out, NODE_COMMANDS, "kubelet and kube-proxy")
 
     def _build_image(self, go: str, go_version: str, name: str) -> DemoImage:
         """One demo image: its Go source compiled statically, packed as a one-layer OCI archive.
@@ -343,13 +333,18 @@ class Builder:
         return work
 
     def _build_kubernetes(self, out: Path) -> None:
+        self._build_kubernetes_commands(out, KUBERNETES_COMMANDS, "kubernetes")
+
+    def _build_kubernetes_commands(self, out: Path, commands: Iterable[str], what: str) -> None:
+        """Commands of k8s.io/kubernetes, from the one throwaway module (its staging modules
+        pinned), into ``out``: the control plane's and the real node's alike."""
         v = self.versions
         info = self._module_info("k8s.io/kubernetes", f"v{v.kubernetes}")
         go_mod = kubernetes_go_mod(Path(info["GoMod"]).read_text(), v)
         work = self._prepare_module(f"kubernetes-v{v.kubernetes}", go_mod)
-        packages = [f"k8s.io/kubernetes/cmd/{command}" for command in KUBERNETES_COMMANDS]
+        packages = [f"k8s.io/kubernetes/cmd/{command}" for command in commands]
         self._compile(
-            f"kubernetes v{v.kubernetes}",
+            f"{what} v{v.kubernetes}",
             work,
             ["-ldflags", kubernetes_ldflags(v), "-o", f"{out}/", *packages],
             packages,
