@@ -10,6 +10,7 @@ from sqlalchemy import Connection, bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
 from kuberth.storage.database.models import ApiToken, User
+from kuberth.storage.database.users import OWNER_COLUMNS
 
 
 def digest(token: str) -> str:
@@ -37,12 +38,7 @@ _OWNER = (
         ApiToken.id,
         ApiToken.expires_at,
         ApiToken.last_used_at,
-        User.id,
-        User.login,
-        User.name,
-        User.revoked_at,
-        User.revoked_reason,
-        User.signup_checked_at,
+        *OWNER_COLUMNS,
     )
     .join(User, User.id == ApiToken.user_id)
     .where(ApiToken.token_hash == bindparam("token_hash"))

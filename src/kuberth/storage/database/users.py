@@ -32,6 +32,18 @@ def insert_for(session: Session) -> Callable[..., Any]:
     return postgresql.insert if dialect == "postgresql" else sqlite.insert
 
 
+#: What a request's owner lookup (an API token or a session, joined to its user) reads of the
+#: user, in the order the owner rows (TokenOwner, SessionOwner) list those fields.
+OWNER_COLUMNS = (
+    User.id,
+    User.login,
+    User.name,
+    User.revoked_at,
+    User.revoked_reason,
+    User.signup_checked_at,
+)
+
+
 class UserRow(NamedTuple):
     """A user as the operators' list shows it."""
 

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from kuberth.storage.database.models import User, WebSession
 from kuberth.storage.database.tokens import digest
+from kuberth.storage.database.users import OWNER_COLUMNS
 
 
 class SessionOwner(NamedTuple):
@@ -30,12 +31,7 @@ _OWNER = (
     select(
         WebSession.id,
         WebSession.last_seen_at,
-        User.id,
-        User.login,
-        User.name,
-        User.revoked_at,
-        User.revoked_reason,
-        User.signup_checked_at,
+        *OWNER_COLUMNS,
     )
     .join(User, User.id == WebSession.user_id)
     .where(WebSession.secret_hash == bindparam("secret_hash"))
