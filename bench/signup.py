@@ -130,7 +130,7 @@ class DirectProvisioner:
             github_id=github_id,
             login=name,
             personal=True,
-            pod_security_level=self._policy.pod_security_level,
+            policy=self._policy,
         )
         started = time.perf_counter()
         self._api.request("POST", "/api/v1/namespaces", body=namespace)

@@ -259,6 +259,13 @@ def dev(host: Host = None, port: Port = None) -> None:
                     "admission_listen_port": webhook_port,
                 }
             )
+        if plane.real_node.exists() and not settings.tenant_node_selector:
+            # Tenant pods really run: on the real node, not the kwok one.
+            from kuberth.cluster.node.layout import NODE_SELECTOR, TOLERATION
+
+            dev_settings = dev_settings.model_copy(
+                update={"tenant_node_selector": NODE_SELECTOR, "tenant_tolerations": [TOLERATION]}
+            )
         if "KUBERTH_DATABASE_URL" not in os.environ:
             # The database lives and dies with the plane it describes.
             dev_settings.database_url = f"sqlite:///{settings.cluster_dir}/kuberth.db"

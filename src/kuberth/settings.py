@@ -176,6 +176,18 @@ class Settings(BaseSettings):
     pod_security_level: Literal["restricted", "baseline", "privileged"] = Field(
         default="restricted", description="Pod Security Admission level enforced on tenants."
     )
+    tenant_node_selector: dict[str, str] = Field(
+        default={},
+        description="Node labels every tenant pod is pinned to (the namespace's "
+        "`scheduler.alpha.kubernetes.io/node-selector`; needs the PodNodeSelector admission "
+        "plugin). `kuberth dev` sets it to the local real node when there is one.",
+    )
+    tenant_tolerations: list[dict[str, str]] = Field(
+        default=[],
+        description="Tolerations every tenant pod gets (the namespace's "
+        "`scheduler.alpha.kubernetes.io/defaultTolerations`; needs the PodTolerationRestriction "
+        "admission plugin), e.g. for a tainted pool of tenant nodes.",
+    )
     ingress_controller_namespace: str = Field(
         default="ingress-nginx",
         description="Namespace of the ingress controller, allowed through the default-deny policy.",

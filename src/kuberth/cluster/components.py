@@ -131,6 +131,8 @@ def commands(binaries: Binaries, layout: Layout, ports: Ports) -> dict[str, list
             f"--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}",
             "--endpoint-reconciler-type=none",  # no kubelet-backed endpoints to reconcile
             "--allow-privileged=true",
+            # Kuberth pins tenant pods to a pool of nodes through namespace annotations.
+            "--enable-admission-plugins=PodNodeSelector,PodTolerationRestriction",
             # Logs and exec of a real node's pods: the kubelet's address, and a client cert the
             # kubelet's webhook authorization admits.
             "--kubelet-preferred-address-types=InternalIP,Hostname",

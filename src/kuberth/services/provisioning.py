@@ -93,7 +93,7 @@ class Provisioner:
             github_id=github_id,
             login=login,
             personal=False,
-            pod_security_level=self._policy.pod_security_level,
+            policy=self._policy,
         )
         try:
             created = self._namespaces.create(manifest)
@@ -135,7 +135,7 @@ class Provisioner:
             github_id=github_id,
             login=login,
             personal=personal,
-            pod_security_level=self._policy.pod_security_level,
+            policy=self._policy,
         )
         existing = self._namespaces.read(name) if read_first else None
         if existing is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -43,9 +44,7 @@ def _check(name: str, value: object) -> None:
 def test_namespace() -> None:
     _check(
         "namespace",
-        tenant.namespace(
-            "alice", github_id=42, login="Alice", personal=True, pod_security_level="restricted"
-        ),
+        tenant.namespace("alice", github_id=42, login="Alice", personal=True, policy=POLICY),
     )
 
 
@@ -76,17 +75,34 @@ def test_every_baseline_object_is_in_the_tenant_namespace_and_managed_by_kuberth
 
 
 def test_the_namespace_enforces_pod_security_and_names_its_owner_by_id() -> None:
+    baseline_level = dataclasses.replace(POLICY, pod_security_level="baseline")
     labels = tenant.namespace(
-        "alice", github_id=42, login="Alice", personal=True, pod_security_level="baseline"
+        "alice", github_id=42, login="Alice", personal=True, policy=baseline_level
     )["metadata"]["labels"]
     for mode in ("enforce", "warn", "audit"):
         assert labels[f"pod-security.kubernetes.io/{mode}"] == "baseline"
     assert labels["kuberth.dev/owner-id"] == "42"
     assert labels["kuberth.dev/personal"] == "true"
-    other = tenant.namespace(
-        "alice-x", github_id=42, login="Alice", personal=False, pod_security_level="restricted"
-    )
+    other = tenant.namespace("alice-x", github_id=42, login="Alice", personal=False, policy=POLICY)
     assert other["metadata"]["labels"]["kuberth.dev/personal"] == "false"
+
+
+def test_placement_is_left_to_the_scheduler_unless_the_operator_pins_tenants() -> None:
+    annotations = tenant.namespace("alice", github_id=42, login="A", personal=True, policy=POLICY)[
+        "metadata"
+    ]["annotations"]
+    assert set(annotations) == {"kuberth.dev/owner-login"}
+    toleration = {"key": "pool", "operator": "Equal", "value": "tenants", "effect": "NoSchedule"}
+    pinned = dataclasses.replace(
+        POLICY, node_selector={"pool": "tenants", "zone": "a"}, tolerations=[toleration]
+    )
+    annotations = tenant.namespace("alice", github_id=42, login="A", personal=True, policy=pinned)[
+        "metadata"
+    ]["annotations"]
+    assert annotations["scheduler.alpha.kubernetes.io/node-selector"] == "pool=tenants,zone=a"
+    assert json.loads(annotations["scheduler.alpha.kubernetes.io/defaultTolerations"]) == [
+        toleration
+    ]
 
 
 def test_the_quota_and_limit_range_are_the_operators_policy() -> None:

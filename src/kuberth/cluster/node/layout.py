@@ -26,6 +26,10 @@ TAINT_KEY = "kuberth.dev/real-node"
 LABEL = "kuberth.dev/node"
 LABEL_VALUE = "real"
 
+#: What a pod needs to run on the real node; `kuberth dev` gives it to every tenant pod.
+NODE_SELECTOR = {LABEL: LABEL_VALUE}
+TOLERATION = {"key": TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"}
+
 KUBELET_PORT = 10250
 KUBELET_HEALTHZ_PORT = 10248
 KUBE_PROXY_HEALTHZ_PORT = 10256

@@ -6,7 +6,9 @@ the same manifests again converges instead of failing, and a removed piece comes
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 Manifest = dict[str, Any]
@@ -37,6 +39,9 @@ class TenantPolicy:
     default_limits: dict[str, str]
     pod_security_level: str
     ingress_controller_namespace: str
+    #: Node labels every tenant pod is pinned to, and the taints they tolerate (see `placement`).
+    node_selector: Mapping[str, str] = field(default_factory=dict)
+    tolerations: Sequence[Mapping[str, Any]] = ()
 
 
 def tenant_cluster_role() -> Manifest:
@@ -108,9 +113,10 @@ def tenant_cluster_role() -> Manifest:
 
 
 def namespace(
-    name: str, *, github_id: int, login: str, personal: bool, pod_security_level: str
+    name: str, *, github_id: int, login: str, personal: bool, policy: TenantPolicy
 ) -> Manifest:
     """The namespace, labelled with its owner (the id decides; the login is for people)."""
+    pod_security_level = policy.pod_security_level
     labels = {
         MANAGED_BY: "kuberth",
         OWNER_ID: str(github_id),
@@ -123,8 +129,35 @@ def namespace(
     return {
         "apiVersion": "v1",
         "kind": "Namespace",
-        "metadata": {"name": name, "labels": labels, "annotations": {OWNER_LOGIN: login}},
+        "metadata": {
+            "name": name,
+            "labels": labels,
+            "annotations": {OWNER_LOGIN: login, **placement(policy)},
+        },
     }
+
+
+#: Namespace annotations read by the PodNodeSelector and PodTolerationRestriction admission
+#: plugins: every pod created in the namespace gets the node selector and tolerations.
+NODE_SELECTOR = "scheduler.alpha.kubernetes.io/node-selector"
+DEFAULT_TOLERATIONS = "scheduler.alpha.kubernetes.io/defaultTolerations"
+
+
+def placement(policy: TenantPolicy) -> dict[str, str]:
+    """Where a tenant's pods run: annotations the API server's admission enforces.
+
+    Why annotations and not a field Kuberth writes into each pod: a pod created any other way
+    (kubectl with the downloaded kubeconfig, a ReplicaSet) is placed the same, a pod asking for a
+    conflicting node selector is refused, and a tenant cannot edit its namespace. Needs the
+    PodNodeSelector and PodTolerationRestriction plugins (the local plane enables both).
+    """
+    annotations = {}
+    if policy.node_selector:
+        selector = ",".join(f"{key}={value}" for key, value in sorted(policy.node_selector.items()))
+        annotations[NODE_SELECTOR] = selector
+    if policy.tolerations:
+        annotations[DEFAULT_TOLERATIONS] = json.dumps(list(policy.tolerations), sort_keys=True)
+    return annotations
 
 
 def _meta(namespace_name: str) -> dict[str, Any]:
