@@ -22,6 +22,9 @@ from fastapi.testclient import TestClient
 from kubernetes import client, config
 
 from kuberth.cluster.build import Binaries, Builder
+from kuberth.cluster.node import prerequisites
+from kuberth.cluster.node.layout import NODE_SELECTOR, TOLERATION
+from kuberth.cluster.node.runtime import RealNode
 from kuberth.cluster.plane import ControlPlane, free_port
 from kuberth.cluster.versions import Versions
 from kuberth.devtools.github import GitHubStandIn, StandInServer, ThreadedServer
@@ -40,20 +43,62 @@ def binaries() -> Binaries:
     return Builder(cache_dir=Settings().cache_dir, versions=Versions(), progress=print).ensure()
 
 
-@pytest.fixture(scope="session")
-def kubeconfig(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Path]:
-    """An admin kubeconfig: the developer's ``KUBECONFIG``, or a fresh local plane's."""
+def _no_real_node() -> str | None:
+    """Why the suite's plane runs without a real node, or None when it gets one."""
     if os.environ.get("KUBECONFIG"):
-        yield Path(os.environ["KUBECONFIG"].split(os.pathsep)[0])
+        return "the tests use the cluster KUBECONFIG names"
+    if os.environ.get("KUBERTH_TEST_REAL_NODE") == "0":
+        return "KUBERTH_TEST_REAL_NODE=0"
+    missing = prerequisites.missing()
+    return prerequisites.explain(missing) if missing else None
+
+
+@pytest.fixture(scope="session")
+def plane(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ControlPlane | None]:
+    """The suite's own plane, with a real node whenever this machine allows one (tenants' pods
+    still go to the kwok node unless a test pins them: see `real_node`); None under
+    ``KUBECONFIG``."""
+    if os.environ.get("KUBECONFIG"):
+        yield None
         return
     binaries: Binaries = request.getfixturevalue("binaries")
+    node = None
+    if _no_real_node() is None:
+        node = Builder(
+            cache_dir=Settings().cache_dir, versions=Versions(), progress=print
+        ).ensure_node()
     plane = ControlPlane(tmp_path_factory.mktemp("plane", numbered=True))
     try:
-        yield plane.up(binaries)
+        plane.up(binaries, node=node)
+        yield plane
     finally:
         plane.down()
+
+
+@pytest.fixture(scope="session")
+def kubeconfig(plane: ControlPlane | None) -> Path:
+    """An admin kubeconfig: the developer's ``KUBECONFIG``, or the suite's plane's."""
+    if plane is None:
+        return Path(os.environ["KUBECONFIG"].split(os.pathsep)[0])
+    return plane.kubeconfig
+
+
+@pytest.fixture(scope="session")
+def real_node(plane: ControlPlane | None) -> RealNode:
+    """The suite's real node; the test is skipped, with the reason, on a machine without one."""
+    reason = _no_real_node()
+    if reason is not None or plane is None or not plane.real_node.exists():
+        pytest.skip(f"no real node: {reason or 'it did not start'}")
+    return plane.real_node
+
+
+#: Settings that put a Kuberth's tenants' pods on the real node (as `kuberth dev` does).
+ON_REAL_NODE: dict[str, object] = {
+    "tenant_node_selector": NODE_SELECTOR,
+    "tenant_tolerations": [TOLERATION],
+}
 
 
 @pytest.fixture(scope="session")

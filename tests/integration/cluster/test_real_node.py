@@ -1,8 +1,9 @@
 """A real node beside kwok: a pod of a demo image really runs and answers; `down` leaves nothing.
 
-Opt-in (``KUBERTH_TEST_REAL_NODE=1``): the suite's own plane stays kwok-only, and the first run
-builds kubelet and kube-proxy (about 80 s with a warm Go cache). Skipped with the plain reason
-when the machine does not allow a real node (not root, or `make system-deps` not run).
+Each test starts a plane of its own (the suite's shared one has a real node too, but these check
+what `up` and `down` do to the host). The first run builds kubelet and kube-proxy (about 80 s with
+a warm Go cache). Skipped with the plain reason when the machine does not allow a real node (not
+root, or `make system-deps` not run) or ``KUBERTH_TEST_REAL_NODE=0``.
 """
 
 from __future__ import annotations
@@ -30,9 +31,7 @@ from tests.timing import eventually
 
 pytestmark = [
     pytest.mark.skipif(
-        os.environ.get("KUBERTH_TEST_REAL_NODE") != "1",
-        reason="a real node is opt-in: set KUBERTH_TEST_REAL_NODE=1 (builds kubelet and "
-        "kube-proxy on first use)",
+        os.environ.get("KUBERTH_TEST_REAL_NODE") == "0", reason="KUBERTH_TEST_REAL_NODE=0"
     ),
     pytest.mark.skipif(
         bool(prerequisites.missing()), reason=prerequisites.explain(prerequisites.missing())

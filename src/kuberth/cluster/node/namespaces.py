@@ -17,8 +17,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from kuberth.cluster.node.layout import VETH_SUPERNET, NodeLayout
-from kuberth.cluster.node.prerequisites import cgroup_mounts, cgroup_v1_hierarchies
+from kuberth.cluster.node.layout import POD_CIDR, VETH_SUPERNET, NodeLayout
+from kuberth.cluster.node.prerequisites import cgroup_mounts, cgroup_v1_hierarchies, which
 
 
 class NodeError(Exception):
@@ -79,6 +79,11 @@ def create_network(layout: NodeLayout, holder_pid: int) -> None:
     run(*node, "link", "set", "lo", "up")
     run(*node, "link", "set", layout.node_veth, "up")
     run(*node, "route", "add", "default", "via", layout.host_ip)
+    # Pods reach the API server (through the forwarder on the host end) as the node: the host has
+    # no route to the pod range, which lives only in here. The rule is in the node's own ruleset.
+    iptables = ["nsenter", f"--target={holder_pid}", "--net", str(which("iptables"))]
+    run(*iptables, "-t", "nat", "-A", "POSTROUTING", "-s", POD_CIDR, "-o", layout.node_veth,
+        "-j", "MASQUERADE")  # fmt: skip
 
 
 def delete_network(layout: NodeLayout) -> None:

@@ -164,6 +164,7 @@ class RealNode:
             pids["kube-proxy"] = self._spawn("kube-proxy", namespaces.inside(holder, proxy))
             self._save(state)
             self._wait_ready()
+            self._publish_api_endpoint(layout, apiserver_port)
             proxy_health = f"http://{layout.node_ip}:{KUBE_PROXY_HEALTHZ_PORT}/healthz"
             self._wait(lambda: _healthz(proxy_health) is None, "kube-proxy", "become healthy")
             report(f"real node {NODE_NAME} Ready ({time.monotonic() - started:.1f}s more)")
@@ -308,6 +309,39 @@ class RealNode:
                         f"the kubelet's log:\n{_tail(self.plane.log('kubelet'))}"
                     )
                 time.sleep(0.2)
+        finally:
+            api.api_client.close()
+
+    def _publish_api_endpoint(self, layout: NodeLayout, apiserver_port: int) -> None:
+        """Point the ``default/kubernetes`` Service at the forwarder, so pods (an Ingress
+        controller, a tenant's own client) reach the API server at its ClusterIP. The plane runs
+        without an endpoint reconciler (kwok pods need none), so nothing else writes this slice."""
+        from kubernetes import client, config
+        from kubernetes.client.exceptions import ApiException
+
+        body = {
+            "apiVersion": "discovery.k8s.io/v1",
+            "kind": "EndpointSlice",
+            "metadata": {
+                "name": "kubernetes",
+                "namespace": "default",
+                "labels": {
+                    "kubernetes.io/service-name": "kubernetes",
+                    "endpointslice.kubernetes.io/managed-by": "kuberth.dev/cluster",
+                },
+            },
+            "addressType": "IPv4",
+            "endpoints": [{"addresses": [layout.host_ip], "conditions": {"ready": True}}],
+            "ports": [{"name": "https", "port": apiserver_port, "protocol": "TCP"}],
+        }
+        api = client.DiscoveryV1Api(config.new_client_from_config(str(self.plane.admin_kubeconfig)))
+        try:
+            try:
+                api.create_namespaced_endpoint_slice("default", body)
+            except ApiException as error:
+                if error.status != 409:
+                    raise
+                api.replace_namespaced_endpoint_slice("kubernetes", "default", body)
         finally:
             api.api_client.close()
 
