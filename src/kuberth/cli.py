@@ -198,7 +198,7 @@ def serve(host: Host = None, port: Port = None) -> None:
 
 
 @app.command()
-def dev(host: Host = None, port: Port = None) -> None:
+def dev(host: Host = None, port: Port = None, real_node: RealNode = None) -> None:
     """Local control plane + development GitHub + server: sign in and deploy on this machine."""
     import contextlib
     import os
@@ -218,8 +218,10 @@ def dev(host: Host = None, port: Port = None) -> None:
 
     plane = _plane(settings)
     owned = not plane.is_running()
+    node = _node_binaries(settings, real_node if owned else plane.real_node.exists())
     if owned:
-        plane = _start_plane(settings)  # on failure or Ctrl-C, `up` stops what it started
+        # On failure or Ctrl-C, `up` stops what it started.
+        plane = _start_plane(settings, node)
     github: StandInServer | None = None
     # From here on, whatever ends the command (Ctrl-C before the server takes it over, the
     # stand-in failing to start) stops what it started.
@@ -259,13 +261,8 @@ def dev(host: Host = None, port: Port = None) -> None:
                     "admission_listen_port": webhook_port,
                 }
             )
-        if plane.real_node.exists() and not settings.tenant_node_selector:
-            # Tenant pods really run: on the real node, not the kwok one.
-            from kuberth.cluster.node.layout import NODE_SELECTOR, TOLERATION
-
-            dev_settings = dev_settings.model_copy(
-                update={"tenant_node_selector": NODE_SELECTOR, "tenant_tolerations": [TOLERATION]}
-            )
+        if node is not None and plane.real_node.exists():
+            dev_settings = dev_settings.model_copy(update=_real_node_settings(settings, node))
         if "KUBERTH_DATABASE_URL" not in os.environ:
             # The database lives and dies with the plane it describes.
             dev_settings.database_url = f"sqlite:///{settings.cluster_dir}/kuberth.db"
@@ -289,6 +286,20 @@ def dev(host: Host = None, port: Port = None) -> None:
                 plane.down()
         finally:
             signal.signal(signal.SIGINT, previous)
+
+
+def _real_node_settings(settings: Settings, node: NodeBinaries) -> dict[str, object]:
+    """What `kuberth dev` changes when a real node runs: tenants' pods go there (not to the kwok
+    node), and the forms suggest the demo web image it has (there is no registry to pull from).
+    An operator's own choice in the environment wins."""
+    from kuberth.cluster.node.layout import NODE_SELECTOR, TOLERATION
+
+    update: dict[str, object] = {}
+    if "tenant_node_selector" not in settings.model_fields_set:
+        update |= {"tenant_node_selector": NODE_SELECTOR, "tenant_tolerations": [TOLERATION]}
+    if "suggested_image" not in settings.model_fields_set:
+        update["suggested_image"] = node.images["web"].reference
+    return update
 
 
 @cluster_app.command("build")

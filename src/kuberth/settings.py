@@ -203,6 +203,13 @@ class Settings(BaseSettings):
         default={},
         description="Operator-verified domains and the GitHub ids that may use hosts under them.",
     )
+    suggested_image: str = Field(
+        default="nginxinc/nginx-unprivileged:1.27",
+        min_length=1,
+        description="The image the New app and New Deployment forms start with. It must run "
+        "under `pod_security_level` (a numeric non-root USER) and listen on 8080, the forms' "
+        "default port. `kuberth dev` sets it to the real node's demo web image.",
+    )
     ingress_classes: list[str] = Field(
         default=["nginx"], description="Ingress classes tenants may use; the first is the default."
     )

@@ -138,6 +138,7 @@ def _render(request: Request, template: str, status: int = 200, **context: Any) 
             "flashes": request.session.pop("flashes", []),
             "errors": {},
             "form": {},
+            "suggested_image": _services(request).settings.suggested_image,
             **context,
         },
         status_code=status,

@@ -50,6 +50,8 @@ class FormField:
     default: str = ""
     hint: str | None = None
     required: bool = False
+    #: Starts with the operator's suggested image (settings.suggested_image) instead of `default`.
+    suggested_image: bool = False
 
 
 class Rules(Protocol):
@@ -178,7 +180,7 @@ class Deployments(WorkloadKind[DeploymentSpec]):
     patched_in_kubernetes = True  # Kubernetes merges; the replica and quantity rules hold for both
     form = (
         FormField("name", "Name", required=True),
-        FormField("image", "Image", required=True, hint="e.g. nginx:1.27"),
+        FormField("image", "Image", required=True, suggested_image=True),
         FormField("replicas", "Replicas", type="number", default="1"),
         FormField("port", "Container port", type="number"),
     )

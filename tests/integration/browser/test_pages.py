@@ -10,6 +10,7 @@ from contextlib import AbstractContextManager
 import yaml
 from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
 
+from kuberth.settings import Settings
 from tests.integration.browser.conftest import screenshot, sign_in_page
 from tests.timing import scaled
 
@@ -32,6 +33,8 @@ def test_a_tenant_signs_in_and_runs_an_app(
     screenshot(page, "dashboard-empty")
 
     page.get_by_role("link", name="New app").first.click()
+    # The form starts with an image that runs under the restricted Pod Security level.
+    expect(page.get_by_label("Image")).to_have_value(Settings().suggested_image)
     page.get_by_label("Name").fill("Bad_Name")
     page.get_by_label("Image").fill("nginx:1.27")
     page.get_by_role("button", name="Create app").click()

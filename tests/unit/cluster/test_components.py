@@ -25,9 +25,10 @@ def test_api_server_authorizes_with_rbac_and_keeps_default_admission(tmp_path: P
     assert "--authorization-mode=Node,RBAC" in apiserver
     assert "--secure-port=6443" in apiserver
     assert "--etcd-servers=http://127.0.0.1:2379" in apiserver
-    assert not any(
-        flag.startswith(("--disable-admission", "--enable-admission")) for flag in apiserver
-    )
+    assert not any(flag.startswith("--disable-admission") for flag in apiserver)
+    # Enabled on top of the defaults: the plugins that pin tenants' pods to a pool of nodes.
+    enabled = [flag for flag in apiserver if flag.startswith("--enable-admission")]
+    assert enabled == ["--enable-admission-plugins=PodNodeSelector,PodTolerationRestriction"]
 
 
 def test_everything_listens_on_loopback_only(tmp_path: Path) -> None:
