@@ -272,14 +272,11 @@ class Tenant:
         return self.login
 
 
-@pytest.fixture
-def tenants(
-    kuberth_server: Callable[..., AbstractContextManager[str]],
-    github: StandInServer,
-    new_id: Callable[[], int],
-) -> Iterator[Callable[..., Tenant]]:
-    """Signed-in tenants, each with their own browser (cookie jar), on one Kuberth server."""
-    with kuberth_server() as url, contextlib.ExitStack() as browsers:
+@contextmanager
+def _signed_in_tenants(
+    url: str, github: StandInServer, new_id: Callable[[], int]
+) -> Iterator[Callable[[], Tenant]]:
+    with contextlib.ExitStack() as browsers:
 
         def make() -> Tenant:
             http = browsers.enter_context(httpx.Client(base_url=url, timeout=scaled(120)))
@@ -287,4 +284,31 @@ def tenants(
             assert sign_in(http, github, login=login, user_id=github_id).status_code == 302
             return Tenant(http, login, github_id)
 
+        yield make
+
+
+@pytest.fixture
+def tenants(
+    kuberth_server: Callable[..., AbstractContextManager[str]],
+    github: StandInServer,
+    new_id: Callable[[], int],
+) -> Iterator[Callable[..., Tenant]]:
+    """Signed-in tenants, each with their own browser (cookie jar), on one Kuberth server."""
+    with kuberth_server() as url, _signed_in_tenants(url, github, new_id) as make:
+        yield make
+
+
+@pytest.fixture
+def real_node_tenants(
+    real_node: RealNode,
+    kuberth_server: Callable[..., AbstractContextManager[str]],
+    github: StandInServer,
+    new_id: Callable[[], int],
+) -> Iterator[Callable[..., Tenant]]:
+    """As `tenants`, on a Kuberth that puts its tenants' pods on the real node (skipped where
+    there is none)."""
+    with (
+        kuberth_server(**ON_REAL_NODE) as url,
+        _signed_in_tenants(url, github, new_id) as make,
+    ):
         yield make
