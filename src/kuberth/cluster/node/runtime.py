@@ -327,7 +327,7 @@ class RealNode:
                 "namespace": "default",
                 "labels": {
                     "kubernetes.io/service-name": "kubernetes",
-                    "endpointslice.kubernetes.io/managed-by": "kuberth.dev/cluster",
+                    "endpointslice.kubernetes.io/managed-by": "cluster.kuberth.dev",
                 },
             },
             "addressType": "IPv4",
