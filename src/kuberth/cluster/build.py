@@ -20,7 +20,13 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from kuberth.cluster.images import DEMO_IMAGES, DemoImage, image_key, write_image
+from kuberth.cluster.images import (
+    DEMO_IMAGES,
+    TRAEFIK_IMAGE,
+    DemoImage,
+    image_key,
+    write_image,
+)
 from kuberth.cluster.versions import MINIMUM_GO, Versions
 
 KUBERNETES_COMMANDS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl")
@@ -29,6 +35,10 @@ KUBERNETES_COMMANDS = ("kube-apiserver", "kube-controller-manager", "kube-schedu
 #: only when a real node is wanted, so a kwok-only plane (CI, the test session) does not pay for
 #: them (~2 min more with a warm Go cache, 150 MB).
 NODE_COMMANDS = ("kubelet", "kube-proxy")
+
+#: Traefik, the real node's Ingress controller (see :mod:`kuberth.cluster.node.ingress`).
+TRAEFIK_MODULE = "github.com/traefik/traefik/v3"
+TRAEFIK_PACKAGE = f"{TRAEFIK_MODULE}/cmd/traefik"
 
 #: The kwok stages that make fake nodes Ready and pods Running, Completed and gone.
 KWOK_STAGE_FILES = (
@@ -88,8 +98,8 @@ class Binaries:
 
 @dataclass(frozen=True)
 class NodeBinaries:
-    """Paths of a built real node: kubelet, kube-proxy and the demo images it runs without a
-    registry."""
+    """Paths of a built real node: kubelet, kube-proxy and the images it runs without a registry
+    (the demo images, and ``traefik``, its Ingress controller)."""
 
     directory: Path
     images: dict[str, DemoImage]
@@ -143,6 +153,33 @@ def etcd_go_mod(etcd_mod: str, versions: Versions) -> str:
         f"go {_go_directive(etcd_mod)}\n\n"
         f"require go.etcd.io/etcd/server/v3 v{versions.etcd}\n\n"
         "tool go.etcd.io/etcd/server/v3\n"
+    )
+
+
+def traefik_go_mod(traefik_mod: str, versions: Versions) -> str:
+    """The go.mod of the throwaway module that builds Traefik.
+
+    Traefik's own go.mod replaces a few modules by its forks (go-http-auth, gorilla/mux, minheap);
+    a consumer does not inherit replace directives, so those pointing at a published module are
+    copied here, read from Traefik's go.mod (a new version brings its own).
+    """
+    lines = []
+    for block in re.findall(r"^replace\s*\((.*?)^\)", traefik_mod, re.M | re.S):
+        lines += block.splitlines()
+    lines += re.findall(r"^replace\s+([^(\s].*)$", traefik_mod, re.M)
+    replaces = []
+    for line in lines:
+        directive = line.split("//", 1)[0].strip()
+        if "=>" in directive and not directive.split("=>")[1].strip().startswith((".", "/")):
+            replaces.append(f"\t{directive}")
+    if not replaces:
+        raise BuildError(f"{TRAEFIK_MODULE} go.mod replaces no module; is the version right?")
+    return (
+        "module kuberth.local/node/traefik\n\n"
+        f"go {_go_directive(traefik_mod)}\n\n"
+        f"require {TRAEFIK_MODULE} v{versions.traefik}\n\n"
+        "replace (\n" + "\n".join(replaces) + "\n)\n\n"
+        f"tool {TRAEFIK_PACKAGE}\n"
     )
 
 
@@ -203,7 +240,7 @@ class Builder:
         return self.binaries
 
     def ensure_node(self) -> NodeBinaries:
-        """Build kubelet, kube-proxy and the demo images if they are missing, and return them.
+        """Build kubelet, kube-proxy, Traefik and the images if they are missing, and return them.
 
         Kept apart from :meth:`ensure` so that only a machine that runs a real node pays for them.
 
@@ -221,6 +258,7 @@ class Builder:
             go = go or self._check_go()
             go_version = self._run([go, "env", "GOVERSION"], cwd=self.cache_dir).strip()
             images = {name: self._build_image(go, go_version, name) for name in DEMO_IMAGES}
+            images["traefik"] = self._traefik_image(go)
         return NodeBinaries(node_dir, images)
 
     def _build_node(self, out: Path) -> None:
@@ -241,6 +279,7 @@ class Builder:
         shutil.rmtree(work, ignore_errors=True)
         work.mkdir(parents=True)
         spec = DEMO_IMAGES[name]
+        assert spec.source is not None
         (work / "go.mod").write_text(f"module kuberth.local/images/{name}\n\ngo 1.22\n")
         (work / "main.go").write_bytes(spec.source.read_bytes())
         arch = self._run([go, "env", "GOARCH"], cwd=work).strip()
@@ -254,6 +293,44 @@ class Builder:
         shutil.rmtree(work, ignore_errors=True)
         self._progress(f"image {image.reference}: built -> {image.archive}")
         return image
+
+    def _traefik_image(self, go: str) -> DemoImage:
+        """Traefik's image: its binary built from its Go module (cached by version, as the other
+        components), packed as a one-layer OCI archive tagged with that version."""
+        version = self.versions.traefik
+        image = DemoImage(
+            name="traefik",
+            key=f"v{version}",
+            archive=self.cache_dir / "images" / f"traefik-v{version}.oci.tar",
+        )
+        if image.archive.is_file():
+            return image
+        binary_dir = self.cache_dir / "bin" / f"traefik-v{version}"
+        if not (binary_dir / _STAMP).is_file():
+            self._check_disk(go)
+            self._build_into(f"traefik v{version}", binary_dir, self._build_traefik)
+        arch = self._run([go, "env", "GOARCH"], cwd=self.cache_dir).strip()
+        image.archive.parent.mkdir(parents=True, exist_ok=True)
+        partial = image.archive.with_suffix(".partial")
+        binary = (binary_dir / "traefik").read_bytes()
+        write_image(partial, image.reference, TRAEFIK_IMAGE, binary, arch=arch)
+        partial.rename(image.archive)
+        self._progress(f"image {image.reference}: packed -> {image.archive}")
+        return image
+
+    def _build_traefik(self, out: Path) -> None:
+        version = self.versions.traefik
+        info = self._module_info(TRAEFIK_MODULE, f"v{version}")
+        work = self._prepare_module(
+            f"traefik-v{version}", traefik_go_mod(Path(info["GoMod"]).read_text(), self.versions)
+        )
+        ldflags = f"-s -w -X github.com/traefik/traefik/v3/pkg/version.Version=v{version}"
+        self._compile(
+            f"traefik v{version}",
+            work,
+            ["-ldflags", ldflags, "-o", str(out / "traefik"), TRAEFIK_PACKAGE],
+            [TRAEFIK_PACKAGE],
+        )
 
     @contextlib.contextmanager
     def _lock(self) -> Iterator[None]:

@@ -31,9 +31,10 @@ NON_ROOT = "65532:65532"
 
 @dataclass(frozen=True)
 class ImageSpec:
-    """What goes into one demo image besides its binary."""
+    """What goes into one image besides its binary: a demo image's Go source, or None for an image
+    whose binary is built from a Go module (Traefik's)."""
 
-    source: Path
+    source: Path | None
     entrypoint: str
     user: str = NON_ROOT
     ports: tuple[int, ...] = ()
@@ -50,6 +51,9 @@ DEMO_IMAGES: dict[str, ImageSpec] = {
     # Logs a line every few seconds.
     "worker": ImageSpec(source=SOURCES / "worker.go", entrypoint="/worker"),
 }
+
+#: The real node's Ingress controller: Traefik's binary, built from its Go module, run as non-root.
+TRAEFIK_IMAGE = ImageSpec(source=None, entrypoint="/traefik")
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,7 @@ class DemoImage:
 def image_key(name: str, go_version: str) -> str:
     """The content key (and tag) of an image: its source, the toolchain and the format."""
     spec = DEMO_IMAGES[name]
+    assert spec.source is not None
     digest = hashlib.sha256()
     for part in (_FORMAT, go_version, json.dumps(_spec_fields(spec), sort_keys=True)):
         digest.update(part.encode() + b"\0")

@@ -11,6 +11,9 @@ from dataclasses import dataclass
 KUBERNETES = "1.36.3"
 ETCD = "3.6.16"
 KWOK = "0.8.0"
+#: The real node's Ingress controller. v3.6 is the newest line that can be a Go dependency: v3.7
+#: replaces one of its own nested modules, which `go` refuses in a consumer's build.
+TRAEFIK = "3.6.12"
 
 #: The Go toolchain the newest of these modules declares in its go.mod.
 MINIMUM_GO = (1, 26)
@@ -23,6 +26,7 @@ class Versions:
     kubernetes: str = KUBERNETES
     etcd: str = ETCD
     kwok: str = KWOK
+    traefik: str = TRAEFIK
 
     @property
     def staging(self) -> str:

@@ -95,3 +95,40 @@ def test_an_unreachable_module_proxy_is_named(
     monkeypatch.setenv("GOSUMDB", "off")
     with pytest.raises(BuildError, match=r"cannot download k8s.io/kubernetes@v.* Go module proxy"):
         Builder(cache_dir=tmp_path / "cache", versions=Versions(), progress=print).ensure()
+
+
+TRAEFIK_MOD = """module github.com/traefik/traefik/v3
+
+go 1.25.0
+
+require github.com/gorilla/mux v1.8.1
+
+replace (
+\tgithub.com/abbot/go-http-auth => github.com/containous/go-http-auth v0.4.1-0.2020-a37a7636d23e
+\tgithub.com/gorilla/mux => github.com/containous/mux v0.0.0-20250523120546-41b6ec3aed59 // a fork
+\tgithub.com/mailgun/minheap => github.com/containous/minheap v0.0.0-20190809180810-6e71eb837595
+)
+
+replace github.com/example/local => ./local
+
+// ambiguous import: a comment after the block
+"""
+
+
+def test_traefik_module_copies_its_forks_and_not_its_local_paths() -> None:
+    go_mod = build.traefik_go_mod(TRAEFIK_MOD, Versions(traefik="3.6.12"))
+    assert "go 1.25.0\n" in go_mod
+    assert "require github.com/traefik/traefik/v3 v3.6.12\n" in go_mod
+    assert (
+        "\tgithub.com/gorilla/mux => github.com/containous/mux v0.0.0-20250523120546-41b6ec3aed59\n"
+        in go_mod
+    )
+    assert "go-http-auth => github.com/containous/go-http-auth" in go_mod
+    assert "minheap => github.com/containous/minheap" in go_mod
+    assert "./local" not in go_mod
+    assert "tool github.com/traefik/traefik/v3/cmd/traefik\n" in go_mod
+
+
+def test_traefik_module_refuses_a_go_mod_without_its_forks() -> None:
+    with pytest.raises(BuildError, match="replaces no module"):
+        build.traefik_go_mod("module x\n\ngo 1.25.0\n", Versions())
