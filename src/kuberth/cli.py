@@ -105,11 +105,17 @@ def _start_plane(settings: Settings, node: NodeBinaries | None = None) -> Contro
     plane = _plane(settings)
     started = time.monotonic()
     try:
-        plane.up(binaries, node=node, report=_say)
+        plane.up(binaries, node=node, apps_port=settings.cluster_apps_port, report=_say)
     except ClusterError as error:
         raise _fail(error) from error
     _say(f"control plane ready in {time.monotonic() - started:.1f}s")
     return plane
+
+
+def _apps_url(settings: Settings, plane: ControlPlane) -> str | None:
+    """Where apps answer through the real node's Ingress controller, if it runs."""
+    port = plane.real_node.apps_port() if plane.real_node.exists() else None
+    return None if port is None else f"http://<app>-<namespace>.{settings.apps_domain}:{port}/"
 
 
 def _exit_cleanly(signum: int, frame: object) -> NoReturn:
@@ -263,6 +269,22 @@ def dev(host: Host = None, port: Port = None, real_node: RealNode = None) -> Non
             )
         if node is not None and plane.real_node.exists():
             dev_settings = dev_settings.model_copy(update=_real_node_settings(settings, node))
+        apps_url = _apps_url(settings, plane)
+        if apps_url is not None:
+            # Tenants' Ingresses go to the node's Traefik, which their NetworkPolicies let in.
+            from kuberth.cluster.node import ingress
+
+            chosen = settings.model_fields_set
+            dev_settings = dev_settings.model_copy(
+                update={
+                    "ingress_controller_namespace": settings.ingress_controller_namespace
+                    if "ingress_controller_namespace" in chosen
+                    else ingress.NAMESPACE,
+                    "ingress_classes": settings.ingress_classes
+                    if "ingress_classes" in chosen
+                    else [ingress.INGRESS_CLASS],
+                }
+            )
         if "KUBERTH_DATABASE_URL" not in os.environ:
             # The database lives and dies with the plane it describes.
             dev_settings.database_url = f"sqlite:///{settings.cluster_dir}/kuberth.db"
@@ -271,6 +293,7 @@ def dev(host: Host = None, port: Port = None, real_node: RealNode = None) -> Non
             f"  open:     {public_url}/  (sign in with a local stand-in for GitHub: any login)\n"
             f"  API docs: {public_url}/docs\n"
             f"  kubectl:  KUBECONFIG={plane.kubeconfig}\n"
+            + (f"  apps:     {apps_url}\n" if apps_url else "")
         )
         _serve(dev_settings, patient=True)
     finally:
@@ -326,17 +349,31 @@ def cluster_build(
         _say(f"real node: {built.directory}; images: {images}")
 
 
+AppsPort = Annotated[
+    int | None,
+    typer.Option(
+        help="Host port (127.0.0.1) where the real node's Ingress controller serves apps; 0: any "
+        "free port [default: KUBERTH_CLUSTER_APPS_PORT, 8080, or a free port if taken]",
+        min=0,
+        max=65535,
+    ),
+]
+
+
 @cluster_app.command("up")
-def cluster_up(real_node: RealNode = None) -> None:
+def cluster_up(real_node: RealNode = None, apps_port: AppsPort = None) -> None:
     """Start the control plane on 127.0.0.1 and write an admin kubeconfig.
 
     A real node starts beside the kwok node whenever this machine allows it (root and the
     Debian packages `make system-deps` installs); otherwise `up` says why, once, and runs the
-    kwok node only.
+    kwok node only. With a real node, Traefik serves Ingresses of class `traefik` on
+    http://127.0.0.1:<apps port>.
     """
     from kuberth.settings import get_settings
 
     settings = get_settings()
+    if apps_port is not None:
+        settings = settings.model_copy(update={"cluster_apps_port": apps_port})
     plane = _plane(settings)
     if plane.is_running():
         _say(f"a control plane is already running from {settings.cluster_dir}")
@@ -350,9 +387,19 @@ def cluster_up(real_node: RealNode = None) -> None:
             f"real node {NODE_NAME}: pods with nodeSelector {LABEL}={LABEL_VALUE} and a "
             f"toleration of {TAINT_KEY} really run there (demo images: kuberth.local/*)"
         )
+    apps = ""
+    if (apps_url := _apps_url(settings, plane)) is not None:
+        from kuberth.cluster.node import ingress
+
+        _say(
+            f"Ingress controller: Traefik in namespace {ingress.NAMESPACE}, serving Ingresses "
+            f"of class {ingress.INGRESS_CLASS}"
+        )
+        apps = f"apps: {apps_url}  (*.localhost is 127.0.0.1)\n"
     typer.echo(
         f"\nexport KUBECONFIG={plane.kubeconfig}\n"
-        f"{kubectl} get nodes\n\n"
+        f"{kubectl} get nodes\n"
+        f"{apps}\n"
         "Stop it with: kuberth cluster down"
     )
 

@@ -71,6 +71,13 @@ class Settings(BaseSettings):
         default_factory=lambda: _xdg_dir("XDG_CACHE_HOME", ".cache"),
         description="Where the Go-built control-plane binaries are cached, keyed by version.",
     )
+    cluster_apps_port: int = Field(
+        default=8080,
+        ge=0,
+        le=65535,
+        description="Host port (on 127.0.0.1) where the local cluster's Ingress controller serves "
+        "apps, when it has a real node; any free port if taken, or for 0.",
+    )
 
     # -- sign-in --------------------------------------------------------------------------------
     public_url: str = Field(

@@ -122,13 +122,16 @@ class ControlPlane:
         binaries: Binaries,
         *,
         node: NodeBinaries | None = None,
+        apps_port: int | None = None,
         report: Report = lambda _: None,
     ) -> Path:
         """Start every component, wait until the API server is ready and the Node is Ready.
 
         With ``node``, also start a real node beside the kwok one (see
         :mod:`kuberth.cluster.node`) and wait until it is Ready too; the caller checks first that
-        the machine allows it. Returns the admin kubeconfig. On failure nothing is left running.
+        the machine allows it; ``apps_port`` is the host port its Ingress controller is reached on
+        (see :mod:`kuberth.cluster.node.ingress`). Returns the admin kubeconfig. On failure
+        nothing is left running.
 
         Raises:
             ClusterError: a plane is already running here, or a component crashed or did not
@@ -179,17 +182,21 @@ class ControlPlane:
                 self._wait_healthy(name, urls[name])
             report(f"node {FAKE_NODE_NAME} Ready ({time.monotonic() - started:.1f}s)")
             if node is not None:
-                self._start_real_node(node, ports, report)
+                self._start_real_node(node, ports, apps_port, report)
         except BaseException:
             self.down()
             raise
         return self.kubeconfig
 
-    def _start_real_node(self, node: NodeBinaries, ports: Ports, report: Report) -> None:
+    def _start_real_node(
+        self, node: NodeBinaries, ports: Ports, apps_port: int | None, report: Report
+    ) -> None:
         from kuberth.cluster.node.namespaces import NodeError
 
         try:
-            self.real_node.start(node, apiserver_port=ports.apiserver, report=report)
+            self.real_node.start(
+                node, apiserver_port=ports.apiserver, apps_port=apps_port, report=report
+            )
         except NodeError as error:
             raise ClusterError(f"the real node did not start: {error}") from error
 

@@ -24,7 +24,7 @@ import yaml
 
 from kuberth.cluster.build import NodeBinaries
 from kuberth.cluster.components import Layout, kubeconfig
-from kuberth.cluster.node import configs, namespaces
+from kuberth.cluster.node import configs, ingress, namespaces
 from kuberth.cluster.node.layout import (
     KUBE_PROXY_HEALTHZ_PORT,
     KUBELET_HEALTHZ_PORT,
@@ -41,7 +41,14 @@ from kuberth.cluster.processes import Children, alive
 START_TIMEOUT = 60.0
 
 #: Node processes in start order; stopped in reverse.
-PROCESSES = ("node-namespaces", "api-forwarder", "containerd", "kubelet", "kube-proxy")
+PROCESSES = (
+    "node-namespaces",
+    "api-forwarder",
+    "containerd",
+    "kubelet",
+    "kube-proxy",
+    "apps-forwarder",
+)
 
 #: Client identities of the node, from the plane's CA (the API server's Node authorizer and the
 #: built-in system:node-proxier binding know them).
@@ -99,9 +106,14 @@ class RealNode:
         node: NodeBinaries,
         *,
         apiserver_port: int,
+        apps_port: int | None = None,
         report: Report = lambda _: None,
     ) -> None:
         """Start the node and wait until it is Ready; on failure, leave nothing behind.
+
+        With a ``traefik`` image among the node's, Traefik is deployed on it once it is Ready and
+        published on the host's ``127.0.0.1:<apps_port>`` (see :mod:`.ingress`; default
+        :data:`.ingress.DEFAULT_APPS_PORT`, any free port when that one is taken or for 0).
 
         Raises:
             NodeError: a step failed or the node was not Ready in time (with the log's tail).
@@ -168,9 +180,43 @@ class RealNode:
             proxy_health = f"http://{layout.node_ip}:{KUBE_PROXY_HEALTHZ_PORT}/healthz"
             self._wait(lambda: _healthz(proxy_health) is None, "kube-proxy", "become healthy")
             report(f"real node {NODE_NAME} Ready ({time.monotonic() - started:.1f}s more)")
+            if "traefik" in node.images:
+                self._start_ingress(layout, state, node, apps_port, report)
         except BaseException:
             self.stop()
             raise
+
+    def _start_ingress(
+        self,
+        layout: NodeLayout,
+        state: dict[str, Any],
+        node: NodeBinaries,
+        apps_port: int | None,
+        report: Report,
+    ) -> None:
+        """Traefik as a pod on the node, and the host's forwarder to it (:mod:`.ingress`)."""
+        started = time.monotonic()
+        preferred = ingress.DEFAULT_APPS_PORT if apps_port is None else apps_port
+        port = ingress.choose_apps_port(preferred)
+        if preferred and port != preferred:
+            report(f"127.0.0.1:{preferred} is taken; apps are served on 127.0.0.1:{port} instead")
+        state["apps_port"] = port
+        ingress.deploy(self.plane.admin_kubeconfig, node.images["traefik"].reference)
+        state["pids"]["apps-forwarder"] = self._spawn(
+            "apps-forwarder", ingress.forwarder_command(layout, port)
+        )
+        self._save(state)
+        ingress.wait_ready(self.plane.admin_kubeconfig, port, START_TIMEOUT, self._check_crashes)
+        report(
+            f"Traefik Ready, apps on 127.0.0.1:{port} "
+            f"({time.monotonic() - started:.1f}s after the node)"
+        )
+
+    def apps_port(self) -> int | None:
+        """The host port apps answer on (through Traefik), if the node runs it."""
+        state = self._state()
+        port: int | None = state.get("apps_port") if state else None
+        return port
 
     def _write_files(self, layout: NodeLayout, node: NodeBinaries, apiserver_port: int) -> None:
         pki = self.plane.pki
@@ -334,14 +380,16 @@ class RealNode:
             "endpoints": [{"addresses": [layout.host_ip], "conditions": {"ready": True}}],
             "ports": [{"name": "https", "port": apiserver_port, "protocol": "TCP"}],
         }
+        slice_ = client.V1EndpointSlice.from_dict(body)
+        assert slice_ is not None
         api = client.DiscoveryV1Api(config.new_client_from_config(str(self.plane.admin_kubeconfig)))
         try:
             try:
-                api.create_namespaced_endpoint_slice("default", body)
+                api.create_namespaced_endpoint_slice("default", slice_)
             except ApiException as error:
                 if error.status != 409:
                     raise
-                api.replace_namespaced_endpoint_slice("kubernetes", "default", body)
+                api.replace_namespaced_endpoint_slice("kubernetes", "default", slice_)
         finally:
             api.api_client.close()
 
@@ -368,6 +416,7 @@ class RealNode:
             "kube-proxy": lambda: _healthz(
                 f"http://{layout.node_ip}:{KUBE_PROXY_HEALTHZ_PORT}/healthz"
             ),
+            "apps-forwarder": lambda: ingress.answers(state["apps_port"]),
         }
         result = []
         for name in PROCESSES:
@@ -381,7 +430,20 @@ class RealNode:
             result.append(
                 NodeComponent(name, pid, "unhealthy" if problem else "healthy", problem or "ok")
             )
+        if "apps_port" in state:
+            result.append(self._traefik_status(layout))
         return result
+
+    def _traefik_status(self, layout: NodeLayout) -> NodeComponent:
+        """Traefik's pod: its process among the pods', Ready by its own /ping probe."""
+        pid = ingress.traefik_pid(namespaces.cgroup_pids(layout))
+        try:
+            pod = ingress.pod_state(self.plane.admin_kubeconfig)
+        except Exception as error:  # status reports a problem, it does not raise one
+            pod = ingress.PodState(False, f"cannot read its pod: {error}")
+        if pid is None:
+            return NodeComponent("traefik", 0, "crashed", f"no Traefik process; {pod.detail}")
+        return NodeComponent("traefik", pid, "healthy" if pod.ready else "unhealthy", pod.detail)
 
     def stop(self) -> list[str]:
         """Stop everything the node started and remove its kernel objects; returns what ran.
@@ -408,7 +470,7 @@ class RealNode:
             for pid in namespaces.processes_in_mount_namespace(mount_namespace):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
-        for name in ("node-namespaces", "api-forwarder"):
+        for name in ("node-namespaces", "api-forwarder", "apps-forwarder"):
             if name in pids and self._children.stop(name, pids[name]):
                 stopped.append(name)
         left = namespaces.remove_cgroups(layout)
