@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from kubernetes import client, config
 
@@ -24,7 +25,7 @@ from kuberth.cluster.build import Binaries, Builder, NodeBinaries
 from kuberth.cluster.node import prerequisites
 from kuberth.cluster.node.configs import KUBELET_SYSCTLS
 from kuberth.cluster.node.layout import LABEL, LABEL_VALUE, NODE_NAME, TAINT_KEY, node_id
-from kuberth.cluster.plane import ClusterError, ComponentStatus, ControlPlane
+from kuberth.cluster.plane import ClusterError, ComponentStatus, ControlPlane, free_port
 from kuberth.cluster.versions import Versions
 from kuberth.settings import Settings
 from tests.timing import eventually
@@ -214,7 +215,14 @@ def test_a_pod_really_runs_on_the_real_node_and_down_leaves_nothing(
         return statuses if all(c.state == "healthy" for c in statuses) else []
 
     statuses = eventually(all_healthy, within=20, what="every component, the node's too, healthy")
-    assert {c.name for c in statuses} >= {"node/containerd", "node/kubelet", "node/kube-proxy"}
+    assert {c.name for c in statuses} >= {
+        "node/containerd",
+        "node/kubelet",
+        "node/kube-proxy",
+        "node/apps-forwarder",
+        "node/traefik",
+    }
+    traefik_pid = next(c.pid for c in statuses if c.name == "node/traefik")
 
     # The API server stays on loopback; its forwarder takes only what arrives on the veth
     # (bound to the device), so other machines cannot reach it through the veth's address.
@@ -222,6 +230,10 @@ def test_a_pod_really_runs_on_the_real_node_and_down_leaves_nothing(
     listening = subprocess.run(["ss", "-ltnH"], capture_output=True, text=True).stdout.split()
     assert f"{layout.host_ip}%{layout.host_veth}:{port}" in listening
     assert f"127.0.0.1:{port}" in listening
+    # Traefik is reached from the host on loopback only.
+    apps_port = plane.real_node.apps_port()
+    assert apps_port is not None
+    assert f"127.0.0.1%lo:{apps_port}" in listening
 
     api = config.new_client_from_config(str(plane.kubeconfig))
     core = client.CoreV1Api(api)
@@ -304,7 +316,8 @@ def test_a_pod_really_runs_on_the_real_node_and_down_leaves_nothing(
     finally:
         api.close()
 
-    pids = list(node_state["pids"].values())
+    pids = [*node_state["pids"].values(), traefik_pid]
+    assert "apps-forwarder" in node_state["pids"]
     stopped_at = time.monotonic()
     stopped = plane.down()
     print(f"down in {time.monotonic() - stopped_at:.1f}s")
@@ -314,6 +327,64 @@ def test_a_pod_really_runs_on_the_real_node_and_down_leaves_nothing(
     assert node_netns not in network_namespaces()
     assert not any(Path("/sys/fs/cgroup").glob(f"*/{layout.cgroup_root.lstrip('/')}"))
     assert host_network_state() == before
+    listening = subprocess.run(["ss", "-ltnH"], capture_output=True, text=True).stdout.split()
+    assert not [a for a in listening if a.endswith(f":{apps_port}")]
+
+
+def _kuberth() -> list[str]:
+    script = Path(sys.executable).with_name("kuberth")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "kuberth"]
+
+
+def test_cluster_up_prints_where_apps_answer_and_down_leaves_no_forwarder(
+    binaries: Binaries, node_binaries: NodeBinaries, tmp_path: Path
+) -> None:
+    apps_port = free_port()
+    directory = tmp_path / "c"
+    environment = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"}
+    environment |= {
+        "KUBERTH_CLUSTER_DIR": str(directory),
+        "KUBERTH_CLUSTER_APPS_PORT": str(apps_port),
+    }
+
+    def kuberth(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*_kuberth(), "cluster", *args],
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+
+    try:
+        up = kuberth("up", "--real-node")
+        assert up.returncode == 0, up.stderr
+        assert f"apps: http://<app>-<namespace>.apps.localhost:{apps_port}/" in up.stdout
+        assert "Traefik Ready" in up.stderr
+        status = kuberth("status")
+        assert status.returncode == 0, status.stdout
+        traefik = next(line for line in status.stdout.splitlines() if "node/traefik" in line)
+        assert "healthy" in traefik
+        assert "Ready" in traefik
+        traefik_pid = int(traefik.split()[2])
+        # No Ingress has this host: Traefik's own 404, through the forwarder and the NodePort.
+        answer = httpx.get(
+            f"http://127.0.0.1:{apps_port}/", headers={"Host": "x-y.apps.localhost"}, timeout=5
+        )
+        assert answer.status_code == 404
+        node_state = json.loads((directory / "node" / "state.json").read_text())
+        forwarder = node_state["pids"]["apps-forwarder"]
+    finally:
+        down = kuberth("down")
+    assert down.returncode == 0, down.stderr
+    assert "node/apps-forwarder" in down.stdout
+    assert not Path(f"/proc/{forwarder}").exists()
+    assert not Path(f"/proc/{traefik_pid}").exists()
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"http://127.0.0.1:{apps_port}/", timeout=5)
+    assert node_leftovers(f"kb-{node_id(directory)}", [], str(directory)) == []
+    assert not directory.exists()
 
 
 def test_a_node_that_fails_to_start_is_reported_and_leaves_nothing(

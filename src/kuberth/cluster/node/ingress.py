@@ -69,6 +69,7 @@ def traefik_args() -> list[str]:
         "--global.checkNewVersion=false",
         "--global.sendAnonymousUsage=false",
         "--log.level=INFO",
+        "--log.noColor=true",
     ]
 
 
