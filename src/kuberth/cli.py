@@ -118,6 +118,20 @@ def _apps_url(settings: Settings, plane: ControlPlane) -> str | None:
     return None if port is None else f"http://<app>-<namespace>.{settings.apps_domain}:{port}/"
 
 
+def _ingress_settings(settings: Settings) -> dict[str, object]:
+    """Kuberth's ingress settings for the real node's Traefik: tenants' Ingresses get its class
+    and their NetworkPolicies let its namespace in; what the operator set is kept."""
+    from kuberth.cluster.node import ingress
+
+    chosen = settings.model_fields_set
+    updates: dict[str, object] = {}
+    if "ingress_controller_namespace" not in chosen:
+        updates["ingress_controller_namespace"] = ingress.NAMESPACE
+    if "ingress_classes" not in chosen:
+        updates["ingress_classes"] = [ingress.INGRESS_CLASS]
+    return updates
+
+
 def _exit_cleanly(signum: int, frame: object) -> NoReturn:
     """SIGTERM, re-raised by uvicorn once it has drained: a clean exit, as Kubernetes expects."""
     raise SystemExit(0)
@@ -271,20 +285,7 @@ def dev(host: Host = None, port: Port = None, real_node: RealNode = None) -> Non
             dev_settings = dev_settings.model_copy(update=_real_node_settings(settings, node))
         apps_url = _apps_url(settings, plane)
         if apps_url is not None:
-            # Tenants' Ingresses go to the node's Traefik, which their NetworkPolicies let in.
-            from kuberth.cluster.node import ingress
-
-            chosen = settings.model_fields_set
-            dev_settings = dev_settings.model_copy(
-                update={
-                    "ingress_controller_namespace": settings.ingress_controller_namespace
-                    if "ingress_controller_namespace" in chosen
-                    else ingress.NAMESPACE,
-                    "ingress_classes": settings.ingress_classes
-                    if "ingress_classes" in chosen
-                    else [ingress.INGRESS_CLASS],
-                }
-            )
+            dev_settings = dev_settings.model_copy(update=_ingress_settings(settings))
         if "KUBERTH_DATABASE_URL" not in os.environ:
             # The database lives and dies with the plane it describes.
             dev_settings.database_url = f"sqlite:///{settings.cluster_dir}/kuberth.db"
