@@ -8,7 +8,6 @@ Requests go to 127.0.0.1 with the app's Host header, as a browser resolving ``*.
 from __future__ import annotations
 
 import contextlib
-import secrets
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 
@@ -22,8 +21,7 @@ from kuberth.cluster.node.runtime import RealNode
 from kuberth.cluster.versions import Versions
 from kuberth.devtools.github import StandInServer
 from kuberth.settings import Settings
-from tests.integration.conftest import ON_REAL_NODE, Tenant
-from tests.integration.signin import sign_in
+from tests.integration.conftest import ON_REAL_NODE, Tenant, _signed_in_tenants
 from tests.timing import eventually, scaled
 
 APPS = "apps.localhost"
@@ -50,27 +48,16 @@ def apps_port(real_node: RealNode) -> int:
     return port
 
 
+@contextlib.contextmanager
 def tenants_of(
     kuberth_server: Callable[..., AbstractContextManager[str]],
     github: StandInServer,
     new_id: Callable[[], int],
     **overrides: object,
-) -> Callable[[], AbstractContextManager[Callable[[], Tenant]]]:
+) -> Iterator[Callable[[], Tenant]]:
     """Signed-in tenants on a Kuberth server with these settings."""
-
-    @contextlib.contextmanager
-    def start() -> Iterator[Callable[[], Tenant]]:
-        with kuberth_server(**overrides) as url, contextlib.ExitStack() as browsers:
-
-            def make() -> Tenant:
-                http = browsers.enter_context(httpx.Client(base_url=url, timeout=scaled(120)))
-                login, github_id = f"t{secrets.token_hex(4)}", new_id()
-                assert sign_in(http, github, login=login, user_id=github_id).status_code == 302
-                return Tenant(http, login, github_id)
-
-            yield make
-
-    return start
+    with kuberth_server(**overrides) as url, _signed_in_tenants(url, github, new_id) as make:
+        yield make
 
 
 def fetch(apps_port: int, host: str, timeout: float = 10) -> httpx.Response:
@@ -119,7 +106,7 @@ def test_an_app_answers_at_its_host_and_no_other_tenant_can_take_it(
     web_image: str,
     apps_port: int,
 ) -> None:
-    with tenants_of(kuberth_server, github, new_id, **WITH_TRAEFIK)() as tenants:
+    with tenants_of(kuberth_server, github, new_id, **WITH_TRAEFIK) as tenants:
         alice, bob = tenants(), tenants()
         host, pod_name = create_web_app(alice, web_image, admin_api)
         ingress_class = (
@@ -166,7 +153,7 @@ def test_the_tenant_policy_blocks_a_controller_outside_the_allowed_namespace(
     if not any(c.name == "kube-router" for c in real_node.status()):
         pytest.skip("no NetworkPolicy enforcer (kube-router) runs on the real node")
     wrong = {**WITH_TRAEFIK, "ingress_controller_namespace": "not-the-controller"}
-    with tenants_of(kuberth_server, github, new_id, **wrong)() as tenants:
+    with tenants_of(kuberth_server, github, new_id, **wrong) as tenants:
         alice = tenants()
         host, pod_name = create_web_app(alice, web_image, admin_api)
 

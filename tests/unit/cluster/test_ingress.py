@@ -6,8 +6,6 @@ import socket
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from kuberth.cluster.node import ingress
 from kuberth.cluster.node.layout import NODE_SELECTOR, TOLERATION, NodeLayout
 from kuberth.settings import Settings
@@ -89,20 +87,3 @@ def test_the_forwarder_listens_on_loopback_and_targets_the_node_port(tmp_path: P
 
 def test_the_default_apps_port_is_the_settings_default() -> None:
     assert Settings.model_fields["cluster_apps_port"].default == ingress.DEFAULT_APPS_PORT
-
-
-def test_dev_points_kuberth_at_traefik_unless_the_operator_chose(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    from kuberth.cli import _ingress_settings
-
-    for name in ("KUBERTH_INGRESS_CLASSES", "KUBERTH_INGRESS_CONTROLLER_NAMESPACE"):
-        monkeypatch.delenv(name, raising=False)
-    assert _ingress_settings(Settings()) == {
-        "ingress_controller_namespace": ingress.NAMESPACE,
-        "ingress_classes": [ingress.INGRESS_CLASS],
-    }
-    monkeypatch.setenv("KUBERTH_INGRESS_CLASSES", '["nginx"]')
-    assert _ingress_settings(Settings()) == {"ingress_controller_namespace": ingress.NAMESPACE}
-    chosen = Settings(ingress_controller_namespace="ingress-nginx")
-    assert "ingress_controller_namespace" not in _ingress_settings(chosen)
