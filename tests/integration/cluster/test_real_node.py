@@ -26,6 +26,7 @@ from kuberth.cluster.node import prerequisites
 from kuberth.cluster.node.configs import KUBELET_SYSCTLS
 from kuberth.cluster.node.layout import LABEL, LABEL_VALUE, NODE_NAME, TAINT_KEY, node_id
 from kuberth.cluster.plane import ClusterError, ComponentStatus, ControlPlane, free_port
+from kuberth.cluster.processes import alive
 from kuberth.cluster.versions import Versions
 from kuberth.settings import Settings
 from tests.timing import eventually
@@ -379,8 +380,9 @@ def test_cluster_up_prints_where_apps_answer_and_down_leaves_no_forwarder(
         down = kuberth("down")
     assert down.returncode == 0, down.stderr
     assert "node/apps-forwarder" in down.stdout
-    assert not Path(f"/proc/{forwarder}").exists()
-    assert not Path(f"/proc/{traefik_pid}").exists()
+    # Gone, or a zombie its new parent has yet to reap (`up` that started it has exited).
+    assert not alive(forwarder)
+    assert not alive(traefik_pid)
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"http://127.0.0.1:{apps_port}/", timeout=5)
     assert node_leftovers(f"kb-{node_id(directory)}", [], str(directory)) == []
