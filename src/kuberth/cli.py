@@ -286,6 +286,9 @@ def dev(host: Host = None, port: Port = None, real_node: RealNode = None) -> Non
         apps_url = _apps_url(settings, plane)
         if apps_url is not None:
             dev_settings = dev_settings.model_copy(update=_ingress_settings(settings))
+            if "app_url_template" not in settings.model_fields_set:
+                port = plane.real_node.apps_port()
+                dev_settings.app_url_template = f"http://{{host}}:{port}/"
         if "KUBERTH_DATABASE_URL" not in os.environ:
             # The database lives and dies with the plane it describes.
             dev_settings.database_url = f"sqlite:///{settings.cluster_dir}/kuberth.db"

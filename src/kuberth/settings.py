@@ -206,6 +206,12 @@ class Settings(BaseSettings):
         description="Apps get `<app>-<namespace>.<apps domain>`; a tenant may use hosts ending in "
         "`-<namespace>.<apps domain>` or under `<namespace>.<apps domain>` for its namespaces.",
     )
+    app_url_template: str = Field(
+        default="http://{host}/",
+        pattern=r"^https?://\{host\}(:[0-9]{1,5})?/$",
+        description="How people reach an app at its Ingress host, for the links Kuberth shows "
+        "(`https://{host}/` behind TLS; `kuberth dev` adds the local apps port).",
+    )
     custom_domains: dict[str, list[int]] = Field(
         default={},
         description="Operator-verified domains and the GitHub ids that may use hosts under them.",

@@ -61,3 +61,14 @@ def test_the_lease_is_renewed_more_often_than_it_lasts() -> None:
     assert Settings(lease_duration=2, lease_renew_interval=0.5).lease_duration == 2
     with pytest.raises(ValidationError, match="RENEW_INTERVAL"):
         Settings(lease_duration=5, lease_renew_interval=5)
+
+
+def test_links_to_apps_are_a_url_around_their_host() -> None:
+    assert Settings().app_url_template.format(host="web-a.apps.localhost") == (
+        "http://web-a.apps.localhost/"
+    )
+    assert Settings(app_url_template="https://{host}/").app_url_template == "https://{host}/"
+    assert Settings(app_url_template="http://{host}:8080/").app_url_template
+    for bad in ("http://example.com/", "ftp://{host}/", "http://{host}/{path}"):
+        with pytest.raises(ValidationError, match="app_url_template"):
+            Settings(app_url_template=bad)

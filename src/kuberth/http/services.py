@@ -234,6 +234,7 @@ def build_services(settings: Settings) -> Services:
             deployments=app_deployments,
             ingresses=app_ingresses,
             cache_wait=settings.kubernetes_request_timeout,
+            url_template=settings.app_url_template,
         ),
         tokens=TokenService(sessions=database.session, audit=audit),
         provisioner=provisioner,
@@ -242,7 +243,11 @@ def build_services(settings: Settings) -> Services:
         kubernetes=api,
         informers=[quota_usage_cache, app_deployments, app_ingresses, host_index],
         workloads=workloads,
-        apps=AppService(workloads=workloads, apps_domain=settings.apps_domain),
+        apps=AppService(
+            workloads=workloads,
+            apps_domain=settings.apps_domain,
+            url_template=settings.app_url_template,
+        ),
         kubeconfigs=KubeconfigService(
             namespaces=namespace_service,
             service_accounts=ServiceAccountStorage(api),

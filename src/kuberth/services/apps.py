@@ -32,9 +32,12 @@ STEPS: tuple[WorkloadKind[Any], ...] = (DEPLOYMENT, SERVICE, INGRESS)
 
 
 class AppService:
-    def __init__(self, *, workloads: WorkloadService, apps_domain: str) -> None:
+    def __init__(
+        self, *, workloads: WorkloadService, apps_domain: str, url_template: str = "http://{host}/"
+    ) -> None:
         self._workloads = workloads
         self._apps_domain = apps_domain
+        self._url_template = url_template
 
     def create(self, principal: Principal, namespace: str, spec: AppSpec) -> JSON:
         """Raises the failing step's error, prefixed with the step, after undoing the others."""
@@ -78,7 +81,8 @@ class AppService:
                     )
                 self._workloads.release_hosts(namespace=namespace, ingress=spec.name)
                 raise
-        return _summary(spec.name, made)  # what the API server answered: no second read
+        # What the API server answered: no second read.
+        return _summary(spec.name, made, self._url_template)
 
     def get(self, principal: Principal, namespace: str, name: str) -> JSON:
         """Raises NotFoundError when the app's Deployment does not exist."""
@@ -94,7 +98,7 @@ class AppService:
         deployment = parts[DEPLOYMENT.plural]
         if deployment is None or not _is_app(deployment, name):
             raise NotFoundError(f"app {name} not found")
-        return _summary(name, parts)
+        return _summary(name, parts, self._url_template)
 
     def list(self, principal: Principal, namespace: str) -> list[JSON]:
         """Three list calls, whatever the number of apps."""
@@ -109,7 +113,7 @@ class AppService:
                 app = obj["metadata"]["labels"][build.KUBERTH_APP]
                 found.setdefault(app, dict.fromkeys(k.plural for k in STEPS))[kind.plural] = obj
         return [
-            _summary(name, parts)
+            _summary(name, parts, self._url_template)
             for name, parts in sorted(found.items())
             if parts[DEPLOYMENT.plural]
         ]
@@ -157,7 +161,7 @@ class AppService:
                 raise
             if change.host:
                 self._workloads.release_hosts(namespace=namespace, ingress=name, keep=hosts)
-        return _summary(name, final)
+        return _summary(name, final, self._url_template)
 
     def delete(self, principal: Principal, namespace: str, name: str) -> None:
         """Delete every part; NotFoundError when there was none."""
@@ -234,7 +238,7 @@ def _is_app(obj: JSON, name: str) -> bool:
     return (obj.get("metadata", {}).get("labels") or {}).get(build.KUBERTH_APP) == name
 
 
-def _summary(name: str, parts: dict[str, JSON | None]) -> JSON:
+def _summary(name: str, parts: dict[str, JSON | None], url_template: str) -> JSON:
     """The app's name, each part's summary under its kind's noun, and the URL of its host."""
     summary: JSON = {"name": name}
     for kind in STEPS:
@@ -242,4 +246,4 @@ def _summary(name: str, parts: dict[str, JSON | None]) -> JSON:
         summary[kind.noun] = kind.summarize(part) if part else None
     ingress = parts[INGRESS.plural]
     hosts = summaries.ingress_hosts(ingress) if ingress else []
-    return {**summary, "url": f"http://{hosts[0]}/" if hosts else None}
+    return {**summary, "url": url_template.format(host=hosts[0]) if hosts else None}

@@ -68,8 +68,10 @@ class DashboardService:
         deployments: Informer[AppPart],
         ingresses: Informer[AppPart],
         cache_wait: float,
+        url_template: str = "http://{host}/",
     ) -> None:
         self._namespaces = namespaces
+        self._url_template = url_template
         self._deployments = deployments
         self._ingresses = ingresses
         self._cache_wait = cache_wait
@@ -97,7 +99,7 @@ class DashboardService:
             {
                 "name": name,
                 "deployment": part.summary,
-                "url": f"http://{hosts[name][0]}/" if hosts.get(name) else None,
+                "url": self._url_template.format(host=hosts[name][0]) if hosts.get(name) else None,
             }
             for name, part in sorted(apps.items())
         ]
