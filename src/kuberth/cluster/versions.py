@@ -11,6 +11,8 @@ from dataclasses import dataclass
 KUBERNETES = "1.36.3"
 ETCD = "3.6.16"
 KWOK = "0.8.0"
+#: The real node's NetworkPolicy controller (the only v2 release the module proxy serves).
+KUBE_ROUTER = "2.1.0"
 
 #: The Go toolchain the newest of these modules declares in its go.mod.
 MINIMUM_GO = (1, 26)
@@ -23,6 +25,7 @@ class Versions:
     kubernetes: str = KUBERNETES
     etcd: str = ETCD
     kwok: str = KWOK
+    kube_router: str = KUBE_ROUTER
 
     @property
     def staging(self) -> str:

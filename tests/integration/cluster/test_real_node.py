@@ -327,9 +327,10 @@ def test_a_node_that_fails_to_start_is_reported_and_leaves_nothing(
     kubelet.chmod(0o755)
     before = host_network_state()
     plane = ControlPlane(tmp_path / "plane")
+    broken_node = NodeBinaries(broken, node_binaries.images, node_binaries.kube_router_dir)
     try:
         with pytest.raises(ClusterError) as failure:
-            plane.up(binaries, node=NodeBinaries(broken, node_binaries.images))
+            plane.up(binaries, node=broken_node)
     finally:
         if plane.is_running():
             plane.down()
