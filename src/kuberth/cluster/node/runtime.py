@@ -373,7 +373,7 @@ class RealNode:
         from kubernetes import client, config
         from kubernetes.client.exceptions import ApiException
 
-        body = {
+        body: Any = {  # the client takes a plain dict for any model
             "apiVersion": "discovery.k8s.io/v1",
             "kind": "EndpointSlice",
             "metadata": {
