@@ -63,10 +63,10 @@ class Node:
     host_ip: str
     apiserver_port: int
 
-    def ask(self, pod_ip: str, path: str) -> str | None:
-        """GET ``path`` of the demo web pod at ``pod_ip``: its answer (the probe got through), or
-        None when the probe's own connection failed (502: blocked). Anything else is an error:
-        the probing pod itself must be reachable, or "blocked" would prove nothing."""
+    def probe(self, pod_ip: str, path: str) -> tuple[bool, str]:
+        """GET ``path`` of the demo web pod at ``pod_ip``: whether the probe got through, and the
+        pod's answer (on a 502, the probe's own connection failed: blocked). Anything else is an
+        error: the probing pod itself must be reachable, or "blocked" would prove nothing."""
         url = f"http://{pod_ip}:8080{path}"
         script = (
             "import sys, urllib.request, urllib.error\n"
@@ -82,11 +82,14 @@ class Node:
             timeout=30,
             check=False,
         )
-        if result.returncode == 0:
-            return result.stdout
-        if result.returncode == 2:
-            return None
+        if result.returncode in (0, 2):
+            return result.returncode == 0, result.stdout
         raise AssertionError(f"the probe pod {pod_ip} did not answer {path}: {result}")
+
+    def ask(self, pod_ip: str, path: str) -> str | None:
+        """The pod's answer when the probe got through, None when it was blocked."""
+        through, answer = self.probe(pod_ip, path)
+        return answer if through else None
 
     def dial(self, source: Web, address: str) -> str | None:
         return self.ask(source.pod_ip, f"/dial?addr={quote(address)}")
@@ -103,9 +106,27 @@ def blocked(node: Node, source: Web, address: str, what: str) -> None:
 
 
 def reached(node: Node, source: Web, url: str, what: str) -> str:
-    """``source`` fetches ``url`` (every time, with a new connection); returns the page."""
-    page = node.fetch(source, url)
-    assert page is not None, f"{what}: blocked"
+    """``source`` fetches ``url``: awaited, then every time with a new connection; returns the
+    page. Awaited because a pod is Ready a moment before kube-proxy routes its Service to it and
+    kube-router puts its address in its namespace's sets."""
+    path = f"/fetch?url={quote(url, safe='')}"
+    refusal = ""
+
+    def through() -> str | None:
+        nonlocal refusal
+        ok, answer = node.probe(source.pod_ip, path)
+        if not ok:
+            refusal = answer.strip()
+        return answer if ok else None
+
+    started = time.monotonic()
+    try:
+        page = eventually(through, within=20, what=f"{what} reached")
+    except AssertionError as error:
+        raise AssertionError(f"{error}; the probe's last answer: {refusal}") from error
+    if refusal:
+        waited = time.monotonic() - started
+        print(f"{what}: reached after {waited:.1f}s (before: {refusal})")
     for _ in range(RECHECKS):
         assert node.fetch(source, url) is not None, f"{what}: blocked on a new connection"
     return page
