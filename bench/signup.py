@@ -118,6 +118,8 @@ class DirectProvisioner:
             default_limits=settings.tenant_default_limits,
             pod_security_level=settings.pod_security_level,
             ingress_controller_namespace=settings.ingress_controller_namespace,
+            egress=settings.tenant_egress,
+            egress_blocked_cidrs=settings.tenant_egress_blocked_cidrs,
         )
         self._client = api_client(kubeconfig)
         self._api = KubernetesApi(self._client, timeout=30, retry_after=5)

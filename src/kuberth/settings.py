@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from functools import lru_cache
@@ -199,6 +200,28 @@ class Settings(BaseSettings):
         default="ingress-nginx",
         description="Namespace of the ingress controller, allowed through the default-deny policy.",
     )
+    tenant_egress: Literal["internet", "namespace", "open"] = Field(
+        default="internet",
+        description="Where tenant pods may connect (the egress of each tenant namespace's "
+        "NetworkPolicy). `internet`: their own namespace, cluster DNS (port 53 of kube-system's "
+        "kube-dns pods) and any IPv4 address outside KUBERTH_TENANT_EGRESS_BLOCKED_CIDRS, so "
+        "never another tenant's pods or Services, the nodes, the API server or a cloud's "
+        "metadata endpoint on a private address. `namespace`: their own namespace and cluster "
+        "DNS only. `open`: anywhere (no egress rule at all; for trusted tenants only).",
+    )
+    tenant_egress_blocked_cidrs: list[str] = Field(
+        default=[
+            "10.0.0.0/8",
+            "172.16.0.0/12",
+            "192.168.0.0/16",
+            "100.64.0.0/10",
+            "169.254.0.0/16",
+        ],
+        description="IPv4 ranges `internet` egress never reaches: the cluster's own networks "
+        "(pods, Services, nodes, the API server; RFC 1918 and RFC 6598 shared space, where the "
+        "local real node's veth is) and link-local (cloud metadata endpoints). Add a cluster's "
+        "public node or pod ranges here.",
+    )
     # -- workloads ------------------------------------------------------------------------------
     apps_domain: str = Field(
         default="apps.localhost",
@@ -337,6 +360,23 @@ class Settings(BaseSettings):
         # A leader must get a renewal attempt in before its Lease can expire under it.
         if self.lease_renew_interval >= self.lease_duration:
             raise ValueError("KUBERTH_LEASE_RENEW_INTERVAL must be shorter than the lease duration")
+        return self
+
+    @model_validator(mode="after")
+    def _egress_ranges_are_ipv4_networks(self) -> Self:
+        for cidr in self.tenant_egress_blocked_cidrs:
+            try:
+                network = ipaddress.IPv4Network(cidr)
+            except ValueError as error:
+                raise ValueError(
+                    f"KUBERTH_TENANT_EGRESS_BLOCKED_CIDRS: {cidr!r} is not an IPv4 network "
+                    f"({error})"
+                ) from error
+            if network.prefixlen == 0:
+                raise ValueError(
+                    "KUBERTH_TENANT_EGRESS_BLOCKED_CIDRS cannot hold 0.0.0.0/0: "
+                    "set KUBERTH_TENANT_EGRESS=namespace instead"
+                )
         return self
 
     @model_validator(mode="after")

@@ -15,6 +15,7 @@ from kuberth.settings import Settings
 NODE = NodeBinaries(
     directory=Path("/cache/node"),
     images={"web": DemoImage(name="web", key="0123456789ab", archive=Path("/cache/web.tar"))},
+    kube_router_dir=Path("/cache/kube-router"),
 )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 
 import pytest
@@ -72,3 +73,25 @@ def test_links_to_apps_are_a_url_around_their_host() -> None:
     for bad in ("http://example.com/", "ftp://{host}/", "http://{host}/{path}"):
         with pytest.raises(ValidationError, match="app_url_template"):
             Settings(app_url_template=bad)
+
+
+def test_tenant_egress_defaults_to_the_internet_without_the_clusters_own_networks() -> None:
+    settings = Settings()
+    assert settings.tenant_egress == "internet"
+    blocked = [ipaddress.IPv4Network(c) for c in settings.tenant_egress_blocked_cidrs]
+    # The local plane's pods and Services, its real node's veth, and cloud metadata endpoints.
+    for address in ("10.244.0.7", "10.96.0.1", "100.72.3.2", "169.254.169.254", "192.168.1.1"):
+        assert any(ipaddress.IPv4Address(address) in network for network in blocked), address
+    assert not any(ipaddress.IPv4Address("1.1.1.1") in network for network in blocked)
+
+
+def test_egress_blocked_ranges_must_be_ipv4_networks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KUBERTH_TENANT_EGRESS_BLOCKED_CIDRS", '["10.0.0.0/8", "fd00::/8"]')
+    with pytest.raises(ValidationError, match="not an IPv4 network"):
+        Settings()
+    with pytest.raises(ValidationError, match=r"0\.0\.0\.0/0"):
+        Settings(tenant_egress_blocked_cidrs=["0.0.0.0/0"])
+    with pytest.raises(ValidationError, match="tenant_egress"):
+        Settings(tenant_egress="anywhere")
+    monkeypatch.setenv("KUBERTH_TENANT_EGRESS_BLOCKED_CIDRS", '["203.0.113.0/24"]')
+    assert Settings().tenant_egress_blocked_cidrs == ["203.0.113.0/24"]

@@ -39,6 +39,7 @@ NODE_COMMANDS = ("kubelet", "kube-proxy")
 #: Traefik, the real node's Ingress controller (see :mod:`kuberth.cluster.node.ingress`).
 TRAEFIK_MODULE = "github.com/traefik/traefik/v3"
 TRAEFIK_PACKAGE = f"{TRAEFIK_MODULE}/cmd/traefik"
+KUBE_ROUTER_MODULE = "github.com/cloudnativelabs/kube-router/v2"
 
 #: The kwok stages that make fake nodes Ready and pods Running, Completed and gone.
 KWOK_STAGE_FILES = (
@@ -98,11 +99,17 @@ class Binaries:
 
 @dataclass(frozen=True)
 class NodeBinaries:
-    """Paths of a built real node: kubelet, kube-proxy and the images it runs without a registry
-    (the demo images, and ``traefik``, its Ingress controller)."""
+    """Paths of a built real node: kubelet, kube-proxy, kube-router (its NetworkPolicy
+    controller) and the images it runs without a registry (the demo images, and ``traefik``,
+    its Ingress controller)."""
 
     directory: Path
     images: dict[str, DemoImage]
+    kube_router_dir: Path
+
+    @property
+    def kube_router(self) -> Path:
+        return self.kube_router_dir / "kube-router"
 
     @property
     def kubelet(self) -> Path:
@@ -183,6 +190,20 @@ def traefik_go_mod(traefik_mod: str, versions: Versions) -> str:
     )
 
 
+def kube_router_go_mod(kube_router_mod: str, versions: Versions) -> str:
+    """The go.mod of the throwaway module that builds kube-router (its go.mod declares an older
+    Go than the ``tool`` directive needs: 1.24 at least)."""
+    declared = _go_directive(kube_router_mod)
+    parts = tuple(int(p) for p in re.findall(r"\d+", declared)[:2])
+    go = declared if parts >= (1, 24) else "1.24"
+    return (
+        "module kuberth.local/node/kube-router\n\n"
+        f"go {go}\n\n"
+        f"require {KUBE_ROUTER_MODULE} v{versions.kube_router}\n\n"
+        f"tool {KUBE_ROUTER_MODULE}/cmd/kube-router\n"
+    )
+
+
 def kubernetes_ldflags(versions: Versions) -> str:
     """Link flags that stamp the version, so ``/version`` and ``kubectl version`` tell the truth."""
     stamps = {
@@ -240,7 +261,8 @@ class Builder:
         return self.binaries
 
     def ensure_node(self) -> NodeBinaries:
-        """Build kubelet, kube-proxy, Traefik and the images if they are missing, and return them.
+        """Build kubelet, kube-proxy, kube-router, Traefik and the images if they are missing, and
+        return them.
 
         Kept apart from :meth:`ensure` so that only a machine that runs a real node pays for them.
 
@@ -255,11 +277,16 @@ class Builder:
                 go = self._check_go()
                 self._check_disk(go)
                 self._build_into("kubelet and kube-proxy", node_dir, self._build_node)
+            router_dir = self.cache_dir / "bin" / f"kube-router-v{self.versions.kube_router}"
+            if not (router_dir / _STAMP).is_file():
+                go = go or self._check_go()
+                self._check_disk(go)
+                self._build_into("kube-router", router_dir, self._build_kube_router)
             go = go or self._check_go()
             go_version = self._run([go, "env", "GOVERSION"], cwd=self.cache_dir).strip()
             images = {name: self._build_image(go, go_version, name) for name in DEMO_IMAGES}
             images["traefik"] = self._traefik_image(go)
-        return NodeBinaries(node_dir, images)
+        return NodeBinaries(node_dir, images, router_dir)
 
     def _build_node(self, out: Path) -> None:
         self._build_kubernetes_commands(out, NODE_COMMANDS, "kubelet and kube-proxy")
@@ -425,6 +452,22 @@ class Builder:
             work,
             ["-ldflags", kubernetes_ldflags(v), "-o", f"{out}/", *packages],
             packages,
+        )
+
+    def _build_kube_router(self, out: Path) -> None:
+        v = self.versions
+        info = self._module_info(KUBE_ROUTER_MODULE, f"v{v.kube_router}")
+        work = self._prepare_module(
+            f"kube-router-v{v.kube_router}",
+            kube_router_go_mod(Path(info["GoMod"]).read_text(), v),
+        )
+        ldflags = f"-s -w -X {KUBE_ROUTER_MODULE}/pkg/version.Version=v{v.kube_router}"
+        package = f"{KUBE_ROUTER_MODULE}/cmd/kube-router"
+        self._compile(
+            f"kube-router v{v.kube_router}",
+            work,
+            ["-ldflags", ldflags, "-o", str(out / "kube-router"), package],
+            [package],
         )
 
     def _build_etcd(self, out: Path) -> None:

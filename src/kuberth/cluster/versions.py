@@ -14,6 +14,8 @@ KWOK = "0.8.0"
 #: The real node's Ingress controller. v3.6 is the newest line that can be a Go dependency: v3.7
 #: replaces one of its own nested modules, which `go` refuses in a consumer's build.
 TRAEFIK = "3.6.12"
+#: The real node's NetworkPolicy controller (the only v2 release the module proxy serves).
+KUBE_ROUTER = "2.1.0"
 
 #: The Go toolchain the newest of these modules declares in its go.mod.
 MINIMUM_GO = (1, 26)
@@ -27,6 +29,7 @@ class Versions:
     etcd: str = ETCD
     kwok: str = KWOK
     traefik: str = TRAEFIK
+    kube_router: str = KUBE_ROUTER
 
     @property
     def staging(self) -> str:

@@ -130,6 +130,8 @@ def build_services(settings: Settings) -> Services:
             default_limits=settings.tenant_default_limits,
             pod_security_level=settings.pod_security_level,
             ingress_controller_namespace=settings.ingress_controller_namespace,
+            egress=settings.tenant_egress,
+            egress_blocked_cidrs=settings.tenant_egress_blocked_cidrs,
             node_selector=settings.tenant_node_selector,
             tolerations=settings.tenant_tolerations,
         ),

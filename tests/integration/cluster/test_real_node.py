@@ -23,8 +23,9 @@ from kubernetes import client, config
 
 from kuberth.cluster.build import Binaries, Builder, NodeBinaries
 from kuberth.cluster.node import prerequisites
-from kuberth.cluster.node.configs import KUBELET_SYSCTLS
+from kuberth.cluster.node.configs import KUBE_ROUTER_USER, KUBELET_SYSCTLS
 from kuberth.cluster.node.layout import LABEL, LABEL_VALUE, NODE_NAME, TAINT_KEY, node_id
+from kuberth.cluster.node.runtime import firewall_synced
 from kuberth.cluster.plane import ClusterError, ComponentStatus, ControlPlane, free_port
 from kuberth.cluster.processes import alive
 from kuberth.cluster.versions import Versions
@@ -76,6 +77,9 @@ def host_network_state() -> dict[str, str]:
             continue
         out = subprocess.run([path, *command[1:]], capture_output=True, text=True).stdout
         state[command[0]] = "\n".join(line for line in out.splitlines() if not line.startswith("#"))
+    # kube-router's sets live in the node's network namespace, never in the host's.
+    if (ipset := prerequisites.which("ipset")) is not None:
+        state["ipset"] = subprocess.run([ipset, "list"], capture_output=True, text=True).stdout
     for name in [*KUBELET_SYSCTLS, "net/ipv4/ip_forward", "net/ipv4/conf/all/route_localnet"]:
         state[name] = Path("/proc/sys", name).read_text()
     # Where a kubelet, containerd or CNI would write by default: the node keeps them private.
@@ -220,10 +224,14 @@ def test_a_pod_really_runs_on_the_real_node_and_down_leaves_nothing(
         "node/containerd",
         "node/kubelet",
         "node/kube-proxy",
+        "node/kube-router",
         "node/apps-forwarder",
         "node/traefik",
     }
     traefik_pid = next(c.pid for c in statuses if c.name == "node/traefik")
+    # kube-router programs the node's own ruleset; the host's stays as it was.
+    assert firewall_synced(holder)
+    assert host_network_state() == before, "kube-router changed the host's network"
 
     # The API server stays on loopback; its forwarder takes only what arrives on the veth
     # (bound to the device), so other machines cannot reach it through the veth's address.
@@ -240,6 +248,22 @@ def test_a_pod_really_runs_on_the_real_node_and_down_leaves_nothing(
     core = client.CoreV1Api(api)
     try:
         node = core.read_node(NODE_NAME)
+        # kube-router's identity reads what a NetworkPolicy controller needs, and writes nothing.
+        reviews = client.AuthorizationV1Api(api)
+
+        def allowed(verb: str, resource: str, group: str = "") -> bool:
+            attributes = {"verb": verb, "resource": resource, "group": group}
+            spec = {"user": KUBE_ROUTER_USER, "resourceAttributes": attributes}
+            review = reviews.create_subject_access_review({"spec": spec})
+            return bool(review.status.allowed)
+
+        assert allowed("watch", "networkpolicies", "networking.k8s.io")
+        assert allowed("list", "pods")
+        assert allowed("watch", "namespaces")
+        assert not allowed("get", "secrets")
+        assert not allowed("create", "pods")
+        assert not allowed("update", "nodes")
+        assert not allowed("create", "networkpolicies", "networking.k8s.io")
         assert "kwok.x-k8s.io/node" not in (node.metadata.annotations or {})
         assert node.spec.pod_cidr == "10.244.0.0/24"
         core.create_namespace({"metadata": {"name": "alice"}})
@@ -308,6 +332,13 @@ def test_a_pod_really_runs_on_the_real_node_and_down_leaves_nothing(
             what="the worker's first log line",
         )
 
+        router_pid = node_state["pids"]["kube-router"]
+        router_rss = next(
+            int(line.split()[1]) * 1024
+            for line in Path(f"/proc/{router_pid}/status").read_text().splitlines()
+            if line.startswith("VmRSS:")
+        )
+        print(f"kube-router resident: {router_rss / 1024**2:.0f} MB")
         memory = plane.real_node.memory_bytes()
         print(
             f"real node memory (node processes and two pods): {memory / 1024**2:.0f} MB "
@@ -324,6 +355,7 @@ def test_a_pod_really_runs_on_the_real_node_and_down_leaves_nothing(
     print(f"down in {time.monotonic() - stopped_at:.1f}s")
     assert "node/kubelet" in stopped
     assert "node/containerd" in stopped
+    assert "node/kube-router" in stopped
     assert node_leftovers(layout.host_veth, pids, str(tmp_path / "plane")) == []
     assert node_netns not in network_namespaces()
     assert not any(Path("/sys/fs/cgroup").glob(f"*/{layout.cgroup_root.lstrip('/')}"))
@@ -400,9 +432,10 @@ def test_a_node_that_fails_to_start_is_reported_and_leaves_nothing(
     kubelet.chmod(0o755)
     before = host_network_state()
     plane = ControlPlane(tmp_path / "plane")
+    broken_node = NodeBinaries(broken, node_binaries.images, node_binaries.kube_router_dir)
     try:
         with pytest.raises(ClusterError) as failure:
-            plane.up(binaries, node=NodeBinaries(broken, node_binaries.images))
+            plane.up(binaries, node=broken_node)
     finally:
         if plane.is_running():
             plane.down()

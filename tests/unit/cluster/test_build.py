@@ -12,6 +12,7 @@ from kuberth.cluster.build import (
     BuildError,
     binaries_for,
     etcd_go_mod,
+    kube_router_go_mod,
     kubernetes_go_mod,
     kubernetes_ldflags,
 )
@@ -56,6 +57,16 @@ def test_etcd_module_builds_the_server_package() -> None:
     go_mod = etcd_go_mod("module go.etcd.io/etcd/server/v3\n\ngo 1.25.0\n", Versions(etcd="3.6.16"))
     assert "go 1.25.0\n" in go_mod
     assert "require go.etcd.io/etcd/server/v3 v3.6.16\n" in go_mod
+
+
+def test_kube_router_module_builds_its_command_with_a_go_that_knows_tool() -> None:
+    mod = "module github.com/cloudnativelabs/kube-router/v2\n\nrequire x v1\n\ngo 1.21\n"
+    go_mod = kube_router_go_mod(mod, Versions(kube_router="2.1.0"))
+    assert "go 1.24\n" in go_mod  # `tool` needs 1.24; kube-router v2.1.0 declares 1.21
+    assert "require github.com/cloudnativelabs/kube-router/v2 v2.1.0\n" in go_mod
+    assert "tool github.com/cloudnativelabs/kube-router/v2/cmd/kube-router\n" in go_mod
+    newer = kube_router_go_mod(mod.replace("go 1.21", "go 1.26.0"), Versions())
+    assert "go 1.26.0\n" in newer
 
 
 def test_ldflags_stamp_the_version_for_server_and_client() -> None:

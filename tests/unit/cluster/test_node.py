@@ -65,3 +65,21 @@ def test_configs_keep_everything_under_the_nodes_directory(tmp_path: Path) -> No
     assert "mount -n -t tmpfs -o mode=755 tmpfs /var/lib\n" in script
     assert "mkdir" not in script.replace(f"mkdir -p {tmp_path}", ""), "nothing made on the host"
     assert yaml.safe_load(yaml.safe_dump(kubelet)) == kubelet
+
+
+def test_kube_router_only_enforces_policies_and_only_reads(tmp_path: Path) -> None:
+    flags = configs.kube_router_flags(kubeconfig=tmp_path / "kube-router.kubeconfig")
+    for flag in ("--run-router=false", "--run-service-proxy=false", "--run-loadbalancer=false"):
+        assert flag in flags
+    assert "--run-firewall=true" in flags
+    assert "--service-cluster-ip-range=10.96.0.0/16" in flags
+    role, binding = configs.kube_router_rbac()
+    for rule in role["rules"]:
+        assert rule["verbs"] == ["get", "list", "watch"], rule
+    readable = {r for rule in role["rules"] for r in rule["resources"]}
+    assert "networkpolicies" in readable
+    assert not readable & {"secrets", "configmaps", "leases"}
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    assert binding["subjects"] == [
+        {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "kuberth:kube-router"}
+    ]

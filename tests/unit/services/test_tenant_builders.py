@@ -8,6 +8,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from kuberth.services.builders import tenant
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -17,6 +19,8 @@ POLICY = tenant.TenantPolicy(
     default_limits={"cpu": "500m", "memory": "512Mi"},
     pod_security_level="restricted",
     ingress_controller_namespace="ingress-nginx",
+    egress="internet",
+    egress_blocked_cidrs=["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10"],
 )
 
 
@@ -115,7 +119,8 @@ def test_the_quota_and_limit_range_are_the_operators_policy() -> None:
 
 
 def test_the_network_policy_denies_by_default_for_every_pod() -> None:
-    spec = _by_kind()["NetworkPolicy"]["spec"]
+    namespace_only = dataclasses.replace(POLICY, egress="namespace")
+    spec = tenant.network_policy("alice", namespace_only)["spec"]
     assert spec["podSelector"] == {}, "it must select every pod of the namespace"
     assert sorted(spec["policyTypes"]) == ["Egress", "Ingress"]
     # In: only from the namespace's own pods and from the ingress controller's namespace.
@@ -136,6 +141,30 @@ def test_the_network_policy_denies_by_default_for_every_pod() -> None:
     for rule in [*spec["ingress"], *spec["egress"]]:
         for peer in rule.get("from", rule.get("to", [])):
             assert "ipBlock" not in peer, "no address range may be let through"
+
+
+def test_internet_egress_reaches_everything_but_the_clusters_own_ranges() -> None:
+    spec = _by_kind()["NetworkPolicy"]["spec"]
+    assert sorted(spec["policyTypes"]) == ["Egress", "Ingress"]
+    same_namespace, dns, internet = spec["egress"]
+    # The own namespace by its pod selector, never by an address range.
+    assert same_namespace == {"to": [{"podSelector": {}}]}
+    assert [p["port"] for p in dns["ports"]] == [53, 53]
+    assert internet == {
+        "to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": list(POLICY.egress_blocked_cidrs)}}]
+    }
+    assert "ports" not in internet
+    for peer in spec["ingress"][0]["from"]:
+        assert "ipBlock" not in peer, "no address range may come in"
+
+
+def test_open_egress_has_no_egress_rule_and_the_ingress_rule_stays() -> None:
+    spec = tenant.network_policy("alice", dataclasses.replace(POLICY, egress="open"))["spec"]
+    assert spec["policyTypes"] == ["Ingress"]
+    assert "egress" not in spec
+    assert spec["ingress"] == _by_kind()["NetworkPolicy"]["spec"]["ingress"]
+    with pytest.raises(ValueError, match="unknown egress"):
+        tenant.network_policy("alice", dataclasses.replace(POLICY, egress="anywhere"))
 
 
 def test_the_role_binding_grants_the_tenant_role_to_the_tenant_alone() -> None:

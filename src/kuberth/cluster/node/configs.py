@@ -11,9 +11,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+from kuberth.cluster.components import SERVICE_CLUSTER_IP_RANGE
 from kuberth.cluster.node.layout import (
     CLUSTER_CIDR,
     KUBE_PROXY_HEALTHZ_PORT,
+    KUBE_ROUTER_HEALTH_PORT,
     KUBELET_HEALTHZ_PORT,
     KUBELET_PORT,
     LABEL,
@@ -206,6 +208,74 @@ def kube_proxy_config(layout: NodeLayout, *, kubeconfig: Path) -> dict[str, Any]
         # route_localnet is a sysctl too; node ports on 127.0.0.1 are not needed.
         "iptables": {"localhostNodePorts": False},
     }
+
+
+#: kube-router's own identity (a client certificate from the plane's CA) and its ClusterRole.
+KUBE_ROUTER_USER = "kuberth:kube-router"
+KUBE_ROUTER_ROLE = "kuberth:kube-router"
+
+
+def kube_router_flags(*, kubeconfig: Path) -> list[str]:
+    """kube-router as the node's NetworkPolicy controller only: no BGP routing, no service
+    proxy (kube-proxy is that), no load balancer IPs. It programs iptables and ipsets in the
+    network namespace it runs in, the node's, so nothing of it reaches the host's rulesets."""
+    return [
+        f"--kubeconfig={kubeconfig}",
+        "--run-firewall=true",
+        "--run-router=false",
+        "--run-service-proxy=false",
+        "--run-loadbalancer=false",
+        f"--hostname-override={NODE_NAME}",
+        # Traffic to ClusterIPs is let through its INPUT chain; the policy then sees the pod
+        # address kube-proxy translated it to.
+        f"--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}",
+        f"--health-port={KUBE_ROUTER_HEALTH_PORT}",
+        "--metrics-port=0",
+        # v1 logs each sync ("sync iptables took ..."), which is what one wants to read here.
+        "--v=1",
+    ]
+
+
+def kube_router_rbac() -> list[dict[str, Any]]:
+    """kube-router's least privilege, as its upstream manifests give it to the firewall alone:
+    read pods, namespaces, network policies and nodes (its own address), and the Services and
+    endpoints its shared informers list at start; no writes (leases and services/status are
+    for its load-balancer controller, which does not run)."""
+    read = ["get", "list", "watch"]
+    labels = {"app.kubernetes.io/managed-by": "kuberth-cluster"}
+    return [
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRole",
+            "metadata": {"name": KUBE_ROUTER_ROLE, "labels": labels},
+            "rules": [
+                {
+                    "apiGroups": [""],
+                    "resources": ["namespaces", "pods", "services", "nodes", "endpoints"],
+                    "verbs": read,
+                },
+                {
+                    "apiGroups": ["networking.k8s.io"],
+                    "resources": ["networkpolicies"],
+                    "verbs": read,
+                },
+                {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": read},
+            ],
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding",
+            "metadata": {"name": KUBE_ROUTER_ROLE, "labels": labels},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": KUBE_ROUTER_ROLE,
+            },
+            "subjects": [
+                {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": KUBE_ROUTER_USER}
+            ],
+        },
+    ]
 
 
 def kubelet_flags(layout: NodeLayout) -> list[str]:

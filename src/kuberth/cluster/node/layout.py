@@ -33,6 +33,9 @@ TOLERATION = {"key": TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"}
 KUBELET_PORT = 10250
 KUBELET_HEALTHZ_PORT = 10248
 KUBE_PROXY_HEALTHZ_PORT = 10256
+#: kube-router serves /healthz on every address of the node's network namespace (it takes no
+#: address); `kuberth cluster status` asks the node's.
+KUBE_ROUTER_HEALTH_PORT = 20244
 
 
 def node_id(plane_directory: Path) -> str:

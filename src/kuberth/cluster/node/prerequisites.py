@@ -1,8 +1,9 @@
 """Whether this machine can run a real node, and in one sentence why not.
 
 A real node needs root (namespaces, mounts, cgroups, veth), the capabilities behind those, and the
-Debian packages containerd, runc, containernetworking-plugins and iptables (``make system-deps``).
-Each check is cheap and side-effect free, so `kuberth cluster up` runs them every time.
+Debian packages containerd, runc, containernetworking-plugins, iptables and ipset
+(``make system-deps``). Each check is cheap and side-effect free, so `kuberth cluster up` runs
+them every time.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ REQUIRED_COMMANDS = (
     "ctr",
     "runc",
     "iptables",
+    "iptables-save",
+    "ipset",
     "ip",
     "nsenter",
     "unshare",
@@ -41,7 +44,7 @@ REQUIRED_CNI_PLUGINS = ("bridge", "host-local", "loopback", "portmap")
 CNI_BIN_DIRS = (Path("/usr/lib/cni"), Path("/opt/cni/bin"))
 
 #: The packages that bring the commands and plugins above.
-DEBIAN_PACKAGES = "containerd runc containernetworking-plugins iptables"
+DEBIAN_PACKAGES = "containerd runc containernetworking-plugins iptables ipset"
 
 _SEARCH_PATH = os.pathsep.join(
     [os.environ.get("PATH", ""), "/usr/local/sbin", "/usr/sbin", "/sbin"]

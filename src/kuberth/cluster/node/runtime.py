@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -27,6 +28,7 @@ from kuberth.cluster.components import Layout, kubeconfig
 from kuberth.cluster.node import configs, ingress, namespaces
 from kuberth.cluster.node.layout import (
     KUBE_PROXY_HEALTHZ_PORT,
+    KUBE_ROUTER_HEALTH_PORT,
     KUBELET_HEALTHZ_PORT,
     NODE_NAME,
     POD_CIDR,
@@ -47,6 +49,7 @@ PROCESSES = (
     "containerd",
     "kubelet",
     "kube-proxy",
+    "kube-router",
     "apps-forwarder",
 )
 
@@ -55,6 +58,8 @@ PROCESSES = (
 IDENTITIES = {
     "kubelet": (f"system:node:{NODE_NAME}", ("system:nodes",)),
     "kube-proxy": ("system:kube-proxy", ()),
+    # Bound to its own read-only ClusterRole at start (configs.kube_router_rbac).
+    "kube-router": (configs.KUBE_ROUTER_USER, ()),
 }
 
 Report = Callable[[str], None]
@@ -179,6 +184,7 @@ class RealNode:
             self._publish_api_endpoint(layout, apiserver_port)
             proxy_health = f"http://{layout.node_ip}:{KUBE_PROXY_HEALTHZ_PORT}/healthz"
             self._wait(lambda: _healthz(proxy_health) is None, "kube-proxy", "become healthy")
+            self._start_kube_router(layout, holder, node, state)
             report(f"real node {NODE_NAME} Ready ({time.monotonic() - started:.1f}s more)")
             if "traefik" in node.images:
                 self._start_ingress(layout, state, node, apps_port, report)
@@ -217,6 +223,48 @@ class RealNode:
         state = self._state()
         port: int | None = state.get("apps_port") if state else None
         return port
+
+    def _start_kube_router(
+        self, layout: NodeLayout, holder: int, node: NodeBinaries, state: dict[str, Any]
+    ) -> None:
+        """The NetworkPolicy controller, once the Node exists (it reads its own address from it):
+        granted its read-only role, started, and waited for until its first full sync is in the
+        node's ruleset, so no pod of the node runs unpoliced once `start` returns."""
+        self._apply_cluster_objects(configs.kube_router_rbac())
+        router = [
+            str(node.kube_router),
+            *configs.kube_router_flags(kubeconfig=layout.path("kube-router.kubeconfig")),
+        ]
+        state["pids"]["kube-router"] = self._spawn("kube-router", namespaces.inside(holder, router))
+        self._save(state)
+        health = f"http://{layout.node_ip}:{KUBE_ROUTER_HEALTH_PORT}/healthz"
+        self._wait(
+            lambda: _healthz(health) is None and firewall_synced(holder),
+            "kube-router",
+            "sync the node's firewall",
+        )
+
+    def _apply_cluster_objects(self, manifests: list[dict[str, Any]]) -> None:
+        """Create or replace cluster-scoped RBAC objects, as the plane's admin."""
+        from kubernetes import client, config
+        from kubernetes.client.exceptions import ApiException
+
+        api = client.RbacAuthorizationV1Api(
+            config.new_client_from_config(str(self.plane.admin_kubeconfig))
+        )
+        try:
+            for manifest in manifests:
+                kind = manifest["kind"]  # ClusterRole or ClusterRoleBinding
+                snake = re.sub(r"(?<!^)(?=[A-Z])", "_", kind).lower()
+                body = getattr(client, f"V1{kind}").from_dict(manifest)
+                try:
+                    getattr(api, f"create_{snake}")(body)
+                except ApiException as error:
+                    if error.status != 409:
+                        raise
+                    getattr(api, f"replace_{snake}")(manifest["metadata"]["name"], body)
+        finally:
+            api.api_client.close()
 
     def _write_files(self, layout: NodeLayout, node: NodeBinaries, apiserver_port: int) -> None:
         pki = self.plane.pki
@@ -365,7 +413,7 @@ class RealNode:
         from kubernetes import client, config
         from kubernetes.client.exceptions import ApiException
 
-        body = {
+        body: Any = {  # the client takes a plain dict for any model
             "apiVersion": "discovery.k8s.io/v1",
             "kind": "EndpointSlice",
             "metadata": {
@@ -417,6 +465,9 @@ class RealNode:
                 f"http://{layout.node_ip}:{KUBE_PROXY_HEALTHZ_PORT}/healthz"
             ),
             "apps-forwarder": lambda: ingress.answers(state["apps_port"]),
+            "kube-router": lambda: _healthz(
+                f"http://{layout.node_ip}:{KUBE_ROUTER_HEALTH_PORT}/healthz"
+            ),
         }
         result = []
         for name in PROCESSES:
@@ -448,9 +499,10 @@ class RealNode:
     def stop(self) -> list[str]:
         """Stop everything the node started and remove its kernel objects; returns what ran.
 
-        Order: the kubelet and kube-proxy (so nothing restarts pods), the pods (by cgroup),
-        containerd, then every process left in the node's mount namespace (shims), the
-        forwarder, the cgroups, and last the veth pair and the network namespace.
+        Order: kube-router, kube-proxy and the kubelet (so nothing restarts pods), the pods (by
+        cgroup), containerd, then every process left in the node's mount namespace (shims), the
+        forwarder, the cgroups, and last the veth pair and the network namespace (kube-router's
+        and kube-proxy's iptables rules and ipsets live in it, so they go with it).
         """
         state, layout = self._state(), self.layout()
         if state is None or layout is None:
@@ -458,7 +510,7 @@ class RealNode:
         pids: dict[str, int] = dict(state["pids"])
         pids.update({name: p.pid for name, p in self._children.items() if name not in pids})
         stopped: list[str] = []
-        for name in ("kube-proxy", "kubelet"):
+        for name in ("kube-router", "kube-proxy", "kubelet"):
             if name in pids and self._children.stop(name, pids[name]):
                 stopped.append(name)
         for pid in namespaces.cgroup_pids(layout):
@@ -496,6 +548,23 @@ class RealNode:
                     if line.startswith("VmRSS:"):
                         total += int(line.split()[1]) * 1024
         return total
+
+
+#: The rule kube-router appends to its FORWARD chain at the end of each full sync.
+_SYNCED_MARK = "rule to explicitly ACCEPT traffic that comply to network policies"
+
+
+def firewall_synced(holder_pid: int) -> bool:
+    """Whether kube-router has restored a full sync into the node's filter table."""
+    iptables_save = which("iptables-save")
+    if iptables_save is None:
+        return False
+    command = namespaces.inside(holder_pid, [iptables_save, "-t", "filter"])
+    result = subprocess.run(command, capture_output=True, text=True, timeout=10, check=False)
+    return any(
+        line.startswith("-A KUBE-ROUTER-FORWARD") and _SYNCED_MARK in line
+        for line in result.stdout.splitlines()
+    )
 
 
 def _forwarded_port(plane: Layout) -> int:

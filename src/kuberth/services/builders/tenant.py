@@ -39,6 +39,10 @@ class TenantPolicy:
     default_limits: dict[str, str]
     pod_security_level: str
     ingress_controller_namespace: str
+    #: Where tenant pods may connect: ``internet``, ``namespace`` or ``open`` (see `egress`).
+    egress: str
+    #: What ``internet`` egress excludes: IPv4 ranges of the cluster's own networks.
+    egress_blocked_cidrs: Sequence[str]
     #: Node labels every tenant pod is pinned to, and the taints they tolerate (see `placement`).
     node_selector: Mapping[str, str] = field(default_factory=dict)
     tolerations: Sequence[Mapping[str, Any]] = ()
@@ -192,13 +196,43 @@ def limit_range(namespace_name: str, policy: TenantPolicy) -> Manifest:
 
 
 def network_policy(namespace_name: str, policy: TenantPolicy) -> Manifest:
-    """Default deny, except inside the namespace, from the ingress controller, to cluster DNS."""
+    """Default deny, except inside the namespace and from the ingress controller; out, as
+    :func:`egress` says."""
     same_namespace: Manifest = {"podSelector": {}}
     ingress_controller = {
         "namespaceSelector": {
             "matchLabels": {"kubernetes.io/metadata.name": policy.ingress_controller_namespace}
         }
     }
+    spec: Manifest = {
+        "podSelector": {},
+        "policyTypes": ["Ingress"],
+        "ingress": [{"from": [same_namespace, ingress_controller]}],
+    }
+    rules = egress(policy)
+    if rules is not None:
+        spec["policyTypes"].append("Egress")
+        spec["egress"] = rules
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": _meta(namespace_name),
+        "spec": spec,
+    }
+
+
+def egress(policy: TenantPolicy) -> list[Manifest] | None:
+    """The egress rules of the operator's choice; None: no egress rule at all (``open``).
+
+    - ``namespace``: the namespace's own pods (its Services too: kube-proxy has turned a ClusterIP
+      into a pod address before the policy looks) and cluster DNS;
+    - ``internet``: that, and every IPv4 address outside ``egress_blocked_cidrs``. An ipBlock must
+      not be what lets cluster-internal traffic through (how an ipBlock matches pod addresses is
+      up to the implementation), so the cluster's own ranges are cut out of it and the own
+      namespace is allowed by its pod selector alone: another tenant's pods, Services (after
+      DNAT) and the nodes stay out of reach. IPv6 is not opened.
+    """
+    same_namespace: Manifest = {"podSelector": {}}
     dns = {
         "to": [
             {
@@ -210,17 +244,17 @@ def network_policy(namespace_name: str, policy: TenantPolicy) -> Manifest:
         ],
         "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
     }
-    return {
-        "apiVersion": "networking.k8s.io/v1",
-        "kind": "NetworkPolicy",
-        "metadata": _meta(namespace_name),
-        "spec": {
-            "podSelector": {},
-            "policyTypes": ["Ingress", "Egress"],
-            "ingress": [{"from": [same_namespace, ingress_controller]}],
-            "egress": [{"to": [same_namespace]}, dns],
-        },
-    }
+    if policy.egress == "open":
+        return None
+    rules: list[Manifest] = [{"to": [same_namespace]}, dns]
+    if policy.egress == "internet":
+        block: Manifest = {"cidr": "0.0.0.0/0"}
+        if policy.egress_blocked_cidrs:
+            block["except"] = list(policy.egress_blocked_cidrs)
+        rules.append({"to": [{"ipBlock": block}]})
+    elif policy.egress != "namespace":
+        raise ValueError(f"unknown egress policy {policy.egress!r}")
+    return rules
 
 
 def role_binding(namespace_name: str, *, github_id: int) -> Manifest:
