@@ -42,8 +42,13 @@ func page(w http.ResponseWriter, r *http.Request) {
 	sort.Strings(env)
 	var b strings.Builder
 	fmt.Fprintf(&b, "<!doctype html><title>%s</title>\n", html.EscapeString(podName()))
-	fmt.Fprintf(&b, "<h1>Hello from pod %s in namespace %s</h1>\n",
-		html.EscapeString(podName()), html.EscapeString(os.Getenv("POD_NAMESPACE")))
+	// The namespace comes only from the downward API (an app made through Kuberth has no
+	// POD_NAMESPACE): say nothing rather than something empty.
+	where := ""
+	if namespace := os.Getenv("POD_NAMESPACE"); namespace != "" {
+		where = " in namespace " + namespace
+	}
+	fmt.Fprintf(&b, "<h1>Hello from pod %s%s</h1>\n", html.EscapeString(podName()), html.EscapeString(where))
 	b.WriteString("<h2>Environment</h2>\n<ul>\n")
 	for _, kv := range env {
 		fmt.Fprintf(&b, "<li><code>%s</code></li>\n", html.EscapeString(kv))
