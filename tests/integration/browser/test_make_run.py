@@ -60,14 +60,14 @@ def test_make_run_serves_the_suggested_app_from_a_real_pod(
         expect(page.get_by_role("heading", name="App hello")).to_be_visible()
         expect(page.locator("[data-ready]").first).to_have_text("1/1", timeout=scaled(90) * 1000)
 
-        link = page.get_by_role("link", name=re.compile(r"^http://hello-"))
-        expect(link).to_have_attribute("href", f"http://hello-{login}.apps.localhost:{port}/")
+        url = f"http://hello-{login}.apps.localhost:{port}/"
+        expect(page.get_by_role("link", name=url)).to_have_attribute("href", url)
         # Traefik learns of the Ingress a moment after the pod is Ready: open it until it
         # answers, as a person pressing reload would.
         served = page.context.new_page()
 
         def answered() -> bool:
-            response = served.goto(f"http://hello-{login}.apps.localhost:{port}/")
+            response = served.goto(url)
             return response is not None and response.status == 200
 
         eventually(answered, within=30, what="the app's page through its Ingress")
