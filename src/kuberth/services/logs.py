@@ -264,6 +264,8 @@ class LogService:
                 continue
             except BadRequestError as error:  # the kubelet's "is waiting to start"
                 raise ConflictError(error.message, field="container") from error
+            except KuberthError as error:  # e.g. no kubelet to ask (a node of kwok's)
+                raise error.prefixed(f"reading the log of {source.prefix.strip()}") from error
             parts.append(prefixed(text, source.pod, source.container))
         return "".join(parts)
 
