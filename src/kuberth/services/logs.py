@@ -227,6 +227,8 @@ class LogService:
             BadRequestError, ConflictError: see :func:`choose_sources`.
         """
         what = f"app {name}" if app else f"deployment {name}"
+        # Someone else's namespace: its own 404, the same whatever the name.
+        self._workloads.require_access(principal, namespace)
         try:
             deployment = self._workloads.read(principal, DEPLOYMENT.plural, namespace, name)
         except NotFoundError as error:

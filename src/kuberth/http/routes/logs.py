@@ -93,7 +93,10 @@ class FollowResponse(Response):
         timeout: float,
         release: Callable[[], None],
     ) -> None:
-        super().__init__(media_type=TEXT, headers={"Cache-Control": "no-store"})
+        # As StreamingResponse does: no body, so no Content-Length (the lines are sent chunked).
+        self.status_code = 200
+        self.background = None
+        self.init_headers({"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})
         self._follow = follow
         self._timeout = timeout
         self._release = release
