@@ -619,7 +619,7 @@ def edit_resource(request: Request, namespace: str, plural: str, name: str) -> R
     except KuberthError as error:
         return _error_page(request, principal, error)
     context: dict[str, Any] = {}
-    if plural == DEPLOYMENT.plural:  # why its pods do not run, and their logs
+    if KINDS[plural].runs_pods:  # why its pods do not run, and their logs
         services = _services(request)
         try:
             found = services.workloads.details(principal, plural, obj, frozenset({"problems"}))

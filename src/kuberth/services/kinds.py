@@ -88,6 +88,8 @@ class WorkloadKind(ABC, Generic[SpecT]):
     related: frozenset[str] = frozenset()
     #: Its objects hold hosts (claimed before a write, released after a delete).
     holds_hosts: bool = False
+    #: Its objects run pods: its page says why they do not run (``problems``) and shows their logs.
+    runs_pods: bool = False
     #: A merge patch goes to Kubernetes as it is, checked by :meth:`check` on its own fields;
     #: otherwise it is merged here first, so the check covers exactly what is stored.
     patched_in_kubernetes: bool = False
@@ -178,6 +180,7 @@ class Deployments(WorkloadKind[DeploymentSpec]):
     concise = DeploymentSpec
     title = "Deployments"
     related = frozenset({"pods", "events", "problems"})
+    runs_pods = True
     patched_in_kubernetes = True  # Kubernetes merges; the replica and quantity rules hold for both
     form = (
         FormField("name", "Name", required=True),

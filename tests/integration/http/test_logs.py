@@ -8,9 +8,9 @@ no real node (the ``real_node`` fixture says why).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextlib import AbstractContextManager, ExitStack
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -181,7 +181,7 @@ def follow_until_new_line(
     assert response.headers["content-type"] == "text/plain; charset=utf-8"
     # Read with next(), not a for loop: leaving a for loop over iter_lines() would close the
     # response, and the follow with it.
-    incoming = response.iter_lines()
+    incoming = cast(Generator[str, None, None], response.iter_lines())  # a generator, in fact
     stack.callback(incoming.close)  # closed with the response, when the client goes away
     for _ in range(10_000):
         [(pod, item)] = lines(next(incoming))
