@@ -39,10 +39,10 @@ TAIL_MAX = 10_000
 #: Bytes per container one read may return at most (Kubernetes' ``limitBytes``), so a log of
 #: very long lines cannot make one answer huge. Not for follows: they are bounded in time.
 LIMIT_BYTES = 4 * 1024 * 1024
-#: The longest ``since`` Kuberth accepts: 30 days.
-SINCE_MAX = 30 * 24 * 3600
+#: ``since``: a positive whole number of seconds, minutes or hours (also the API's schema).
+SINCE_PATTERN = r"^0*[1-9][0-9]{0,8}[smh]?$"
 
-_DURATION = re.compile(r"^(\d{1,9})([smh]?)$")
+_DURATION = re.compile(SINCE_PATTERN)
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600}
 
 
@@ -54,18 +54,15 @@ def parse_since(value: str | None) -> int | None:
     """
     if value is None or value == "":
         return None
-    match = _DURATION.match(value.strip())
-    if match is None:
+    text = value.strip()
+    if _DURATION.match(text) is None:
         raise InvalidInputError(
-            f"since: {value!r} is not a number of seconds or a duration such as 30s, 5m or 2h",
+            f"since: {value!r} is not a positive number of seconds or a duration such as 30s, "
+            "5m or 2h",
             field="since",
         )
-    seconds = int(match.group(1)) * _UNITS[match.group(2)]
-    if not 1 <= seconds <= SINCE_MAX:
-        raise InvalidInputError(
-            f"since: must be between 1 second and {SINCE_MAX // 86400} days", field="since"
-        )
-    return seconds
+    unit = text[-1] if text[-1] in _UNITS else ""
+    return int(text.removesuffix(unit)) * _UNITS[unit]
 
 
 def prefix(pod: str, container: str) -> str:
@@ -161,13 +158,13 @@ def choose_sources(
     ``what`` names the Deployment or app in errors ("deployment web").
 
     Raises:
-        BadRequestError: naming ``container``, which the pod template does not have.
-        NotFoundError: naming ``pod``, which is not one of these pods.
+        NotFoundError: naming ``container``, which the pod template does not have, or ``pod``,
+            which is not one of these pods.
         ConflictError: nothing to read yet (containers waiting to start, no previous instance).
     """
     regular, init = _containers(template.get("spec") or {})
     if request.container is not None and request.container not in regular + init:
-        raise BadRequestError(
+        raise NotFoundError(
             f"container: {what} has no container {request.container!r}"
             f" (it has {', '.join(regular + init) or 'none'})",
             field="container",
@@ -224,7 +221,7 @@ class LogService:
 
         Raises:
             NotFoundError: no such Deployment (or app) of the caller's, or ``pod`` is not its.
-            BadRequestError, ConflictError: see :func:`choose_sources`.
+            ConflictError: see :func:`choose_sources`.
         """
         what = f"app {name}" if app else f"deployment {name}"
         # Someone else's namespace: its own 404, the same whatever the name.

@@ -21,7 +21,7 @@ from kuberth.cluster.versions import Versions
 from kuberth.devtools.github import StandInServer
 from kuberth.settings import Settings
 from tests.integration.conftest import ON_REAL_NODE, Tenant, _signed_in_tenants
-from tests.timing import eventually
+from tests.timing import eventually, scaled
 
 LINE = re.compile(r"^\[pod/(work-[a-z0-9]+-[a-z0-9]+)/work\] .*work item (\d+) done")
 PER_TENANT = 2  # long waits a tenant may hold at once, here
@@ -145,8 +145,9 @@ def test_recent_lines_prefixed_with_tail_since_container_and_pod(
         ({"tail": "x"}, 422, "tail"),
         ({"since": "yesterday"}, 422, "since"),
         ({"since": "0"}, 422, "since"),
+        ({"since": "5d"}, 422, "since"),
         ({"follow": "maybe"}, 422, "follow"),
-        ({"container": "nope"}, 400, "container"),
+        ({"container": "nope"}, 404, "container"),
         ({"pod": "work-nope-x"}, 404, "pod"),
         ({"previous": "true"}, 409, "previous"),  # nothing has crashed
     ]:
@@ -217,8 +218,9 @@ def test_follow_streams_new_lines_is_capped_and_ends_cleanly(
             assert refused.status_code == 429, refused.text
             assert 1 <= int(refused.headers["Retry-After"]) <= 120
             assert "per user" in error(refused)["message"]
-            # Recent lines are no long wait: still served.
+            # Recent lines are no long wait: still served; and the probes answer.
             assert alice.http.get(url, params={"tail": 1}).status_code == 200
+            assert httpx.get(f"{base}/readyz", timeout=scaled(15)).status_code == 200
             newest = max(item for _, item in seen)
         # The client went away: every follow ends, its upstream streams closed, its slot free.
         eventually(
@@ -312,3 +314,18 @@ def test_why_pods_do_not_start_in_plain_words(
     # No pod, no log: an empty answer.
     empty = alice.http.get(f"/api/v1/namespaces/{ns}/deployments/root/logs")
     assert (empty.status_code, empty.text) == (200, "")
+
+    # A container whose command cannot run: it exits again and again.
+    crash = {"name": "crash", "image": images["worker"], "command": ["/no-such-binary"]}
+    assert alice.http.post(f"/api/v1/namespaces/{ns}/deployments", json=crash).status_code == 201
+
+    def crash_loop() -> dict[str, Any] | None:
+        found = problems_of(alice, f"/api/v1/namespaces/{ns}/deployments/crash?include=problems")
+        return next((p for p in found or [] if p["reason"] == "CrashLoop"), None)
+
+    looping = eventually(crash_loop, within=90, what="the crash-loop problem", interval=0.5)
+    assert re.match(
+        r"Container crash keeps crashing: it exited with code \d+, and has been restarted \d+ "
+        r"times",
+        looping["message"],
+    ), looping

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from kuberth.exceptions import BadRequestError, ConflictError, InvalidInputError, NotFoundError
+from kuberth.exceptions import ConflictError, InvalidInputError, NotFoundError
 from kuberth.services.logs import (
     LIMIT_BYTES,
     LogRequest,
@@ -20,13 +20,23 @@ from kuberth.services.logs import (
 
 @pytest.mark.parametrize(
     ("value", "seconds"),
-    [(None, None), ("", None), ("300", 300), ("30s", 30), ("5m", 300), ("2h", 7200), (" 7 ", 7)],
+    [
+        (None, None),
+        ("", None),
+        ("300", 300),
+        ("30s", 30),
+        ("5m", 300),
+        ("2h", 7200),
+        (" 7 ", 7),
+        ("007", 7),
+        ("999999999h", 999999999 * 3600),
+    ],
 )
 def test_since_takes_seconds_or_a_duration(value: str | None, seconds: int | None) -> None:
     assert parse_since(value) == seconds
 
 
-@pytest.mark.parametrize("value", ["0", "-5", "5d", "1.5h", "abc", "5 m", "10000000000", "31000h"])
+@pytest.mark.parametrize("value", ["0", "00", "0h", "-5", "5d", "1.5h", "abc", "5 m", "1234567890"])
 def test_a_bad_since_names_the_field(value: str) -> None:
     with pytest.raises(InvalidInputError) as raised:
         parse_since(value)
@@ -122,7 +132,7 @@ def test_one_container_and_one_pod() -> None:
 
 def test_an_unknown_container_or_pod_names_the_field() -> None:
     pods = [pod("a", "1", web=RUNNING)]
-    with pytest.raises(BadRequestError) as raised:
+    with pytest.raises(NotFoundError) as raised:
         choose_sources(TEMPLATE, pods, LogRequest(container="nope"), what="deployment d")
     assert raised.value.field == "container"
     assert "web, sidecar, setup" in raised.value.message

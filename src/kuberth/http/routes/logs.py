@@ -24,7 +24,14 @@ from kuberth.http.fairness import fairness, tenant_key
 from kuberth.http.json_bodies import BoundedJSONRoute
 from kuberth.http.routes.namespaces import NamespaceName
 from kuberth.http.services import Services
-from kuberth.services.logs import TAIL_DEFAULT, TAIL_MAX, Emit, LogRequest, parse_since
+from kuberth.services.logs import (
+    SINCE_PATTERN,
+    TAIL_DEFAULT,
+    TAIL_MAX,
+    Emit,
+    LogRequest,
+    parse_since,
+)
 from kuberth.services.principal import Principal
 
 router = APIRouter(route_class=BoundedJSONRoute, prefix="/api/v1/namespaces/{namespace}")
@@ -43,14 +50,17 @@ Tail = Annotated[
 Since = Annotated[
     str | None,
     Query(
-        max_length=16,
-        description="Only lines newer than this: seconds (`300`) or a duration (`30s`, `5m`, "
-        "`2h`), at most 30 days",
+        pattern=SINCE_PATTERN,
+        description="Only lines newer than this: seconds (`300`) or a duration (`30s`, `5m`, `2h`)",
     ),
 ]
 Container = Annotated[
     str | None,
-    Query(max_length=253, description="One container (default: every container of the pods)"),
+    Query(
+        max_length=253,
+        description="One container (default or empty: every container of the pods); one the "
+        "pods do not have is a 404 naming `container`",
+    ),
 ]
 Previous = Annotated[
     bool, Query(description="The previous instance of each container: the one that crashed")
@@ -63,20 +73,31 @@ Follow = Annotated[
         "(`KUBERTH_LOG_FOLLOW_TIMEOUT`) ends it; counts as one of the caller's long waits"
     ),
 ]
-Pod = Annotated[str | None, Query(max_length=253, description="One pod of the Deployment")]
+Pod = Annotated[
+    str | None,
+    Query(max_length=253, description="One pod of the Deployment (default or empty: every pod)"),
+]
 
 DESCRIPTION = (
     "Plain text, each line prefixed as `kubectl logs --prefix` does: "
     "`[pod/<pod>/<container>] <line>`; pod after pod (oldest first) unless following. "
     "Read as the caller (impersonated). A container that has not started yet is a 409 naming "
-    "`container`; one the pods do not have, a 400."
+    "`container`; one the pods do not have, a 404 naming it."
 )
+#: The lines are text, the errors the one JSON shape: each says its own media type (with a
+#: ``model``, FastAPI would list an error under the route's text/plain).
 RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
         "content": {"text/plain": {"schema": {"type": "string"}}},
         "description": "The lines, prefixed",
     },
-    **error_responses(400, 401, 404, 409, 422, 429, 503),
+    **{
+        code: {
+            "description": entry["description"],
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+        }
+        for code, entry in error_responses(401, 404, 409, 422, 429, 502, 503).items()
+    },
 }
 
 
@@ -149,7 +170,11 @@ async def _logs(
     pod: str | None,
 ) -> Response:
     asked = LogRequest(
-        tail=tail, since=parse_since(since), container=container, pod=pod, previous=previous
+        tail=tail,
+        since=parse_since(since),
+        container=container or None,
+        pod=pod or None,
+        previous=previous,
     )
     release: Callable[[], None] = lambda: None  # noqa: E731 - nothing held yet
     limit = services.settings.log_follow_timeout
