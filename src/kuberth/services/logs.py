@@ -21,6 +21,7 @@ from kuberth.exceptions import (
     InvalidInputError,
     KuberthError,
     NotFoundError,
+    UpstreamError,
 )
 from kuberth.services.builders import workloads as build
 from kuberth.services.kinds import DEPLOYMENT
@@ -43,6 +44,8 @@ LIMIT_BYTES = 4 * 1024 * 1024
 SINCE_PATTERN = r"^0*[1-9][0-9]{0,8}[smh]?$"
 
 _DURATION = re.compile(SINCE_PATTERN)
+#: How the API server says a pod's node has no address to reach its kubelet at (kwok's nodes).
+NO_KUBELET = "no preferred addresses found"
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600}
 
 
@@ -263,7 +266,14 @@ class LogService:
                 continue
             except BadRequestError as error:  # the kubelet's "is waiting to start"
                 raise ConflictError(error.message, field="container") from error
-            except KuberthError as error:  # e.g. no kubelet to ask (a node of kwok's)
+            except UpstreamError as error:
+                if NO_KUBELET in error.message:  # the pod's state, not a failure: a 409
+                    raise ConflictError(
+                        f"the log of {source.prefix.strip()} cannot be read: its node has no "
+                        "address where the API server could ask its kubelet (a simulated node, "
+                        f"such as kwok's, serves no logs); Kubernetes said: {error.message}",
+                        field="pod",
+                    ) from error
                 raise error.prefixed(f"reading the log of {source.prefix.strip()}") from error
             parts.append(prefixed(text, source.pod, source.container))
         return "".join(parts)

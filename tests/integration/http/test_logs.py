@@ -329,3 +329,29 @@ def test_why_pods_do_not_start_in_plain_words(
         r"times",
         looping["message"],
     ), looping
+
+
+def test_a_pod_on_a_node_without_a_kubelet_is_a_conflict_saying_so(
+    tenants: Callable[[], Tenant],
+) -> None:
+    """kwok's simulated node runs pods that have no logs: a 409 that says why, not a 5xx. (Runs
+    with or without a real node: the tenants' pods go to kwok's node here.)"""
+    alice = tenants()
+    ns = alice.namespace
+    made = alice.http.post(
+        f"/api/v1/namespaces/{ns}/apps", json={"name": "web", "image": "nginx:1"}
+    )
+    assert made.status_code == 201, made.text
+
+    def running() -> httpx.Response | None:
+        response = alice.http.get(f"/api/v1/namespaces/{ns}/apps/web/logs")
+        return response if response.status_code != 200 else None  # 200: no pod yet
+
+    refused = eventually(running, within=60, what="a pod of the app", interval=0.3)
+    assert refused.status_code == 409, refused.text
+    assert error(refused)["field"] == "pod"
+    assert "serves no logs" in error(refused)["message"]
+    # The app's page still renders, saying it.
+    page = alice.http.get(f"/namespaces/{ns}/apps/web")
+    assert page.status_code == 200
+    assert "serves no logs" in page.text
