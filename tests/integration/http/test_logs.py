@@ -8,12 +8,14 @@ no real node (the ``real_node`` fixture says why).
 from __future__ import annotations
 
 import re
+import ssl
 from collections.abc import Callable, Generator, Iterator
 from contextlib import AbstractContextManager, ExitStack
 from typing import Any, cast
 
 import httpx
 import pytest
+from kubernetes import client
 
 from kuberth.cluster.build import Builder
 from kuberth.cluster.node.runtime import RealNode
@@ -198,8 +200,23 @@ def open_follows(base: str) -> float:
     return float(match.group(1))
 
 
+def upstream_log_streams(admin_api: client.ApiClient) -> float:
+    """Log streams the API server holds open now (its own long-running request gauge)."""
+    configuration = admin_api.configuration
+    tls = ssl.create_default_context(cafile=configuration.ssl_ca_cert)
+    tls.load_cert_chain(configuration.cert_file, configuration.key_file)
+    text = httpx.get(f"{configuration.host}/metrics", verify=tls, timeout=scaled(15)).text
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("apiserver_longrunning_requests{")
+        and 'resource="pods"' in line
+        and 'subresource="log"' in line
+    )
+
+
 def test_follow_streams_new_lines_is_capped_and_ends_cleanly(
-    people: tuple[str, Callable[[], Tenant]], images: dict[str, str]
+    people: tuple[str, Callable[[], Tenant]], images: dict[str, str], admin_api: client.ApiClient
 ) -> None:
     base, tenant = people
     alice = tenant()
@@ -214,6 +231,7 @@ def test_follow_streams_new_lines_is_capped_and_ends_cleanly(
             deployment = f"/api/v1/namespaces/{alice.namespace}/deployments/work/logs"
             seen.append(follow_until_new_line(alice.http, deployment, newest, follows))
             assert open_follows(base) >= PER_TENANT
+            assert upstream_log_streams(admin_api) >= PER_TENANT  # one per follow's container
             refused = alice.http.get(url, params={"follow": "true"})
             assert refused.status_code == 429, refused.text
             assert 1 <= int(refused.headers["Retry-After"]) <= 120
@@ -225,6 +243,12 @@ def test_follow_streams_new_lines_is_capped_and_ends_cleanly(
         # The client went away: every follow ends, its upstream streams closed, its slot free.
         eventually(
             lambda: open_follows(base) == 0, within=15, what="the follows to end", interval=0.1
+        )
+        eventually(
+            lambda: upstream_log_streams(admin_api) == 0,
+            within=15,
+            what="the API server to hold no log stream",
+            interval=0.1,
         )
 
 
