@@ -285,6 +285,11 @@ def test_why_pods_do_not_start_in_plain_words(
     same = problems_of(alice, f"/api/v1/namespaces/{ns}/deployments/nope?include=problems")
     assert same
     assert same[0]["reason"] == "ImagePull"
+    # The app's page says it too.
+    page = alice.http.get(f"/namespaces/{ns}/apps/nope")
+    assert page.status_code == 200
+    assert "Why the pods do not run" in page.text
+    assert "The node could not get the image example.invalid/nope:1" in page.text
     # Its logs: the container has not started, a 409 saying so.
     waiting = alice.http.get(f"/api/v1/namespaces/{ns}/apps/nope/logs")
     assert waiting.status_code == 409, waiting.text
@@ -332,6 +337,10 @@ def test_why_pods_do_not_start_in_plain_words(
         "Security rules: "
     )
     assert "runAsUser=0" in refusal["message"]
+    # The Deployment's page says it too.
+    page = alice.http.get(f"/namespaces/{ns}/deployments/root/edit")
+    assert page.status_code == 200
+    assert "Kubernetes refused to create the pods: they break the namespace" in page.text
     # Without include, a GET stays one call and says nothing of problems.
     plain = alice.http.get(f"/api/v1/namespaces/{ns}/deployments/root").json()
     assert plain["problems"] is None
