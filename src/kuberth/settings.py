@@ -272,11 +272,18 @@ class Settings(BaseSettings):
     namespace_delete_timeout: float = Field(
         default=60.0, gt=0, le=600, description="Longest a DELETE waits for a namespace to go."
     )
+    log_follow_timeout: float = Field(
+        default=300.0,
+        gt=0,
+        le=3600,
+        description="Longest a log follow (`GET .../logs?follow=true`) streams before Kuberth "
+        "ends it; it holds one of the caller's long waits meanwhile (no thread).",
+    )
     long_waits_per_tenant: int = Field(
         default=4,
         ge=1,
-        description="Long waits (rollout watches, namespace deletions that wait) one user may "
-        "hold at once on a replica; more are refused with 429.",
+        description="Long waits (rollout watches, namespace deletions that wait, log follows) one "
+        "user may hold at once on a replica; more are refused with 429.",
     )
     long_waits_total: int = Field(
         default=16,

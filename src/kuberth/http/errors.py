@@ -106,6 +106,7 @@ _DESCRIPTIONS = {
     409: "Conflict with the current state",
     422: "A field's value is invalid; `field` names it",
     429: "Over a per-user limit (request rate, long waits); retry after `Retry-After` seconds",
+    502: "Kubernetes failed to answer (e.g. no kubelet could serve a pod's log)",
     503: "A dependency is unreachable; retry after `Retry-After` seconds",
 }
 

@@ -39,10 +39,10 @@ def _retry_after(deadlines: list[float]) -> int:
 
 
 class LongWaits:
-    """Requests that wait on Kubernetes for long (a rollout, a namespace's deletion, later a log
+    """Requests that wait on Kubernetes for long (a rollout, a namespace's deletion, a log
     follow): at most ``per_tenant`` at once per key, ``total`` at once in all, each beyond either
-    refused at once with a 429. They run on a thread capacity of their own, never taking a worker
-    thread the ordinary requests need.
+    refused at once with a 429. They run on a thread capacity of their own (a log follow on the
+    event loop, with no thread at all), never taking a worker thread the ordinary requests need.
 
     Retry-After is the time until the soonest of the waits in the way must end (its timeout); it
     may end sooner (the rollout completes), so a client retrying earlier may be served.
@@ -62,7 +62,8 @@ class LongWaits:
         if len(held) >= self.per_tenant:
             REFUSALS.labels("long_waits_per_tenant").inc()
             raise TooManyRequestsError(
-                f"at most {self.per_tenant} long waits (rollouts, deletions) at once per user",
+                f"at most {self.per_tenant} long waits (rollouts, deletions, log follows) at once"
+                " per user",
                 retry_after=_retry_after(held),
             )
         if len(self._all) >= self.total:
@@ -79,6 +80,26 @@ class LongWaits:
         self._all.remove(deadline)
         if not self._held[key]:
             del self._held[key]
+
+    def hold(self, key: str, timeout: float) -> Callable[[], None]:
+        """Take a slot for a wait that runs on the event loop (a log follow), or refuse with
+        `TooManyRequestsError`; returns what frees it (calling it again does nothing). The wait
+        needs no thread, and must end within ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        self._admit(key, deadline)
+        held = True
+
+        def release() -> None:
+            nonlocal held
+            if held:
+                held = False
+                self._release(key, deadline)
+
+        return release
+
+    def held(self, key: str) -> int:
+        """How many waits ``key`` holds now."""
+        return len(self._held.get(key, []))
 
     async def run(self, key: str, timeout: float, function: Callable[[], T]) -> T:
         """Run ``function`` (which returns within about ``timeout`` seconds) in a thread of the

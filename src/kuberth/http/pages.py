@@ -31,6 +31,7 @@ from kuberth.http.dependencies import SESSION_KEY
 from kuberth.http.json_bodies import BoundedJSONRoute
 from kuberth.http.services import Services
 from kuberth.services.kinds import DEPLOYMENT, KINDS
+from kuberth.services.logs import LogRequest
 from kuberth.services.principal import Principal
 from kuberth.services.specs import AppSpec, AppUpdate
 
@@ -428,7 +429,29 @@ def app_page(request: Request, namespace: str, name: str) -> Response:
         "host": (app["ingress"] or {}).get("hosts", [""])[0] if app["ingress"] else "",
         "env": "\n".join(f"{e['name']}={e.get('value', '')}" for e in container.get("env", [])),
     }
-    return _app_page(request, principal, namespace, app, form=current)
+    logs = _recent_logs(services, principal, namespace, name, app=True)
+    return _app_page(request, principal, namespace, app, form=current, logs=logs)
+
+
+def _recent_logs(
+    services: Services, principal: Principal, namespace: str, name: str, *, app: bool
+) -> dict[str, str | None]:
+    """The recent lines of a Deployment's (an app's) pods for its page, or why there are none;
+    the page's script follows them live from the same API."""
+    kind = "apps" if app else DEPLOYMENT.plural
+    asked = LogRequest()
+    try:
+        sources = services.logs.sources(principal, namespace, name, asked, app=app)
+        text: str | None = services.logs.read(principal, namespace, sources, asked)
+        error = None if sources else "No pod has started yet."
+    except KuberthError as failure:
+        text, error = None, failure.message
+    return {
+        "url": f"/api/v1/namespaces/{namespace}/{kind}/{name}/logs",
+        "text": text,
+        "error": error,
+        "tail": str(asked.tail),
+    }
 
 
 @router.post("/namespaces/{namespace}/apps/{name}")
@@ -595,8 +618,19 @@ def edit_resource(request: Request, namespace: str, plural: str, name: str) -> R
         obj = _services(request).workloads.read(principal, plural, namespace, name)
     except KuberthError as error:
         return _error_page(request, principal, error)
+    context: dict[str, Any] = {}
+    if KINDS[plural].runs_pods:  # why its pods do not run, and their logs
+        services = _services(request)
+        try:
+            found = services.workloads.details(principal, plural, obj, frozenset({"problems"}))
+            context["problems"] = found["problems"]
+        except KuberthError as error:
+            return _error_page(request, principal, error)
+        context["logs"] = _recent_logs(services, principal, namespace, name, app=False)
     obj.get("metadata", {}).pop("managedFields", None)
-    return _edit_page(request, principal, namespace, plural, name, json.dumps(obj, indent=2))
+    return _edit_page(
+        request, principal, namespace, plural, name, json.dumps(obj, indent=2), **context
+    )
 
 
 def _edit_page(

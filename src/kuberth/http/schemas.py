@@ -125,6 +125,17 @@ class Event(BaseModel):
     last_seen: str | None
 
 
+class Problem(BaseModel):
+    """Why pods do not run, in plain words, from their states, the events and the Deployment."""
+
+    reason: str = Field(
+        description="A short code: ImagePull, PodSecurity, QuotaExceeded, FailedCreate, "
+        "CrashLoop, RunsAsRoot, CannotStart, Unschedulable, NotReady"
+    )
+    message: str = Field(description="What is wrong, in a sentence")
+    pods: list[str] = Field(default=[], description="The pods it concerns (none: the Deployment)")
+
+
 class Deployment(ObjectSummary):
     images: list[str | None]
     replicas: Replicas
@@ -132,6 +143,11 @@ class Deployment(ObjectSummary):
     rolled_out: bool
     pods: list[Pod] | None = Field(default=None, description="GET of one with include=pods")
     events: list[Event] | None = Field(default=None, description="GET of one with include=events")
+    problems: list[Problem] | None = Field(
+        default=None,
+        description="GET of one with include=problems: why its pods do not run (empty: nothing "
+        "is wrong)",
+    )
 
 
 class ServicePortSummary(BaseModel):
@@ -171,6 +187,11 @@ class App(BaseModel):
     service: Service | None
     ingress: Ingress | None
     url: str | None
+    problems: list[Problem] | None = Field(
+        default=None,
+        description="GET of one app: why its pods do not run, in plain words (empty: nothing is "
+        "wrong); null in lists",
+    )
 
 
 class Rollout(BaseModel):

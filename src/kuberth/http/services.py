@@ -23,6 +23,7 @@ from kuberth.services.health import HealthService
 from kuberth.services.hosts import HostClaims, Hosts, hosts_of, ingress_hosts
 from kuberth.services.kubeconfigs import KubeconfigService
 from kuberth.services.leader import LeaderElector, holder_identity
+from kuberth.services.logs import LogService
 from kuberth.services.namespaces import NamespaceService
 from kuberth.services.policy import WorkloadPolicy
 from kuberth.services.provisioned import CountedNamespaceStorage
@@ -71,6 +72,8 @@ class Services:
     github: GitHubApi
     workloads: WorkloadService
     apps: AppService
+    #: The logs of Deployments' and apps' pods.
+    logs: LogService
     kubeconfigs: KubeconfigService
     audit: AuditService
     admin: AdminService
@@ -95,6 +98,7 @@ class Services:
         if self.membership is not None:
             self.membership.close()
         self.database.engine.dispose()
+        await self.kubernetes.aclose()
         self.kubernetes.close()
 
 
@@ -250,6 +254,7 @@ def build_services(settings: Settings) -> Services:
             apps_domain=settings.apps_domain,
             url_template=settings.app_url_template,
         ),
+        logs=LogService(workloads=workloads, pods=PodStorage(api)),
         kubeconfigs=KubeconfigService(
             namespaces=namespace_service,
             service_accounts=ServiceAccountStorage(api),

@@ -98,7 +98,11 @@ class AppService:
         deployment = parts[DEPLOYMENT.plural]
         if deployment is None or not _is_app(deployment, name):
             raise NotFoundError(f"app {name} not found")
-        return _summary(name, parts, self._url_template)
+        # Two calls more (pods, events), only when its pods do not all run.
+        found = self._workloads.details(
+            principal, DEPLOYMENT.plural, deployment, frozenset({"problems"})
+        )
+        return {**_summary(name, parts, self._url_template), "problems": found["problems"]}
 
     def list(self, principal: Principal, namespace: str) -> list[JSON]:
         """Three list calls, whatever the number of apps."""

@@ -10,6 +10,7 @@ read this registry, so none of them branches on a kind's name; a new kind is one
 from __future__ import annotations
 
 import copy
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel
 
-from kuberth.services import summaries
+from kuberth.services import problems, summaries
 from kuberth.services.builders import workloads as build
 from kuberth.services.policy import WorkloadPolicy, check_deployment
 from kuberth.services.specs import AppUpdate, DeploymentSpec, IngressSpec, ServiceSpec
@@ -87,6 +88,8 @@ class WorkloadKind(ABC, Generic[SpecT]):
     related: frozenset[str] = frozenset()
     #: Its objects hold hosts (claimed before a write, released after a delete).
     holds_hosts: bool = False
+    #: Its objects run pods: its page says why they do not run (``problems``) and shows their logs.
+    runs_pods: bool = False
     #: A merge patch goes to Kubernetes as it is, checked by :meth:`check` on its own fields;
     #: otherwise it is merged here first, so the check covers exactly what is stored.
     patched_in_kubernetes: bool = False
@@ -176,7 +179,8 @@ class Deployments(WorkloadKind[DeploymentSpec]):
     storage = DeploymentStorage
     concise = DeploymentSpec
     title = "Deployments"
-    related = frozenset({"pods", "events"})
+    related = frozenset({"pods", "events", "problems"})
+    runs_pods = True
     patched_in_kubernetes = True  # Kubernetes merges; the replica and quantity rules hold for both
     form = (
         FormField("name", "Name", required=True),
@@ -197,8 +201,13 @@ class Deployments(WorkloadKind[DeploymentSpec]):
         return summaries.deployment(obj)
 
     def details(self, obj: JSON, include: frozenset[str], neighbours: Neighbours) -> JSON:
-        """Pods and recent events: both read the pods (events are picked by their names)."""
+        """Pods, recent events and problems: each reads the pods (events are picked by their
+        names), events and problems the events too. Problems of a Deployment whose pods all run
+        cost nothing more: there are none."""
         summary = self.summarize(obj)
+        if "problems" in include and problems.healthy(obj):
+            summary["problems"] = []
+            include = include - {"problems"}
         if not include:
             return summary
         namespace = obj["metadata"]["namespace"]
@@ -210,21 +219,39 @@ class Deployments(WorkloadKind[DeploymentSpec]):
         pod_items: JSONList = pods.get("items", [])
         if "pods" in include:
             summary["pods"] = [summaries.pod(p) for p in pod_items]
-        if "events" in include:
-            summary["events"] = self._related_events(obj, pod_items, neighbours)
+        if include & {"events", "problems"}:
+            related = self._related_events(obj, pod_items, neighbours)
+            if "events" in include:
+                summary["events"] = [summaries.event(e) for e in related[:20]]
+            if "problems" in include:
+                summary["problems"] = problems.problems(obj, pod_items, related)
         return summary
 
     @staticmethod
     def _related_events(obj: JSON, pods: JSONList, neighbours: Neighbours) -> JSONList:
-        """The newest events about the Deployment, its ReplicaSets and its pods."""
-        names = {obj["metadata"]["name"]} | {p["metadata"]["name"] for p in pods}
+        """The events about the Deployment, its ReplicaSets and its pods, newest first (raw).
+
+        A ReplicaSet that could not make a single pod is known by its name only:
+        ``<deployment>-<pod template hash>``.
+        """
+        name = obj["metadata"]["name"]
+        names = {name} | {p["metadata"]["name"] for p in pods}
         names |= {ref["name"] for p in pods for ref in p["metadata"].get("ownerReferences", [])}
+        replica_set = re.compile(rf"^{re.escape(name)}-[a-z0-9]+$")
         events = neighbours.events.list(
             namespace=obj["metadata"]["namespace"], identity=neighbours.identity
         ).get("items", [])
-        related = [e for e in events if e.get("involvedObject", {}).get("name") in names]
+        related = [
+            e
+            for e in events
+            if e.get("involvedObject", {}).get("name") in names
+            or (
+                e.get("involvedObject", {}).get("kind") == "ReplicaSet"
+                and replica_set.match(e.get("involvedObject", {}).get("name", ""))
+            )
+        ]
         related.sort(key=lambda e: summaries.event(e)["last_seen"] or "", reverse=True)
-        return [summaries.event(e) for e in related[:20]]
+        return related
 
     def apply_app_change(self, obj: JSON, change: AppUpdate) -> None:
         container = obj["spec"]["template"]["spec"]["containers"][0]

@@ -101,6 +101,26 @@ def test_long_waits_are_capped_per_key_and_in_all_and_freed_when_done() -> None:
     assert 1 <= total_retry <= 30
 
 
+def test_a_hold_shares_the_caps_with_threaded_waits_and_is_freed_once() -> None:
+    """A log follow holds a slot with no thread: the same caps, freed by its release."""
+    waits = LongWaits(per_tenant=2, total=3)
+    first, second = waits.hold("a", 30), waits.hold("a", 30)
+    assert waits.held("a") == 2
+    with pytest.raises(TooManyRequestsError) as refused:
+        waits.hold("a", 30)
+    assert "log follows" in refused.value.message
+    third = waits.hold("b", 30)
+    with pytest.raises(TooManyRequestsError):  # the replica's total
+        waits.hold("c", 30)
+    first()
+    first()  # a second call frees nothing more
+    assert waits.held("a") == 1
+    fourth = waits.hold("c", 30)
+    for release in (second, third, fourth):
+        release()
+    assert waits.held("a") == waits.held("b") == waits.held("c") == 0
+
+
 def test_probes_answer_when_every_worker_thread_is_taken(tmp_path: Path) -> None:
     settings = Settings(
         environment="development",

@@ -62,7 +62,7 @@ def test_three_kinds_in_the_order_pages_and_routes_show_them() -> None:
             "apps/v1",
             DeploymentStorage,
             "Deployments",
-            {"pods", "events"},
+            {"pods", "events", "problems"},
             False,
         ),
         ("services", "Service", "v1", ServiceStorage, "Services", {"endpoints"}, False),
@@ -95,6 +95,7 @@ def test_each_kind_knows_its_address_and_what_it_offers(
     assert entry.related == related
     assert entry.holds_hosts is holds_hosts
     assert entry.patched_in_kubernetes is (plural == "deployments")
+    assert entry.runs_pods is (plural == "deployments")
 
 
 @pytest.mark.parametrize("kind", KINDS.values(), ids=list(KINDS))

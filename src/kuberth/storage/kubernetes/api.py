@@ -8,14 +8,17 @@ exceptions with the kind, name and Kubernetes' own message.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import logging
+import ssl
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 import urllib3
 from kubernetes import client
 from prometheus_client import Counter, Histogram
@@ -98,6 +101,8 @@ class KubernetesApi:
         self.requests_sent = 0
         #: Requests the API server refused with 429 and Kuberth sent again after waiting.
         self.throttled_retries = 0
+        #: For streams read on the event loop (log follows), made there on first use.
+        self._async: httpx.AsyncClient | None = None
 
     def request(
         self,
@@ -136,6 +141,105 @@ class KubernetesApi:
             )
         decoded: JSON = json.loads(data) if data else {}
         return decoded
+
+    def request_text(
+        self,
+        path: str,
+        *,
+        query: Mapping[str, str | int | bool] | None = None,
+        identity: Identity | None = None,
+        what: str = "",
+    ) -> str:
+        """GET a text body (a pod's log), decoded as UTF-8 (bad bytes replaced).
+
+        Raises:
+            The same errors as :meth:`request`.
+        """
+        response = self._send_patiently(
+            "GET", path, query, None, None, identity, self.timeout, "text/plain, */*"
+        )
+        data = response.read()
+        if response.status >= 400:
+            raise translate_error(
+                response.status,
+                data,
+                response.headers,
+                what=what or path,
+                retry_after=self.retry_after,
+            )
+        return bytes(data).decode("utf-8", errors="replace")
+
+    @contextlib.asynccontextmanager
+    async def stream_lines(
+        self,
+        path: str,
+        *,
+        query: Mapping[str, str | int | bool],
+        identity: Identity | None = None,
+        what: str = "",
+    ) -> AsyncIterator[AsyncIterator[str]]:
+        """GET a streamed text body (a pod's log with ``follow``) on the event loop, line by line.
+
+        The same server, TLS and credentials as every other request (and the same impersonation),
+        through an ``httpx.AsyncClient`` of its own, so a follow holds no thread. Leaving the
+        context closes the upstream response, whatever ended it (the client went away, a cancel).
+        Only connecting is bounded by the request timeout: a quiet log may send nothing for long,
+        so the caller bounds the whole stream.
+
+        Raises:
+            The same errors as :meth:`request`, for the response's status.
+        """
+        client = self._async_client()
+        headers = {"Accept": "text/plain, */*"}
+        for auth in self._api.configuration.auth_settings().values():  # a refreshed token, too
+            headers[auth["key"]] = str(auth["value"])
+        if identity is not None:
+            headers.update(identity.headers())
+        params = {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in query.items()}
+        self.requests_sent += 1
+        started = time.perf_counter()
+        try:
+            async with client.stream("GET", path, params=params, headers=headers) as response:
+                LATENCY.labels(verb="STREAM").observe(time.perf_counter() - started)
+                REQUESTS.labels(verb="STREAM", code=str(response.status_code)).inc()
+                if response.status_code >= 400:
+                    raise translate_error(
+                        response.status_code,
+                        await response.aread(),
+                        response.headers,
+                        what=what or path,
+                        retry_after=self.retry_after,
+                    )
+                yield _lines(response)
+        except httpx.TransportError as error:
+            REQUESTS.labels(verb="STREAM", code="unreachable").inc()
+            raise KubernetesUnavailableError(
+                f"the stream of {what or path} failed ({type(error).__name__})",
+                retry_after=self.retry_after,
+            ) from error
+
+    def _async_client(self) -> httpx.AsyncClient:
+        if self._async is None:
+            configuration = self._api.configuration
+            # The TLS the synchronous client has: the kubeconfig's CA and client certificate.
+            context = ssl.create_default_context(cafile=configuration.ssl_ca_cert)
+            if not configuration.verify_ssl:
+                context.check_hostname = False
+                context.verify_mode = ssl.CERT_NONE
+            if configuration.cert_file:
+                context.load_cert_chain(configuration.cert_file, configuration.key_file)
+            self._async = httpx.AsyncClient(
+                base_url=configuration.host,
+                verify=context,
+                timeout=httpx.Timeout(self.timeout, read=None),
+            )
+        return self._async
+
+    async def aclose(self) -> None:
+        """Close the event loop's client (the streams'), if one was made."""
+        if self._async is not None:
+            await self._async.aclose()
+            self._async = None
 
     def check_ready(self) -> None:
         """Ask the API server's ``/readyz`` (one request).
@@ -303,6 +407,11 @@ class KubernetesApi:
         LATENCY.labels(verb=verb).observe(time.perf_counter() - started)
         REQUESTS.labels(verb=verb, code=str(response.status)).inc()
         return response
+
+
+async def _lines(response: httpx.Response) -> AsyncIterator[str]:
+    async for line in response.aiter_lines():
+        yield line
 
 
 def translate_error(

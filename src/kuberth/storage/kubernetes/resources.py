@@ -7,7 +7,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -334,6 +335,39 @@ class IngressStorage(ResourceStorage):
 
 class PodStorage(ResourceStorage):
     kind = Kind("Pod", "v1", "pods")
+
+    def read_log(
+        self,
+        name: str,
+        *,
+        namespace: str,
+        query: Mapping[str, str | int | bool],
+        identity: Identity | None = None,
+    ) -> str:
+        """One container's log (``query``: Kubernetes' own ``container``, ``tailLines``, ...)."""
+        return self._api.request_text(
+            f"{self.kind.path(namespace, name)}/log",
+            query=query,
+            identity=identity,
+            what=self._what(name, namespace),
+        )
+
+    def follow_log(
+        self,
+        name: str,
+        *,
+        namespace: str,
+        query: Mapping[str, str | int | bool],
+        identity: Identity | None = None,
+    ) -> AbstractAsyncContextManager[AsyncIterator[str]]:
+        """One container's log, its lines as they come (``follow``), on the event loop; leaving
+        the context closes the upstream stream."""
+        return self._api.stream_lines(
+            f"{self.kind.path(namespace, name)}/log",
+            query={**query, "follow": True},
+            identity=identity,
+            what=self._what(name, namespace),
+        )
 
 
 class EventStorage(ResourceStorage):
