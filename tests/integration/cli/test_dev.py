@@ -144,6 +144,10 @@ def _kuberth() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "kuberth"]
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @contextlib.contextmanager
 def _dev(
     environment: dict[str, str], log: Path
@@ -159,6 +163,9 @@ def _dev(
             stdout=output,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group, as a terminal's foreground job
+            # and Ctrl-C's default action, as there: a suite started in the background of a
+            # non-interactive shell would otherwise pass on an ignored SIGINT.
+            preexec_fn=_default_sigint,
         )
     try:
         seen |= _tree(dev.pid)
