@@ -8,11 +8,12 @@ every upstream stream closed when the client goes away.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 from typing import Annotated, Any
 
 import anyio
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import PlainTextResponse
 from prometheus_client import Gauge
@@ -154,21 +155,22 @@ class FollowResponse(Response):
             FOLLOWS.dec()
 
 
-async def _logs(
-    request: Request,
-    principal: Principal,
-    services: Services,
-    namespace: str,
-    name: str,
-    *,
-    app: bool,
-    tail: int,
-    since: str | None,
-    container: str | None,
-    previous: bool,
-    follow: bool,
-    pod: str | None,
-) -> Response:
+@dataclass(frozen=True)
+class LogOptions:
+    """What the caller asked for, the same for a Deployment's logs and an app's."""
+
+    asked: LogRequest
+    follow: bool
+
+
+def log_options(
+    tail: Tail = TAIL_DEFAULT,
+    since: Since = None,
+    container: Container = None,
+    previous: Previous = False,
+    follow: Follow = False,
+    pod: Pod = None,
+) -> LogOptions:
     asked = LogRequest(
         tail=tail,
         since=parse_since(since),
@@ -176,6 +178,23 @@ async def _logs(
         pod=pod or None,
         previous=previous,
     )
+    return LogOptions(asked, follow)
+
+
+Options = Annotated[LogOptions, Depends(log_options)]
+
+
+async def _logs(
+    request: Request,
+    principal: Principal,
+    services: Services,
+    namespace: str,
+    name: str,
+    options: LogOptions,
+    *,
+    app: bool,
+) -> Response:
+    asked, follow = options.asked, options.follow
     release: Callable[[], None] = lambda: None  # noqa: E731 - nothing held yet
     limit = services.settings.log_follow_timeout
     if follow:  # admitted (or refused) before any work, as every long wait is
@@ -211,27 +230,9 @@ async def deployment_logs(
     name: str,
     principal: CurrentPrincipal,
     services: ServicesDep,
-    tail: Tail = TAIL_DEFAULT,
-    since: Since = None,
-    container: Container = None,
-    previous: Previous = False,
-    follow: Follow = False,
-    pod: Pod = None,
+    options: Options,
 ) -> Response:
-    return await _logs(
-        request,
-        principal,
-        services,
-        namespace,
-        name,
-        app=False,
-        tail=tail,
-        since=since,
-        container=container,
-        previous=previous,
-        follow=follow,
-        pod=pod,
-    )
+    return await _logs(request, principal, services, namespace, name, options, app=False)
 
 
 @router.get(
@@ -248,24 +249,6 @@ async def app_logs(
     name: str,
     principal: CurrentPrincipal,
     services: ServicesDep,
-    tail: Tail = TAIL_DEFAULT,
-    since: Since = None,
-    container: Container = None,
-    previous: Previous = False,
-    follow: Follow = False,
-    pod: Pod = None,
+    options: Options,
 ) -> Response:
-    return await _logs(
-        request,
-        principal,
-        services,
-        namespace,
-        name,
-        app=True,
-        tail=tail,
-        since=since,
-        container=container,
-        previous=previous,
-        follow=follow,
-        pod=pod,
-    )
+    return await _logs(request, principal, services, namespace, name, options, app=True)

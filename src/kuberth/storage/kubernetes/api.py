@@ -130,15 +130,7 @@ class KubernetesApi:
         response = self._send_patiently(
             method, path, query, body, content_type, identity, self.timeout, accept
         )
-        data = response.read()
-        if response.status >= 400:
-            raise translate_error(
-                response.status,
-                data,
-                response.headers,
-                what=what or path,
-                retry_after=self.retry_after,
-            )
+        data = self._body(response, what or path)
         decoded: JSON = json.loads(data) if data else {}
         return decoded
 
@@ -158,16 +150,16 @@ class KubernetesApi:
         response = self._send_patiently(
             "GET", path, query, None, None, identity, self.timeout, "text/plain, */*"
         )
-        data = response.read()
+        return bytes(self._body(response, what or path)).decode("utf-8", errors="replace")
+
+    def _body(self, response: Any, what: str) -> bytes:
+        """The response's body; a refusal or failure as its typed error."""
+        data: bytes = response.read()
         if response.status >= 400:
             raise translate_error(
-                response.status,
-                data,
-                response.headers,
-                what=what or path,
-                retry_after=self.retry_after,
+                response.status, data, response.headers, what=what, retry_after=self.retry_after
             )
-        return bytes(data).decode("utf-8", errors="replace")
+        return data
 
     @contextlib.asynccontextmanager
     async def stream_lines(
