@@ -140,7 +140,10 @@ def test_isolation_matrix(
         status = _request(
             anonymous, method, template, bob.namespace, {"Authorization": f"Bearer {bob_token}"}
         ).status_code
-        if status != 200:
+        # A pod's log is read from its node's kubelet: the matrix's pods are on kwok's node,
+        # which has none, so the owner gets the documented 409 naming the pod (still not a 404).
+        allowed = {200, 409} if template.endswith("/logs") else {200}
+        if status not in allowed:
             failures.append(f"owner GET {template}: {status}")
 
     with capsys.disabled():
