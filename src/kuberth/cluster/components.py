@@ -165,6 +165,11 @@ def commands(binaries: Binaries, layout: Layout, ports: Ports) -> dict[str, list
             f"--config={binaries.kwok_stages}",
             # Only the fake node: a real node beside it has a kubelet of its own.
             "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
+            # A Lease per fake node, renewed every 10 s as a kubelet does: its stages send the
+            # node's status only every 10-20 minutes ("heartbeat with lease"), and without a
+            # lease its status updates came ~53 s apart, past the node monitor's 50 s grace,
+            # so a busy moment made the node NotReady and its pods unready.
+            "--node-lease-duration-seconds=40",
             f"--server-address=127.0.0.1:{ports.kwok}",
         ],
     }

@@ -54,3 +54,8 @@ def test_fake_node_has_no_taint_and_room_for_pods() -> None:
     assert "taints" not in node.get("spec", {})
     assert node["status"]["allocatable"]["pods"] == "110"
     assert node["metadata"]["annotations"]["kwok.x-k8s.io/node"] == "fake"
+
+
+def test_kwok_keeps_a_lease_for_its_node_as_a_kubelet_does(tmp_path: Path) -> None:
+    """Its stages send the node's status only every 10-20 minutes: the lease is the heartbeat."""
+    assert "--node-lease-duration-seconds=40" in _commands(tmp_path)["kwok"]
