@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import copy
 import logging
+import random
+import time
 from typing import Any
 
 from kuberth.exceptions import ConflictError, InvalidInputError, KuberthError, NotFoundError
@@ -202,10 +204,11 @@ class AppService:
         The change sets fields, so reapplying it is always right."""
         storage = self._workloads.storage(kind.plural)
         namespace, name = live["metadata"]["namespace"], live["metadata"]["name"]
-        for _ in range(4):
+        for attempt in range(CONFLICT_RETRIES):
             try:
                 return storage.replace(kind.app_changed(live, change), identity=identity)
             except ConflictError:
+                _back_off(attempt)
                 fresh = storage.read(name, namespace=namespace, identity=identity)
                 if fresh is None:
                     raise NotFoundError(f"{kind.noun} {name} disappeared") from None
@@ -217,7 +220,7 @@ class AppService:
         read afresh for each try instead of trusting the one our own write returned."""
         storage = self._workloads.storage(plural)
         namespace, name = original["metadata"]["namespace"], original["metadata"]["name"]
-        for attempt in range(5):
+        for attempt in range(CONFLICT_RETRIES + 1):
             live = storage.read(name, namespace=namespace, identity=identity)
             if live is None:
                 return
@@ -227,8 +230,9 @@ class AppService:
                 storage.replace(restored, identity=identity)
                 return
             except ConflictError:
-                if attempt == 4:
+                if attempt == CONFLICT_RETRIES:
                     raise
+                _back_off(attempt)
 
     @staticmethod
     def _undo(action: Any) -> None:
@@ -236,6 +240,18 @@ class AppService:
             action()
         except KuberthError:
             log.exception("could not undo a step of a failed app change")
+
+
+#: Conflicts a write of ours meets while controllers update the object's status (a Deployment
+#: rolling out is written several times a second): read again and retry, backing off as
+#: client-go's retry.DefaultBackoff does, 3.6 s in all at most.
+CONFLICT_RETRIES = 6
+
+
+def _back_off(attempt: int) -> None:
+    """10 ms, 30 ms, 90 ms ... (x3 each time), with 10 % jitter, so a burst of status writes
+    passes instead of being raced again at once."""
+    time.sleep(0.01 * 3**attempt * (1 + random.random() / 10))  # noqa: S311 - jitter, not a secret
 
 
 def _is_app(obj: JSON, name: str) -> bool:
