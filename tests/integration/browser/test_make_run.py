@@ -7,19 +7,17 @@ container, through the Ingress controller on the apps port `kuberth dev` prints.
 
 from __future__ import annotations
 
-import contextlib
 import re
 import secrets
 from collections.abc import Callable
 from pathlib import Path
 
-import httpx
 from playwright.sync_api import BrowserContext, expect
 
 from kuberth.cluster.node.runtime import RealNode
 from kuberth.cluster.plane import free_port
 from tests.integration.browser.conftest import screenshot, sign_in_page
-from tests.integration.cli.test_dev import _ctrl_c, _dev, _tree, dev_environment
+from tests.integration.cli.test_dev import _ctrl_c, _dev, dev_environment, wait_serving
 from tests.timing import eventually, scaled
 
 __all__ = ["dev_environment"]  # the fixture, shared with the `kuberth dev` tests
@@ -35,15 +33,7 @@ def test_make_run_serves_the_suggested_app_from_a_real_pod(
     site = f"http://127.0.0.1:{dev_environment['KUBERTH_PORT']}"
     log = tmp_path / "dev.log"
     with _dev(dev_environment, log) as (dev, seen):
-
-        def serving() -> bool:
-            assert dev.poll() is None, f"kuberth dev exited early:\n{log.read_text()[-3000:]}"
-            seen.update(_tree(dev.pid))
-            with contextlib.suppress(httpx.TransportError):
-                return httpx.get(f"{site}/readyz", timeout=5).status_code == 200
-            return False
-
-        eventually(serving, within=240, what="kuberth dev serving /readyz", interval=0.5)
+        wait_serving(dev, seen, log, site, within=240)
         printed = re.search(r"apps: +(http://\S+)", log.read_text())
         assert printed, log.read_text()[-3000:]
         port = dev_environment["KUBERTH_CLUSTER_APPS_PORT"]

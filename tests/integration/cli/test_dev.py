@@ -205,6 +205,21 @@ def _ctrl_c(
     return code, output
 
 
+def wait_serving(
+    dev: subprocess.Popen[bytes], seen: set[Process], log: Path, url: str, *, within: float
+) -> None:
+    """Until ``kuberth dev`` answers /readyz at ``url``, noting every process it started."""
+
+    def serving() -> bool:
+        assert dev.poll() is None, f"kuberth dev exited early:\n{log.read_text()[-3000:]}"
+        seen.update(_tree(dev.pid))
+        with contextlib.suppress(httpx.TransportError):
+            return httpx.get(f"{url}/readyz", timeout=5).status_code == 200
+        return False
+
+    eventually(serving, within=within, what="kuberth dev serving /readyz", interval=0.3)
+
+
 @pytest.mark.parametrize("times", [1, 2], ids=["ctrl-c", "ctrl-c-twice"])
 def test_ctrl_c_stops_the_server_the_stand_in_and_the_control_plane(
     times: int, dev_environment: dict[str, str], tmp_path: Path
@@ -214,15 +229,7 @@ def test_ctrl_c_stops_the_server_the_stand_in_and_the_control_plane(
     cluster_dir = Path(dev_environment["KUBERTH_CLUSTER_DIR"])
     log = tmp_path / "dev.log"
     with _dev(dev_environment, log) as (dev, seen):
-
-        def serving() -> bool:
-            assert dev.poll() is None, f"kuberth dev exited early:\n{log.read_text()[-3000:]}"
-            seen.update(_tree(dev.pid))
-            with contextlib.suppress(httpx.TransportError):
-                return httpx.get(f"{url}/readyz", timeout=5).status_code == 200
-            return False
-
-        eventually(serving, within=180, what="kuberth dev serving /readyz", interval=0.2)
+        wait_serving(dev, seen, log, url, within=180)
 
         # What it started: the plane's components (state.json), the GitHub stand-in it sends
         # sign-ins to, and whatever else it and its children listen on.

@@ -67,6 +67,16 @@ def test_configs_keep_everything_under_the_nodes_directory(tmp_path: Path) -> No
     assert yaml.safe_load(yaml.safe_dump(kubelet)) == kubelet
 
 
+def test_the_nodes_sockets_fit_the_unix_limit_however_deep_its_directory(tmp_path: Path) -> None:
+    """CI's pytest-103/... directory pushed the kubelet's pod-resources socket past 108 bytes."""
+    layout = NodeLayout(tmp_path.joinpath(*["a-long-directory-name"] * 8), "abcd1234", 0)
+    flags = dict(flag.removeprefix("--").split("=", 1) for flag in configs.kubelet_flags(layout))
+    private = configs.PRIVATE_DIRECTORIES
+    for socket_dir in (Path(flags["root-dir"]) / "pod-resources", layout.containerd_socket.parent):
+        assert any(socket_dir.is_relative_to(directory) for directory in private)
+        assert len(str(socket_dir / "kubelet-1234567890.sock")) < 108
+
+
 def test_kube_router_only_enforces_policies_and_only_reads(tmp_path: Path) -> None:
     flags = configs.kube_router_flags(kubeconfig=tmp_path / "kube-router.kubeconfig")
     for flag in ("--run-router=false", "--run-service-proxy=false", "--run-loadbalancer=false"):

@@ -41,8 +41,8 @@ KUBELET_SYSCTLS = {
 
 #: Directories the node gets empty and private (tmpfs in its mount namespace), because its
 #: programs write there whatever they are told: containerd's shim sockets and runc's state
-#: (/run/containerd), the CNI result cache (/var/lib/cni), the kubelet's device-plugin socket
-#: (/var/lib/kubelet/device-plugins) and its log symlinks (/var/log/containers). Mounting over
+#: (/run/containerd), the CNI result cache (/var/lib/cni), the kubelet's root and sockets
+#: (/var/lib/kubelet) and its log symlinks (/var/log/containers). Mounting over
 #: the parents creates nothing on the host's disk.
 PRIVATE_DIRECTORIES = ("/run", "/var/lib", "/var/log")
 
@@ -284,8 +284,8 @@ def kubelet_flags(layout: NodeLayout) -> list[str]:
         f"--hostname-override={NODE_NAME}",
         f"--node-ip={layout.node_ip}",
         f"--node-labels={LABEL}={LABEL_VALUE}",
-        f"--root-dir={layout.path('kubelet')}",
-        f"--cert-dir={layout.path('kubelet', 'pki')}",
+        f"--root-dir={layout.kubelet_root}",
+        f"--cert-dir={layout.kubelet_root / 'pki'}",
         "--v=1",
     ]
 

@@ -81,6 +81,13 @@ class NodeLayout:
         socket path under a test's temporary directory would pass the 104-byte limit)."""
         return Path("/run/containerd/containerd.sock")
 
+    @property
+    def kubelet_root(self) -> Path:
+        """The kubelet's root, on the node's private /var/lib: it binds unix sockets there
+        (pod-resources, plugins), which a test's temporary directory would push past the
+        108-byte limit, and its pods' volume mounts stay in the node's mount namespace."""
+        return Path("/var/lib/kubelet")
+
     def host_containerd_socket(self, holder_pid: int) -> Path:
         """The same socket from the host, through the namespace holder's view of the files."""
         return Path(f"/proc/{holder_pid}/root") / self.containerd_socket.relative_to("/")
