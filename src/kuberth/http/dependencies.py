@@ -29,7 +29,7 @@ ServicesDep = Annotated[Services, Depends(_services)]
 _bearer = HTTPBearer(auto_error=False, description="A personal API token (kbt_...)")
 
 
-def _principal(
+async def _principal(
     request: Request,
     services: ServicesDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
@@ -39,11 +39,12 @@ def _principal(
     A write the cookie authenticates must also show it comes from Kuberth's own pages (see
     :mod:`kuberth.http.csrf`): a browser sends the cookie whichever site made the request.
     Identity headers a client sends (Impersonate-*, X-Forwarded-User, ...) are never read.
+    On the event loop: the database is asked without a worker thread.
     """
     if credentials is not None:
-        principal = services.users.from_token(credentials.credentials)
+        principal = await services.users.afrom_token(credentials.credentials)
     else:
-        principal = services.users.from_session(
+        principal = await services.users.afrom_session(
             request.session.get("user_id"), request.session.get(SESSION_KEY)
         )
         request.state.by_cookie = True

@@ -8,6 +8,7 @@ form, or an error page (404 for anything that is not the caller's).
 from __future__ import annotations
 
 import datetime
+import inspect
 import json
 from pathlib import Path
 from typing import Any
@@ -116,8 +117,19 @@ async def _form(request: Request) -> FormData:
 
 
 def _principal(request: Request) -> Principal:
+    """The signed-in user, for a page served in a worker thread (its services are synchronous)."""
     try:
         return _services(request).users.from_session(
+            request.session.get("user_id"), request.session.get(SESSION_KEY)
+        )
+    except UnauthenticatedError:
+        raise _NotSignedInError(request.url.path) from None
+
+
+async def _aprincipal(request: Request) -> Principal:
+    """The signed-in user, asked on the event loop: for pages served there."""
+    try:
+        return await _services(request).users.afrom_session(
             request.session.get("user_id"), request.session.get(SESSION_KEY)
         )
     except UnauthenticatedError:
@@ -183,11 +195,15 @@ def _field_errors(
 async def _act(
     request: Request, action: Any, *args: Any, done: str, then: str, **kwargs: Any
 ) -> Response:
-    """A button's POST: check the form, do it, then redirect with a message (or an error page)."""
-    principal = _principal(request)
+    """A button's POST: check the form, do it, then redirect with a message (or an error page).
+    ``action`` is a service's verb: awaited on the event loop, or run in a worker thread."""
+    principal = await _aprincipal(request)
     await _form(request)
     try:
-        await run_in_threadpool(lambda: action(principal, *args, **kwargs))
+        if inspect.iscoroutinefunction(action):
+            await action(principal, *args, **kwargs)
+        else:
+            await run_in_threadpool(lambda: action(principal, *args, **kwargs))
     except KuberthError as error:
         return _error_page(request, principal, error)
     if done:
@@ -245,7 +261,7 @@ def dashboard(request: Request) -> Response:
 
 @router.post("/namespaces")
 async def create_namespace(request: Request) -> Response:
-    principal = _principal(request)
+    principal = await _aprincipal(request)
     form = await _form(request)
     name = str(form.get("name", "")).strip()
     try:
@@ -263,20 +279,26 @@ async def create_namespace(request: Request) -> Response:
 
 
 @router.get("/namespaces/{namespace}")
-def namespace_page(request: Request, namespace: str) -> Response:
-    principal = _principal(request)
+async def namespace_page(request: Request, namespace: str) -> Response:
+    principal = await _aprincipal(request)
     services = _services(request)
     try:
-        ns = services.namespaces.get(principal, namespace)
+        ns, events, audit = await run_in_threadpool(
+            lambda: (
+                services.namespaces.get(principal, namespace),
+                services.workloads.recent_events(principal, namespace),
+                services.audit.list(principal, namespace=namespace, limit=20),
+            )
+        )
         context: dict[str, Any] = {
             "ns": ns,
-            "apps": services.apps.list(principal, namespace),
+            "apps": await services.apps.list(principal, namespace),
             "kinds": [
-                (kind, services.workloads.list(principal, kind.plural, namespace))
+                (kind, await services.workloads.list(principal, kind.plural, namespace))
                 for kind in KINDS.values()
             ],
-            "events": services.workloads.recent_events(principal, namespace),
-            "audit": services.audit.list(principal, namespace=namespace, limit=20),
+            "events": events,
+            "audit": audit,
         }
     except KuberthError as error:
         return _error_page(request, principal, error)
@@ -393,13 +415,13 @@ def new_app(request: Request, namespace: str) -> Response:
 
 @router.post("/namespaces/{namespace}/apps")
 async def create_app(request: Request, namespace: str) -> Response:
-    principal = _principal(request)
+    principal = await _aprincipal(request)
     values = _app_form(await _form(request))
     try:
         body: dict[str, Any] = {k: v for k, v in values.items() if v and k != "env"}
         body["env"] = _env(values["env"])
         spec = AppSpec.model_validate(body)
-        await run_in_threadpool(_services(request).apps.create, principal, namespace, spec)
+        await _services(request).apps.create(principal, namespace, spec)
     except NotFoundError as error:
         return _error_page(request, principal, error)
     except (KuberthError, ValidationError) as error:
@@ -412,12 +434,12 @@ async def create_app(request: Request, namespace: str) -> Response:
 
 
 @router.get("/namespaces/{namespace}/apps/{name}")
-def app_page(request: Request, namespace: str, name: str) -> Response:
-    principal = _principal(request)
+async def app_page(request: Request, namespace: str, name: str) -> Response:
+    principal = await _aprincipal(request)
     services = _services(request)
     try:
-        app = services.apps.get(principal, namespace, name)
-        raw = services.workloads.read(principal, DEPLOYMENT.plural, namespace, name)
+        app = await services.apps.get(principal, namespace, name)
+        raw = await services.workloads.read(principal, DEPLOYMENT.plural, namespace, name)
     except KuberthError as error:
         return _error_page(request, principal, error)
     container = raw["spec"]["template"]["spec"]["containers"][0]
@@ -429,11 +451,11 @@ def app_page(request: Request, namespace: str, name: str) -> Response:
         "host": (app["ingress"] or {}).get("hosts", [""])[0] if app["ingress"] else "",
         "env": "\n".join(f"{e['name']}={e.get('value', '')}" for e in container.get("env", [])),
     }
-    logs = _recent_logs(services, principal, namespace, name, app=True)
+    logs = await _recent_logs(services, principal, namespace, name, app=True)
     return _app_page(request, principal, namespace, app, form=current, logs=logs)
 
 
-def _recent_logs(
+async def _recent_logs(
     services: Services, principal: Principal, namespace: str, name: str, *, app: bool
 ) -> dict[str, str | None]:
     """The recent lines of a Deployment's (an app's) pods for its page, or why there are none;
@@ -441,8 +463,10 @@ def _recent_logs(
     kind = "apps" if app else DEPLOYMENT.plural
     asked = LogRequest()
     try:
-        sources = services.logs.sources(principal, namespace, name, asked, app=app)
-        text: str | None = services.logs.read(principal, namespace, sources, asked)
+        sources = await services.logs.sources(principal, namespace, name, asked, app=app)
+        text: str | None = await run_in_threadpool(
+            services.logs.read, principal, namespace, sources, asked
+        )
         error = None if sources else "No pod has started yet."
     except KuberthError as failure:
         text, error = None, failure.message
@@ -456,21 +480,19 @@ def _recent_logs(
 
 @router.post("/namespaces/{namespace}/apps/{name}")
 async def update_app(request: Request, namespace: str, name: str) -> Response:
-    principal = _principal(request)
+    principal = await _aprincipal(request)
     values = _app_form(await _form(request))
     services = _services(request)
     try:
         body: dict[str, Any] = {k: v for k, v in values.items() if v and k not in ("env", "name")}
         if values["env"].strip():
             body["env"] = _env(values["env"])
-        await run_in_threadpool(
-            services.apps.update, principal, namespace, name, AppUpdate.model_validate(body)
-        )
+        await services.apps.update(principal, namespace, name, AppUpdate.model_validate(body))
     except NotFoundError as error:
         return _error_page(request, principal, error)
     except (KuberthError, ValidationError) as error:
         try:
-            app = await run_in_threadpool(services.apps.get, principal, namespace, name)
+            app = await services.apps.get(principal, namespace, name)
         except NotFoundError as missing:  # bad values for an app that is not there (or not yours)
             return _error_page(request, principal, missing)
         errors = _field_errors(error, _APP_FIELDS)
@@ -481,11 +503,11 @@ async def update_app(request: Request, namespace: str, name: str) -> Response:
 
 @router.post("/namespaces/{namespace}/apps/{name}/scale")
 async def scale_app(request: Request, namespace: str, name: str) -> Response:
-    principal = _principal(request)
+    principal = await _aprincipal(request)
     form = await _form(request)
     try:
         change = AppUpdate.model_validate({"replicas": str(form.get("replicas", ""))})
-        await run_in_threadpool(_services(request).apps.update, principal, namespace, name, change)
+        await _services(request).apps.update(principal, namespace, name, change)
     except (KuberthError, ValidationError) as error:
         message = error.message if isinstance(error, KuberthError) else "replicas must be 0 to 100"
         _flash(request, f"Not scaled: {message}", "bad")
@@ -565,7 +587,7 @@ def new_resource(request: Request, namespace: str, plural: str) -> Response:
 
 @router.post("/namespaces/{namespace}/{plural}")
 async def create_resource(request: Request, namespace: str, plural: str) -> Response:
-    principal = _principal(request)
+    principal = await _aprincipal(request)
     if plural not in KINDS:
         return _error_page(request, principal, NotFoundError("no such page"))
     form = await _form(request)
@@ -573,12 +595,8 @@ async def create_resource(request: Request, namespace: str, plural: str) -> Resp
     fields = kind.form_fields()
     values = {f["name"]: str(form.get(f["name"], "")).strip() for f in fields}
     try:
-        await run_in_threadpool(
-            _services(request).workloads.create,
-            principal,
-            plural,
-            namespace,
-            kind.form_body(values),
+        await _services(request).workloads.create(
+            principal, plural, namespace, kind.form_body(values)
         )
     except NotFoundError as error:
         return _error_page(request, principal, error)
@@ -610,23 +628,25 @@ async def create_resource(request: Request, namespace: str, plural: str) -> Resp
 
 
 @router.get("/namespaces/{namespace}/{plural}/{name}/edit")
-def edit_resource(request: Request, namespace: str, plural: str, name: str) -> Response:
-    principal = _principal(request)
+async def edit_resource(request: Request, namespace: str, plural: str, name: str) -> Response:
+    principal = await _aprincipal(request)
     if plural not in KINDS:
         return _error_page(request, principal, NotFoundError("no such page"))
     try:
-        obj = _services(request).workloads.read(principal, plural, namespace, name)
+        obj = await _services(request).workloads.read(principal, plural, namespace, name)
     except KuberthError as error:
         return _error_page(request, principal, error)
     context: dict[str, Any] = {}
     if KINDS[plural].runs_pods:  # why its pods do not run, and their logs
         services = _services(request)
         try:
-            found = services.workloads.details(principal, plural, obj, frozenset({"problems"}))
+            found = await services.workloads.details(
+                principal, plural, obj, frozenset({"problems"})
+            )
             context["problems"] = found["problems"]
         except KuberthError as error:
             return _error_page(request, principal, error)
-        context["logs"] = _recent_logs(services, principal, namespace, name, app=False)
+        context["logs"] = await _recent_logs(services, principal, namespace, name, app=False)
     obj.get("metadata", {}).pop("managedFields", None)
     return _edit_page(
         request, principal, namespace, plural, name, json.dumps(obj, indent=2), **context
@@ -660,15 +680,13 @@ def _edit_page(
 
 @router.post("/namespaces/{namespace}/{plural}/{name}/edit")
 async def save_resource(request: Request, namespace: str, plural: str, name: str) -> Response:
-    principal = _principal(request)
+    principal = await _aprincipal(request)
     if plural not in KINDS:
         return _error_page(request, principal, NotFoundError("no such page"))
     text = str((await _form(request)).get("manifest", ""))
     try:
         body = json_bodies.loads(text)
-        await run_in_threadpool(
-            _services(request).workloads.replace, principal, plural, namespace, name, body
-        )
+        await _services(request).workloads.replace(principal, plural, namespace, name, body)
     except NotFoundError as error:
         return _error_page(request, principal, error)
     except (ValueError, KuberthError) as error:
@@ -691,7 +709,7 @@ async def save_resource(request: Request, namespace: str, plural: str, name: str
 @router.post("/namespaces/{namespace}/{plural}/{name}/delete")
 async def delete_resource(request: Request, namespace: str, plural: str, name: str) -> Response:
     if plural not in KINDS:
-        return _error_page(request, _principal(request), NotFoundError("no such page"))
+        return _error_page(request, await _aprincipal(request), NotFoundError("no such page"))
     return await _act(
         request,
         _services(request).workloads.delete,
@@ -728,7 +746,7 @@ def tokens_page(request: Request) -> Response:
 
 @router.post("/tokens")
 async def create_token(request: Request) -> Response:
-    principal = _principal(request)
+    principal = await _aprincipal(request)
     form = await _form(request)
     values = {k: str(form.get(k, "")).strip() for k in ("name", "expires_in_days")}
     services = _services(request)

@@ -6,10 +6,12 @@ error says which step failed.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import logging
 import random
-import time
+from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 from kuberth.exceptions import ConflictError, InvalidInputError, KuberthError, NotFoundError
@@ -41,9 +43,9 @@ class AppService:
         self._apps_domain = apps_domain
         self._url_template = url_template
 
-    def create(self, principal: Principal, namespace: str, spec: AppSpec) -> JSON:
+    async def create(self, principal: Principal, namespace: str, spec: AppSpec) -> JSON:
         """Raises the failing step's error, prefixed with the step, after undoing the others."""
-        self._workloads.require_access(principal, namespace)
+        await self._workloads.arequire_access(principal, namespace)
         host = spec.host or build.default_host(spec.name, namespace, self._apps_domain)
         reason = None if spec.host else invalid_host_reason(host)
         if reason:  # e.g. <app>-<namespace> is longer than a DNS label may be
@@ -58,17 +60,19 @@ class AppService:
             ingress_class=self._workloads.policy.ingress_classes[0],
         )
         identity = principal.kubernetes_identity
-        with self._workloads.audit.change(principal, "create", "App", namespace, spec.name):
+        async with self._workloads.audit.achange(principal, "create", "App", namespace, spec.name):
             for manifest in manifests:
                 check_size(manifest)
-            hosts = self._check_host(principal, manifests[2], namespace)
-            self._workloads.claim_hosts(principal, hosts, namespace=namespace, ingress=spec.name)
+            hosts = await self._check_host(principal, manifests[2], namespace)
+            await self._workloads.aclaim_hosts(
+                principal, hosts, namespace=namespace, ingress=spec.name
+            )
             done: list[str] = []
             made: dict[str, JSON | None] = {}
             try:
                 for kind, manifest in zip(STEPS, manifests, strict=True):
                     try:
-                        made[kind.plural] = self._workloads.storage(kind.plural).create(
+                        made[kind.plural] = await self._workloads.storage(kind.plural).acreate(
                             manifest, namespace=namespace, identity=identity
                         )
                     except KuberthError as error:
@@ -76,45 +80,62 @@ class AppService:
                     done.append(kind.plural)
             except BaseException:
                 for plural in reversed(done):
-                    self._undo(
-                        lambda p=plural: self._workloads.storage(p).delete(
-                            spec.name, namespace=namespace, identity=identity
+                    await _undo(
+                        partial(
+                            self._workloads.storage(plural).adelete,
+                            spec.name,
+                            namespace=namespace,
+                            identity=identity,
                         )
                     )
-                self._workloads.release_hosts(namespace=namespace, ingress=spec.name)
+                await self._workloads.arelease_hosts(namespace=namespace, ingress=spec.name)
                 raise
         # What the API server answered: no second read.
         return _summary(spec.name, made, self._url_template)
 
-    def get(self, principal: Principal, namespace: str, name: str) -> JSON:
+    async def get(self, principal: Principal, namespace: str, name: str) -> JSON:
         """Raises NotFoundError when the app's Deployment does not exist."""
-        self._workloads.require_access(principal, namespace)
+        await self._workloads.arequire_access(principal, namespace)
         require_valid_name("app", name)
-        identity = principal.kubernetes_identity
-        parts = {
-            kind.plural: self._workloads.storage(kind.plural).read(
-                name, namespace=namespace, identity=identity
-            )
-            for kind in STEPS
-        }
+        parts = await self._read_parts(principal, namespace, name)
         deployment = parts[DEPLOYMENT.plural]
         if deployment is None or not _is_app(deployment, name):
             raise NotFoundError(f"app {name} not found")
         # Two calls more (pods, events), only when its pods do not all run.
-        found = self._workloads.details(
+        found = await self._workloads.details(
             principal, DEPLOYMENT.plural, deployment, frozenset({"problems"})
         )
         return {**_summary(name, parts, self._url_template), "problems": found["problems"]}
 
-    def list(self, principal: Principal, namespace: str) -> list[JSON]:
-        """Three list calls, whatever the number of apps."""
-        self._workloads.require_access(principal, namespace)
+    async def _read_parts(
+        self, principal: Principal, namespace: str, name: str
+    ) -> dict[str, JSON | None]:
+        """The app's three parts, read at once; a missing one is None."""
+        identity = principal.kubernetes_identity
+        found = await asyncio.gather(
+            *(
+                self._workloads.storage(kind.plural).aread(
+                    name, namespace=namespace, identity=identity
+                )
+                for kind in STEPS
+            )
+        )
+        return {kind.plural: obj for kind, obj in zip(STEPS, found, strict=True)}
+
+    async def list(self, principal: Principal, namespace: str) -> list[JSON]:
+        """Three list calls at once, whatever the number of apps."""
+        await self._workloads.arequire_access(principal, namespace)
         identity = principal.kubernetes_identity
         found: dict[str, dict[str, JSON | None]] = {}
-        for kind in STEPS:
-            items = self._workloads.storage(kind.plural).list(
-                namespace=namespace, label_selector=build.KUBERTH_APP, identity=identity
+        lists = await asyncio.gather(
+            *(
+                self._workloads.storage(kind.plural).alist(
+                    namespace=namespace, label_selector=build.KUBERTH_APP, identity=identity
+                )
+                for kind in STEPS
             )
+        )
+        for kind, items in zip(STEPS, lists, strict=True):
             for obj in items.get("items", []):
                 app = obj["metadata"]["labels"][build.KUBERTH_APP]
                 found.setdefault(app, dict.fromkeys(k.plural for k in STEPS))[kind.plural] = obj
@@ -124,18 +145,15 @@ class AppService:
             if parts[DEPLOYMENT.plural]
         ]
 
-    def update(self, principal: Principal, namespace: str, name: str, change: AppUpdate) -> JSON:
+    async def update(
+        self, principal: Principal, namespace: str, name: str, change: AppUpdate
+    ) -> JSON:
         """Change the parts together; if a write fails, the parts already changed are restored."""
-        self._workloads.require_access(principal, namespace)
+        await self._workloads.arequire_access(principal, namespace)
         require_valid_name("app", name)
         identity = principal.kubernetes_identity
-        with self._workloads.audit.change(principal, "update", "App", namespace, name):
-            read = {
-                kind.plural: self._workloads.storage(kind.plural).read(
-                    name, namespace=namespace, identity=identity
-                )
-                for kind in STEPS
-            }
+        async with self._workloads.audit.achange(principal, "update", "App", namespace, name):
+            read = await self._read_parts(principal, namespace, name)
             current = {plural: obj for plural, obj in read.items() if obj is not None}
             if len(current) < len(STEPS) or not _is_app(current[DEPLOYMENT.plural], name):
                 raise NotFoundError(f"app {name} not found (or one of its parts is missing)")
@@ -144,8 +162,10 @@ class AppService:
                 check_size(manifest)
             hosts: list[str] = []
             if change.host:
-                hosts = self._check_host(principal, wanted[INGRESS.plural], namespace)
-                self._workloads.claim_hosts(principal, hosts, namespace=namespace, ingress=name)
+                hosts = await self._check_host(principal, wanted[INGRESS.plural], namespace)
+                await self._workloads.aclaim_hosts(
+                    principal, hosts, namespace=namespace, ingress=name
+                )
             written: list[str] = []
             final: dict[str, JSON | None] = dict(current)
             try:
@@ -154,51 +174,55 @@ class AppService:
                     if wanted[plural] == current[plural]:
                         continue
                     try:
-                        final[plural] = self._write(kind, current[plural], change, identity)
+                        final[plural] = await self._write(kind, current[plural], change, identity)
                     except KuberthError as error:
                         raise error.prefixed(f"updating the {kind.noun}") from error
                     written.append(plural)
             except BaseException:
                 for plural in reversed(written):
-                    self._undo(lambda p=plural: self._restore(p, current[p], identity))
+                    await _undo(partial(self._restore, plural, current[plural], identity))
                 if change.host:
                     old = summaries.ingress_hosts(current[INGRESS.plural])
-                    self._workloads.release_hosts(namespace=namespace, ingress=name, keep=old)
+                    await self._workloads.arelease_hosts(
+                        namespace=namespace, ingress=name, keep=old
+                    )
                 raise
             if change.host:
-                self._workloads.release_hosts(namespace=namespace, ingress=name, keep=hosts)
+                await self._workloads.arelease_hosts(namespace=namespace, ingress=name, keep=hosts)
         return _summary(name, final, self._url_template)
 
-    def delete(self, principal: Principal, namespace: str, name: str) -> None:
+    async def delete(self, principal: Principal, namespace: str, name: str) -> None:
         """Delete every part; NotFoundError when there was none."""
-        self._workloads.require_access(principal, namespace)
+        await self._workloads.arequire_access(principal, namespace)
         require_valid_name("app", name)
         identity = principal.kubernetes_identity
-        with self._workloads.audit.change(principal, "delete", "App", namespace, name):
-            deployment = self._workloads.storage(DEPLOYMENT.plural).read(
+        async with self._workloads.audit.achange(principal, "delete", "App", namespace, name):
+            deployment = await self._workloads.storage(DEPLOYMENT.plural).aread(
                 name, namespace=namespace, identity=identity
             )
             if deployment is None or not _is_app(deployment, name):
                 raise NotFoundError(f"app {name} not found")
             for kind in reversed(STEPS):
                 try:
-                    self._workloads.storage(kind.plural).delete(
+                    await self._workloads.storage(kind.plural).adelete(
                         name, namespace=namespace, identity=identity
                     )
                 except KuberthError as error:
                     raise error.prefixed(f"deleting the {kind.noun}") from error
-            self._workloads.release_hosts(namespace=namespace, ingress=name)
+            await self._workloads.arelease_hosts(namespace=namespace, ingress=name)
 
-    def _check_host(self, principal: Principal, ingress: JSON, namespace: str) -> Hosts:
+    async def _check_host(self, principal: Principal, ingress: JSON, namespace: str) -> Hosts:
         """The Ingress rules for the app's one host; an error names the app's ``host`` field."""
         try:
-            return self._workloads.check_rules(principal, INGRESS.plural, ingress, namespace)
+            return await self._workloads.acheck_rules(principal, INGRESS.plural, ingress, namespace)
         except KuberthError as error:
             prefixed = error.prefixed("checking the ingress host")
             prefixed.field = "host"
             raise prefixed from error
 
-    def _write(self, kind: WorkloadKind[Any], live: JSON, change: AppUpdate, identity: Any) -> JSON:
+    async def _write(
+        self, kind: WorkloadKind[Any], live: JSON, change: AppUpdate, identity: Any
+    ) -> JSON:
         """Apply the change to ``live``, conditionally on its version; on a conflict (controllers
         write status all the time) read again and reapply, as client-go's RetryOnConflict does.
         The change sets fields, so reapplying it is always right."""
@@ -206,40 +230,42 @@ class AppService:
         namespace, name = live["metadata"]["namespace"], live["metadata"]["name"]
         for attempt in range(CONFLICT_RETRIES):
             try:
-                return storage.replace(kind.app_changed(live, change), identity=identity)
+                return await storage.areplace(kind.app_changed(live, change), identity=identity)
             except ConflictError:
-                _back_off(attempt)
-                fresh = storage.read(name, namespace=namespace, identity=identity)
+                await _back_off(attempt)
+                fresh = await storage.aread(name, namespace=namespace, identity=identity)
                 if fresh is None:
                     raise NotFoundError(f"{kind.noun} {name} disappeared") from None
                 live = fresh
-        return storage.replace(kind.app_changed(live, change), identity=identity)
+        return await storage.areplace(kind.app_changed(live, change), identity=identity)
 
-    def _restore(self, plural: str, original: JSON, identity: Any) -> None:
+    async def _restore(self, plural: str, original: JSON, identity: Any) -> None:
         """Put the original spec back. Controllers write status all the time, so the version is
         read afresh for each try instead of trusting the one our own write returned."""
         storage = self._workloads.storage(plural)
         namespace, name = original["metadata"]["namespace"], original["metadata"]["name"]
         for attempt in range(CONFLICT_RETRIES + 1):
-            live = storage.read(name, namespace=namespace, identity=identity)
+            live = await storage.aread(name, namespace=namespace, identity=identity)
             if live is None:
                 return
             restored = copy.deepcopy(original)
             restored["metadata"]["resourceVersion"] = live["metadata"]["resourceVersion"]
             try:
-                storage.replace(restored, identity=identity)
+                await storage.areplace(restored, identity=identity)
                 return
             except ConflictError:
                 if attempt == CONFLICT_RETRIES:
                     raise
-                _back_off(attempt)
+                await _back_off(attempt)
 
-    @staticmethod
-    def _undo(action: Any) -> None:
-        try:
-            action()
-        except KuberthError:
-            log.exception("could not undo a step of a failed app change")
+
+async def _undo(action: Callable[[], Awaitable[object]]) -> None:
+    """One step of undoing a failed change; its own failure is logged, not raised (the change's
+    error is the answer)."""
+    try:
+        await action()
+    except KuberthError:
+        log.exception("could not undo a step of a failed app change")
 
 
 #: Conflicts a write of ours meets while controllers update the object's status (a Deployment
@@ -248,10 +274,10 @@ class AppService:
 CONFLICT_RETRIES = 6
 
 
-def _back_off(attempt: int) -> None:
+async def _back_off(attempt: int) -> None:
     """10 ms, 30 ms, 90 ms ... (x3 each time), with 10 % jitter, so a burst of status writes
     passes instead of being raced again at once."""
-    time.sleep(0.01 * 3**attempt * (1 + random.random() / 10))  # noqa: S311 - jitter, not a secret
+    await asyncio.sleep(0.01 * 3**attempt * (1 + random.random() / 10))  # noqa: S311 - jitter, not a secret
 
 
 def _is_app(obj: JSON, name: str) -> bool:

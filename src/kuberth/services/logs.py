@@ -210,7 +210,7 @@ class LogService:
         self._workloads = workloads
         self._pods = pods
 
-    def sources(
+    async def sources(
         self,
         principal: Principal,
         namespace: str,
@@ -228,9 +228,9 @@ class LogService:
         """
         what = f"app {name}" if app else f"deployment {name}"
         # Someone else's namespace: its own 404, the same whatever the name.
-        self._workloads.require_access(principal, namespace)
+        await self._workloads.arequire_access(principal, namespace)
         try:
-            deployment = self._workloads.read(principal, DEPLOYMENT.plural, namespace, name)
+            deployment = await self._workloads.read(principal, DEPLOYMENT.plural, namespace, name)
         except NotFoundError as error:
             raise NotFoundError(f"{what} not found") from error
         labels = deployment.get("metadata", {}).get("labels") or {}
@@ -238,11 +238,12 @@ class LogService:
             raise NotFoundError(f"{what} not found")
         spec = deployment.get("spec", {})
         selector = (spec.get("selector") or {}).get("matchLabels") or {}
-        pods = self._pods.list(
+        found = await self._pods.alist(
             namespace=namespace,
             label_selector=",".join(f"{k}={v}" for k, v in sorted(selector.items())),
             identity=principal.kubernetes_identity,
-        ).get("items", [])
+        )
+        pods = found.get("items", [])
         return choose_sources(spec.get("template") or {}, pods, request, what=what)
 
     def read(

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from typing import Any
 
+import anyio
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
@@ -102,6 +103,9 @@ class WorkloadService:
     def require_access(self, principal: Principal, namespace: str) -> None:
         self._namespaces.require_access(principal, namespace)
 
+    async def arequire_access(self, principal: Principal, namespace: str) -> None:
+        await self._namespaces.arequire_access(principal, namespace)
+
     # -- bodies -----------------------------------------------------------------------------------
 
     def manifest(self, plural: str, body: Any, *, namespace: str, name: str | None = None) -> JSON:
@@ -158,6 +162,17 @@ class WorkloadService:
         check_size(manifest)
         return self.kind(plural).check(manifest, namespace=namespace, rules=self)
 
+    async def acheck_rules(
+        self, principal: Principal, plural: str, manifest: JSON, namespace: str
+    ) -> list[str]:
+        """:meth:`check_rules` on the event loop: only an Ingress's host rules read the database,
+        in a worker thread (the admission webhook, a thread of its own, shares them)."""
+        if not self.kind(plural).holds_hosts:
+            return self.check_rules(principal, plural, manifest, namespace)
+        return await anyio.to_thread.run_sync(
+            self.check_rules, principal, plural, manifest, namespace
+        )
+
     def check_ingress_hosts(self, manifest: JSON, namespace: str) -> list[str]:
         """An Ingress's structural and host rules, for any writer (the API and the admission
         webhook); returns the hosts it would hold, TLS hosts included."""
@@ -200,21 +215,35 @@ class WorkloadService:
     def release_hosts(self, *, namespace: str, ingress: str, keep: list[str] | None = None) -> None:
         self.hosts.release(namespace=namespace, ingress=ingress, keep=keep or [])
 
-    # -- verbs ------------------------------------------------------------------------------------
+    async def aclaim_hosts(
+        self, principal: Principal, hosts: list[str], *, namespace: str, ingress: str
+    ) -> None:
+        """:meth:`claim_hosts` on the event loop."""
+        if hosts:
+            owner = (await self._namespaces.arequire_access(principal, namespace)).owner_id
+            await self.hosts.aclaim(hosts, namespace=namespace, ingress=ingress, owner_id=owner)
 
-    def list(self, principal: Principal, plural: str, namespace: str) -> list[JSON]:
-        self._namespaces.require_access(principal, namespace)
-        items = self._storage[plural].list(
+    async def arelease_hosts(
+        self, *, namespace: str, ingress: str, keep: list[str] | None = None
+    ) -> None:
+        await self.hosts.arelease(namespace=namespace, ingress=ingress, keep=keep or [])
+
+    # -- verbs ------------------------------------------------------------------------------------
+    # On the event loop: each waits on Kubernetes and the database without holding a thread.
+
+    async def list(self, principal: Principal, plural: str, namespace: str) -> list[JSON]:
+        await self._namespaces.arequire_access(principal, namespace)
+        items = await self._storage[plural].alist(
             namespace=namespace, identity=principal.kubernetes_identity
         )
         return [self.summarize(plural, obj) for obj in items.get("items", [])]
 
-    def read(self, principal: Principal, plural: str, namespace: str, name: str) -> JSON:
+    async def read(self, principal: Principal, plural: str, namespace: str, name: str) -> JSON:
         """The raw object. Raises NotFoundError."""
-        self._namespaces.require_access(principal, namespace)
+        await self._namespaces.arequire_access(principal, namespace)
         noun = self.kind(plural).noun
         require_valid_name(noun, name)
-        obj = self._storage[plural].read(
+        obj = await self._storage[plural].aread(
             name, namespace=namespace, identity=principal.kubernetes_identity
         )
         if obj is None:
@@ -249,7 +278,7 @@ class WorkloadService:
             )
         return asked
 
-    def details(
+    async def details(
         self, principal: Principal, plural: str, obj: JSON, include: frozenset[str] = frozenset()
     ) -> JSON:
         """The summary, with the related objects asked for (the kind reads them as the caller)."""
@@ -259,43 +288,42 @@ class WorkloadService:
             endpoint_slices=self._slices,
             identity=principal.kubernetes_identity,
         )
-        return self.kind(plural).details(obj, include, neighbours)
+        return await self.kind(plural).details(obj, include, neighbours)
 
-    def create(self, principal: Principal, plural: str, namespace: str, body: Any) -> JSON:
-        self._namespaces.require_access(principal, namespace)
+    async def create(self, principal: Principal, plural: str, namespace: str, body: Any) -> JSON:
+        await self._namespaces.arequire_access(principal, namespace)
         manifest = self.manifest(plural, body, namespace=namespace)
         name = manifest["metadata"]["name"]
-        with self.audit.change(principal, "create", self.kind(plural).kind, namespace, name):
+        async with self.audit.achange(principal, "create", self.kind(plural).kind, namespace, name):
             manifest.get("metadata", {}).pop("resourceVersion", None)
-            hosts = self.check_rules(principal, plural, manifest, namespace)
-            if hosts:
-                self.claim_hosts(principal, hosts, namespace=namespace, ingress=name)
+            hosts = await self.acheck_rules(principal, plural, manifest, namespace)
+            await self.aclaim_hosts(principal, hosts, namespace=namespace, ingress=name)
             try:
-                return self._storage[plural].create(
+                return await self._storage[plural].acreate(
                     manifest, namespace=namespace, identity=principal.kubernetes_identity
                 )
-            except Exception:
+            except BaseException:
                 if hosts:
-                    self.release_hosts(namespace=namespace, ingress=name)
+                    await self.arelease_hosts(namespace=namespace, ingress=name)
                 raise
 
-    def replace(
+    async def replace(
         self, principal: Principal, plural: str, namespace: str, name: str, body: Any
     ) -> JSON:
-        self._namespaces.require_access(principal, namespace)
+        await self._namespaces.arequire_access(principal, namespace)
         kind = self.kind(plural)
         require_valid_name(kind.noun, name)
         manifest = self.manifest(plural, body, namespace=namespace, name=name)
-        with self.audit.change(principal, "replace", kind.kind, namespace, name):
-            return self._update(principal, plural, namespace, name, manifest)
+        async with self.audit.achange(principal, "replace", kind.kind, namespace, name):
+            return await self._update(principal, plural, namespace, name, manifest)
 
-    def patch(
+    async def patch(
         self, principal: Principal, plural: str, namespace: str, name: str, patch: Any
     ) -> JSON:
         """JSON merge patch. Unless the kind lets Kubernetes merge (Deployments: the patch's own
         fields are checked), it is merged here first, checked, and written back conditionally on
         the version read, so the check covers exactly what is stored."""
-        self._namespaces.require_access(principal, namespace)
+        await self._namespaces.arequire_access(principal, namespace)
         kind = self.kind(plural)
         require_valid_name(kind.noun, name)
         if not isinstance(patch, dict):
@@ -315,90 +343,91 @@ class WorkloadService:
             )
         if metadata.get("name", name) != name:
             raise InvalidInputError("metadata.name differs from the path's", field="metadata.name")
-        with self.audit.change(principal, "patch", kind.kind, namespace, name):
+        async with self.audit.achange(principal, "patch", kind.kind, namespace, name):
             identity = principal.kubernetes_identity
+            storage = self._storage[plural]
             if kind.patched_in_kubernetes:  # such a kind's rules hold no hosts
                 self.check_rules(principal, plural, patch, namespace)
-                return self._storage[plural].patch(
-                    name, patch, namespace=namespace, identity=identity
-                )
-            current = self._storage[plural].read(name, namespace=namespace, identity=identity)
+                return await storage.apatch(name, patch, namespace=namespace, identity=identity)
+            current = await storage.aread(name, namespace=namespace, identity=identity)
             if current is None:
                 raise NotFoundError(f"{kind.noun} {name} not found")
             merged = merge_patch(current, patch)
             if "resourceVersion" not in metadata:
                 merged["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
-            return self._update(principal, plural, namespace, name, merged)
+            return await self._update(principal, plural, namespace, name, merged)
 
-    def _update(
+    async def _update(
         self, principal: Principal, plural: str, namespace: str, name: str, manifest: JSON
     ) -> JSON:
-        hosts = self.check_rules(principal, plural, manifest, namespace)
+        hosts = await self.acheck_rules(principal, plural, manifest, namespace)
         try:
-            if hosts:
-                self.claim_hosts(principal, hosts, namespace=namespace, ingress=name)
-            result = self._storage[plural].replace(manifest, identity=principal.kubernetes_identity)
-        except Exception:
+            await self.aclaim_hosts(principal, hosts, namespace=namespace, ingress=name)
+            result = await self._storage[plural].areplace(
+                manifest, identity=principal.kubernetes_identity
+            )
+        except BaseException:
             if hosts:  # nothing was written (a stale version, say): hold what is stored, no more
                 with contextlib.suppress(KuberthError):  # the write's own error is the answer
-                    self._hold_stored_hosts(principal, plural, namespace=namespace, ingress=name)
+                    await self._hold_stored_hosts(
+                        principal, plural, namespace=namespace, ingress=name
+                    )
             raise
         if self.kind(plural).holds_hosts:
-            self.release_hosts(namespace=namespace, ingress=name, keep=hosts)
+            await self.arelease_hosts(namespace=namespace, ingress=name, keep=hosts)
         return result
 
-    def _hold_stored_hosts(
+    async def _hold_stored_hosts(
         self, principal: Principal, plural: str, *, namespace: str, ingress: str
     ) -> None:
         """After a failed update, the Ingress holds exactly the hosts of its stored version again:
         not those the failed write claimed (taken with no Ingress using them), and not fewer (a
         clash with an Ingress made outside Kuberth releases all of this one's claims)."""
-        stored = self._storage[plural].read(
+        stored = await self._storage[plural].aread(
             ingress, namespace=namespace, identity=principal.kubernetes_identity
         )
         held = list(ingress_hosts(stored)) if stored else []
-        self.hosts.release(namespace=namespace, ingress=ingress, keep=held)
+        await self.arelease_hosts(namespace=namespace, ingress=ingress, keep=held)
         for host in held:  # a host another Ingress claimed meanwhile stays its own
             with contextlib.suppress(ConflictError):
-                self.claim_hosts(principal, [host], namespace=namespace, ingress=ingress)
+                await self.aclaim_hosts(principal, [host], namespace=namespace, ingress=ingress)
 
-    def delete(self, principal: Principal, plural: str, namespace: str, name: str) -> None:
-        self._namespaces.require_access(principal, namespace)
+    async def delete(self, principal: Principal, plural: str, namespace: str, name: str) -> None:
+        await self._namespaces.arequire_access(principal, namespace)
         kind = self.kind(plural)
         require_valid_name(kind.noun, name)
-        with self.audit.change(principal, "delete", kind.kind, namespace, name):
-            gone = self._storage[plural].delete(
+        async with self.audit.achange(principal, "delete", kind.kind, namespace, name):
+            gone = await self._storage[plural].adelete(
                 name, namespace=namespace, identity=principal.kubernetes_identity
             )
             if kind.holds_hosts:
-                self.release_hosts(namespace=namespace, ingress=name)
+                await self.arelease_hosts(namespace=namespace, ingress=name)
             if gone is None:
                 raise NotFoundError(f"{kind.noun} {name} not found")
 
     # -- deployment actions -----------------------------------------------------------------------
 
-    def scale(self, principal: Principal, namespace: str, name: str, replicas: int) -> JSON:
-        self._namespaces.require_access(principal, namespace)
+    async def scale(self, principal: Principal, namespace: str, name: str, replicas: int) -> JSON:
+        await self._namespaces.arequire_access(principal, namespace)
         require_valid_name(DEPLOYMENT.noun, name)
-        with self.audit.change(principal, "scale", DEPLOYMENT.kind, namespace, name):
-            storage = self._storage[DEPLOYMENT.plural]
-            storage.patch(
+        async with self.audit.achange(principal, "scale", DEPLOYMENT.kind, namespace, name):
+            await self._storage[DEPLOYMENT.plural].apatch(
                 name,
                 {"spec": {"replicas": replicas}},
                 namespace=namespace,
                 identity=principal.kubernetes_identity,
                 subresource="scale",
             )
-        return self.read(principal, DEPLOYMENT.plural, namespace, name)
+        return await self.read(principal, DEPLOYMENT.plural, namespace, name)
 
-    def restart(self, principal: Principal, namespace: str, name: str) -> JSON:
+    async def restart(self, principal: Principal, namespace: str, name: str) -> JSON:
         """A rollout restart, as kubectl does it: a new annotation in the pod template."""
-        self._namespaces.require_access(principal, namespace)
+        await self._namespaces.arequire_access(principal, namespace)
         require_valid_name(DEPLOYMENT.noun, name)
         now = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
         patch = {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: now}}}}}
-        with self.audit.change(principal, "restart", DEPLOYMENT.kind, namespace, name):
-            return self._storage[DEPLOYMENT.plural].patch(
+        async with self.audit.achange(principal, "restart", DEPLOYMENT.kind, namespace, name):
+            return await self._storage[DEPLOYMENT.plural].apatch(
                 name, patch, namespace=namespace, identity=principal.kubernetes_identity
             )
 
@@ -409,7 +438,9 @@ class WorkloadService:
 
         Returns ("complete" | "failed" | "timeout", the last state seen).
         """
-        obj = self.read(principal, DEPLOYMENT.plural, namespace, name)
+        self._namespaces.require_access(principal, namespace)
+        require_valid_name(DEPLOYMENT.noun, name)
+        obj = self._deployment(principal, namespace, name)
         state = summaries.rollout_state(obj)
         deadline = time.monotonic() + timeout
         while state == "progressing" and (remaining := deadline - time.monotonic()) > 0:
@@ -429,7 +460,16 @@ class WorkloadService:
                 elif event.get("type") == "DELETED":
                     raise NotFoundError(f"{DEPLOYMENT.noun} {name} not found")
                 elif event.get("type") == "ERROR":  # resourceVersion too old: read afresh
-                    obj = self.read(principal, DEPLOYMENT.plural, namespace, name)
+                    obj = self._deployment(principal, namespace, name)
                     state = summaries.rollout_state(obj)
                     break
         return (state if state != "progressing" else "timeout"), obj
+
+    def _deployment(self, principal: Principal, namespace: str, name: str) -> JSON:
+        """A Deployment read in a long wait's own thread. Raises NotFoundError."""
+        obj = self._storage[DEPLOYMENT.plural].read(
+            name, namespace=namespace, identity=principal.kubernetes_identity
+        )
+        if obj is None:
+            raise NotFoundError(f"{DEPLOYMENT.noun} {name} not found")
+        return obj

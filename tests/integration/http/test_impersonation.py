@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import Callable, Iterator
 
@@ -9,6 +10,7 @@ import pytest
 
 from kuberth.exceptions import ForbiddenError
 from kuberth.http.services import Services, build_services
+from kuberth.services.principal import Principal
 from kuberth.services.specs import AppSpec, AppUpdate
 from kuberth.settings import Settings
 from kuberth.storage.github import GitHubUser
@@ -127,30 +129,13 @@ def test_requests_per_app_change(
     services: Services, new_id: Callable[[], int], capsys: pytest.CaptureFixture[str]
 ) -> None:
     """An app is three objects; Kuberth makes no read it can do without."""
-    api = services.kubernetes
     principal, namespace = services.users.sign_in(
         GitHubUser(id=new_id(), login=f"t{secrets.token_hex(3)}", name=None)
     )
     # Who holds a host is the Ingress index's answer: its first list and watch are once per
     # process, not per app, so they are made before counting.
     services.workloads.hosts.wait_ready(scaled(30))
-    counts = {}
-    before = api.requests_sent
-    services.apps.create(principal, namespace, AppSpec(name="shop", image="nginx:1.27"))
-    counts["create"] = api.requests_sent - before
-    # Let the controllers finish with the new Deployment, so no status write races the update
-    # (a race costs a re-read and a second write, which the update survives but this count not).
-    services.workloads.wait_for_rollout(principal, namespace, "shop", timeout=60)
-    before = api.requests_sent
-    services.apps.update(principal, namespace, "shop", AppUpdate(image="nginx:1.28", replicas=2))
-    counts["update"] = api.requests_sent - before
-    # The budget is for a change that landed (read outside the counted windows).
-    stored = api.request("GET", f"/apis/apps/v1/namespaces/{namespace}/deployments/shop")
-    assert stored["spec"]["replicas"] == 2
-    assert stored["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.28"
-    before = api.requests_sent
-    services.apps.delete(principal, namespace, "shop")
-    counts["delete"] = api.requests_sent - before
+    counts = asyncio.run(_app_changes(services, principal, namespace))
     with capsys.disabled():
         print(f"\nAPI-server requests per app: {counts}")
     # Budgets (fewer is fine); at least one request per object written, so a counter that
@@ -158,3 +143,35 @@ def test_requests_per_app_change(
     assert counts["create"] == 3  # 3 creates; the free host costs no call (the index says so)
     assert 1 <= counts["update"] <= 4  # 3 reads + the 1 changed part
     assert 3 <= counts["delete"] <= 4  # read (is it an app?) + 3 deletes
+
+
+async def _app_changes(services: Services, principal: Principal, namespace: str) -> dict[str, int]:
+    """Create, update and delete an app on one event loop (the services' async verbs), counting
+    the API-server requests of each."""
+    api = services.kubernetes
+    counts = {}
+    try:
+        before = api.requests_sent
+        await services.apps.create(principal, namespace, AppSpec(name="shop", image="nginx:1.27"))
+        counts["create"] = api.requests_sent - before
+        # Let the controllers finish with the new Deployment, so no status write races the
+        # update (a race costs a re-read and a second write, which the update survives but this
+        # count not).
+        await asyncio.to_thread(
+            services.workloads.wait_for_rollout, principal, namespace, "shop", timeout=60
+        )
+        before = api.requests_sent
+        change = AppUpdate(image="nginx:1.28", replicas=2)
+        await services.apps.update(principal, namespace, "shop", change)
+        counts["update"] = api.requests_sent - before
+        # The budget is for a change that landed (read outside the counted windows).
+        stored = api.request("GET", f"/apis/apps/v1/namespaces/{namespace}/deployments/shop")
+        assert stored["spec"]["replicas"] == 2
+        assert stored["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.28"
+        before = api.requests_sent
+        await services.apps.delete(principal, namespace, "shop")
+        counts["delete"] = api.requests_sent - before
+    finally:  # what this loop opened is closed in it
+        await api.aclose()
+        await services.database.adispose()
+    return counts

@@ -24,10 +24,10 @@ router = APIRouter(
     response_model=AppList,
     responses=error_responses(401, 404, 503),
 )
-def list_apps(
+async def list_apps(
     namespace: NamespaceName, principal: CurrentPrincipal, services: ServicesDep
 ) -> dict[str, Any]:
-    return {"items": services.apps.list(principal, namespace)}
+    return {"items": await services.apps.list(principal, namespace)}
 
 
 @router.post(
@@ -37,19 +37,19 @@ def list_apps(
     response_model=App,
     responses=error_responses(400, 401, 403, 404, 409, 422, 503),
 )
-def create_app(
+async def create_app(
     namespace: NamespaceName, body: AppSpec, principal: CurrentPrincipal, services: ServicesDep
 ) -> dict[str, Any]:
-    return services.apps.create(principal, namespace, body)
+    return await services.apps.create(principal, namespace, body)
 
 
 @router.get(
     "/{name}", summary="An app", response_model=App, responses=error_responses(401, 404, 503)
 )
-def get_app(
+async def get_app(
     namespace: NamespaceName, name: str, principal: CurrentPrincipal, services: ServicesDep
 ) -> dict[str, Any]:
-    return services.apps.get(principal, namespace, name)
+    return await services.apps.get(principal, namespace, name)
 
 
 @router.patch(
@@ -58,14 +58,14 @@ def get_app(
     response_model=App,
     responses=error_responses(400, 401, 403, 404, 409, 422, 503),
 )
-def update_app(
+async def update_app(
     namespace: NamespaceName,
     name: str,
     body: AppUpdate,
     principal: CurrentPrincipal,
     services: ServicesDep,
 ) -> dict[str, Any]:
-    return services.apps.update(principal, namespace, name, body)
+    return await services.apps.update(principal, namespace, name, body)
 
 
 @router.delete(
@@ -74,8 +74,8 @@ def update_app(
     status_code=204,
     responses=error_responses(401, 404, 503),
 )
-def delete_app(
+async def delete_app(
     namespace: NamespaceName, name: str, principal: CurrentPrincipal, services: ServicesDep
 ) -> Response:
-    services.apps.delete(principal, namespace, name)
+    await services.apps.delete(principal, namespace, name)
     return Response(status_code=204)

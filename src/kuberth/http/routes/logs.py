@@ -200,9 +200,7 @@ async def _logs(
     if follow:  # admitted (or refused) before any work, as every long wait is
         release = fairness(request).long_waits.hold(tenant_key(principal.github_id), limit)
     try:
-        sources = await run_in_threadpool(
-            partial(services.logs.sources, principal, namespace, name, asked, app=app)
-        )
+        sources = await services.logs.sources(principal, namespace, name, asked, app=app)
         if not follow:
             text = await run_in_threadpool(services.logs.read, principal, namespace, sources, asked)
             return PlainTextResponse(text, media_type=TEXT)

@@ -82,10 +82,10 @@ def _routes(workload: WorkloadKind[Any]) -> None:
         response_model=many,
         responses=error_responses(401, 404, 503),
     )
-    def list_items(
+    async def list_items(
         namespace: NamespaceName, principal: CurrentPrincipal, services: ServicesDep
     ) -> dict[str, Any]:
-        return {"items": services.workloads.list(principal, plural, namespace)}
+        return {"items": await services.workloads.list(principal, plural, namespace)}
 
     @router.post(
         f"/{plural}",
@@ -95,14 +95,14 @@ def _routes(workload: WorkloadKind[Any]) -> None:
         response_model=one,
         responses=write_errors,
     )
-    def create(
+    async def create(
         namespace: NamespaceName,
         body: Payload,
         principal: CurrentPrincipal,
         services: ServicesDep,
         full: Full = False,
     ) -> dict[str, Any]:
-        obj = services.workloads.create(principal, plural, namespace, _as_dict(body))
+        obj = await services.workloads.create(principal, plural, namespace, _as_dict(body))
         return _out(services, plural, obj, full)
 
     @router.get(
@@ -112,7 +112,7 @@ def _routes(workload: WorkloadKind[Any]) -> None:
         response_model=one,
         responses=error_responses(401, 404, 422, 503),
     )
-    def read(
+    async def read(
         namespace: NamespaceName,
         name: str,
         principal: CurrentPrincipal,
@@ -121,8 +121,8 @@ def _routes(workload: WorkloadKind[Any]) -> None:
         include: Include = [],  # type: ignore[valid-type]  # noqa: B006 - FastAPI copies it
     ) -> dict[str, Any]:
         related = services.workloads.check_include(plural, include)
-        obj = services.workloads.read(principal, plural, namespace, name)
-        result = services.workloads.details(principal, plural, obj, related)
+        obj = await services.workloads.read(principal, plural, namespace, name)
+        result = await services.workloads.details(principal, plural, obj, related)
         return {**result, "object": obj} if full else result
 
     @router.put(
@@ -132,7 +132,7 @@ def _routes(workload: WorkloadKind[Any]) -> None:
         response_model=one,
         responses=write_errors,
     )
-    def replace(
+    async def replace(
         namespace: NamespaceName,
         name: str,
         body: Payload,
@@ -140,7 +140,7 @@ def _routes(workload: WorkloadKind[Any]) -> None:
         services: ServicesDep,
         full: Full = False,
     ) -> dict[str, Any]:
-        obj = services.workloads.replace(principal, plural, namespace, name, _as_dict(body))
+        obj = await services.workloads.replace(principal, plural, namespace, name, _as_dict(body))
         return _out(services, plural, obj, full)
 
     @router.patch(
@@ -153,7 +153,7 @@ def _routes(workload: WorkloadKind[Any]) -> None:
         response_model=one,
         responses=write_errors,
     )
-    def patch(
+    async def patch(
         namespace: NamespaceName,
         name: str,
         body: Annotated[dict[str, Any], Body(media_type="application/merge-patch+json")],
@@ -161,7 +161,7 @@ def _routes(workload: WorkloadKind[Any]) -> None:
         services: ServicesDep,
         full: Full = False,
     ) -> dict[str, Any]:
-        obj = services.workloads.patch(principal, plural, namespace, name, body)
+        obj = await services.workloads.patch(principal, plural, namespace, name, body)
         return _out(services, plural, obj, full)
 
     @router.delete(
@@ -171,10 +171,10 @@ def _routes(workload: WorkloadKind[Any]) -> None:
         status_code=204,
         responses=write_errors,
     )
-    def delete(
+    async def delete(
         namespace: NamespaceName, name: str, principal: CurrentPrincipal, services: ServicesDep
     ) -> Response:
-        services.workloads.delete(principal, plural, namespace, name)
+        await services.workloads.delete(principal, plural, namespace, name)
         return Response(status_code=204)
 
 
@@ -198,14 +198,14 @@ class Scale(BaseModel):
     response_model=schemas.Deployment,
     responses=error_responses(400, 401, 403, 404, 422, 503),
 )
-def scale(
+async def scale(
     namespace: NamespaceName,
     name: str,
     body: Scale,
     principal: CurrentPrincipal,
     services: ServicesDep,
 ) -> dict[str, Any]:
-    obj = services.workloads.scale(principal, namespace, name, body.replicas)
+    obj = await services.workloads.scale(principal, namespace, name, body.replicas)
     return DEPLOYMENT.summarize(obj)
 
 
@@ -216,10 +216,10 @@ def scale(
     response_model=schemas.Deployment,
     responses=error_responses(401, 404, 503),
 )
-def restart(
+async def restart(
     namespace: NamespaceName, name: str, principal: CurrentPrincipal, services: ServicesDep
 ) -> dict[str, Any]:
-    obj = services.workloads.restart(principal, namespace, name)
+    obj = await services.workloads.restart(principal, namespace, name)
     return DEPLOYMENT.summarize(obj)
 
 
