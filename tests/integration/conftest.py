@@ -11,7 +11,7 @@ import re
 import secrets
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +30,7 @@ from kuberth.cluster.versions import Versions
 from kuberth.devtools.github import GitHubStandIn, StandInServer, ThreadedServer
 from kuberth.services.builders.tenant import OWNER_ID
 from kuberth.settings import Settings
+from kuberth.storage.database.engine import Database, make_engine, migrate
 from tests.integration.postgres import PostgresServer
 from tests.integration.signin import sign_in
 from tests.timing import scaled
@@ -156,6 +157,16 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite:///{tmp_path}/kuberth.db"
     server: PostgresServer = request.getfixturevalue("postgres")
     return server.create_database(f"kt_{secrets.token_hex(6)}")
+
+
+@pytest.fixture
+async def database(database_url: str, anyio_backend: str) -> AsyncIterator[Database]:
+    """A migrated database of each kind, for tests marked ``anyio``: its async pool is closed on
+    the test's event loop, to which its connections belong."""
+    database = Database(make_engine(database_url))
+    migrate(database.engine)
+    yield database
+    await database.adispose()
 
 
 @pytest.fixture

@@ -97,7 +97,7 @@ class Services:
         await self.github.aclose()
         if self.membership is not None:
             self.membership.close()
-        self.database.engine.dispose()
+        await self.database.adispose()
         await self.kubernetes.aclose()
         self.kubernetes.close()
 
@@ -142,10 +142,11 @@ def build_services(settings: Settings) -> Services:
         prefix=settings.namespace_prefix,
         reserved=reserved,
     )
-    audit = AuditService(sessions=database.session)
+    audit = AuditService(sessions=database.session, asessions=database.asession)
     namespace_service = NamespaceService(
         sessions=database.session,
         reads=database.read,
+        areads=database.aread,
         namespaces=namespaces,
         quotas=ResourceQuotaStorage(api),
         provisioner=provisioner,
@@ -160,6 +161,7 @@ def build_services(settings: Settings) -> Services:
     )
     host_claims = HostClaims(
         sessions=database.session,
+        asessions=database.asession,
         ingresses=IngressStorage(api),
         index=host_index,
         index_wait=settings.kubernetes_request_timeout,
@@ -228,6 +230,8 @@ def build_services(settings: Settings) -> Services:
         users=UserService(
             sessions=database.session,
             reads=database.read,
+            asessions=database.asession,
+            areads=database.aread,
             provisioner=provisioner,
             admin_ids=frozenset(settings.admin_github_ids),
             audit=audit,

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import datetime
 import logging
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.orm import Session
 
 from kuberth.exceptions import KuberthError
 from kuberth.services.principal import Principal
-from kuberth.storage.database.audit import AuditStore
+from kuberth.storage.database.audit import AuditStore, arecord, audit_event
+from kuberth.storage.database.engine import AsyncSessions
 from kuberth.storage.database.users import NamespaceStore
 
 log = logging.getLogger(__name__)
@@ -33,8 +35,14 @@ class AuditEntry:
 
 
 class AuditService:
-    def __init__(self, *, sessions: Callable[[], AbstractContextManager[Session]]) -> None:
+    def __init__(
+        self,
+        *,
+        sessions: Callable[[], AbstractContextManager[Session]],
+        asessions: AsyncSessions,
+    ) -> None:
         self._sessions = sessions
+        self._asessions = asessions
 
     @contextmanager
     def change(
@@ -51,13 +59,29 @@ class AuditService:
         (why it was made) is recorded when it succeeds, a failure's message otherwise."""
         try:
             yield
-        except KuberthError as error:
-            self._record(principal, action, kind, namespace, name, error.error, error.message)
-            raise
-        except Exception:
-            self._record(principal, action, kind, namespace, name, "internal_error", None)
+        except Exception as error:
+            self._record(principal, action, kind, namespace, name, *_failure(error))
             raise
         self._record(principal, action, kind, namespace, name, "ok", detail)
+
+    @asynccontextmanager
+    async def achange(
+        self,
+        principal: Principal,
+        action: str,
+        kind: str,
+        namespace: str | None,
+        name: str | None,
+        *,
+        detail: str | None = None,
+    ) -> AsyncIterator[None]:
+        """:meth:`change` on the event loop (``async with``)."""
+        try:
+            yield
+        except Exception as error:
+            await self._arecord(principal, action, kind, namespace, name, *_failure(error))
+            raise
+        await self._arecord(principal, action, kind, namespace, name, "ok", detail)
 
     def done(
         self, principal: Principal, action: str, kind: str, namespace: str | None, name: str | None
@@ -75,24 +99,24 @@ class AuditService:
         result: str,
         detail: str | None,
     ) -> None:
-        try:
-            with self._sessions() as session:
-                AuditStore(session).record(
-                    actor_id=principal.github_id,
-                    actor_login=principal.login,
-                    action=action,
-                    kind=kind,
-                    namespace=namespace,
-                    name=name,
-                    result=result,
-                    detail=detail,
-                )
-        except KuberthError:
-            log.exception(
-                "could not record %s %s %s/%s (%s)", action, kind, namespace, name, result
-            )
-            if result == "ok":
-                raise
+        event = _event(principal, action, kind, namespace, name, result, detail)
+        with _unrecorded_logged(event), self._sessions() as session:
+            AuditStore(session).record(event)
+
+    async def _arecord(
+        self,
+        principal: Principal,
+        action: str,
+        kind: str,
+        namespace: str | None,
+        name: str | None,
+        result: str,
+        detail: str | None,
+    ) -> None:
+        event = _event(principal, action, kind, namespace, name, result, detail)
+        with _unrecorded_logged(event):
+            async with self._asessions() as session:
+                await arecord(session, event)
 
     def list(
         self, principal: Principal, *, namespace: str | None = None, limit: int = 100
@@ -125,3 +149,50 @@ class AuditService:
                 )
                 for r in rows
             ]
+
+
+def _failure(error: Exception) -> tuple[str, str | None]:
+    """A failed change's result and detail: the error's code and message, when it is ours."""
+    if isinstance(error, KuberthError):
+        return error.error, error.message
+    return "internal_error", None
+
+
+def _event(
+    principal: Principal,
+    action: str,
+    kind: str,
+    namespace: str | None,
+    name: str | None,
+    result: str,
+    detail: str | None,
+) -> dict[str, Any]:
+    return audit_event(
+        actor_id=principal.github_id,
+        actor_login=principal.login,
+        action=action,
+        kind=kind,
+        namespace=namespace,
+        name=name,
+        result=result,
+        detail=detail,
+    )
+
+
+@contextmanager
+def _unrecorded_logged(event: dict[str, Any]) -> Iterator[None]:
+    """A failure to record a failed change is logged, and the change's own error stands; a
+    success that cannot be recorded fails (an unaudited change must not look done)."""
+    try:
+        yield
+    except KuberthError:
+        log.exception(
+            "could not record %s %s %s/%s (%s)",
+            event["action"],
+            event["kind"],
+            event["namespace"],
+            event["name"],
+            event["result"],
+        )
+        if event["result"] == "ok":
+            raise

@@ -15,12 +15,17 @@ import datetime
 import logging
 from collections.abc import Callable, Collection, Iterable
 from contextlib import AbstractContextManager
+from functools import partial
 
+import anyio.to_thread
 from sqlalchemy.orm import Session
 
 from kuberth.exceptions import ConflictError
 from kuberth.services import summaries
+from kuberth.storage.database import hosts as host_rows
+from kuberth.storage.database.engine import AsyncSessions
 from kuberth.storage.database.hosts import HostStore
+from kuberth.storage.database.models import IngressHost
 from kuberth.storage.kubernetes.api import JSON
 from kuberth.storage.kubernetes.informer import Informer
 from kuberth.storage.kubernetes.resources import IngressStorage
@@ -44,6 +49,13 @@ def hosts_of(hosts: Hosts) -> Iterable[str]:
     return hosts
 
 
+def _held_by(holder: IngressHost, *, namespace: str) -> ConflictError:
+    """The 409 for a host another Ingress claimed: named when it is in the same namespace."""
+    mine = holder.namespace == namespace
+    where = f"ingress {holder.ingress}" if mine else "another tenant's ingress"
+    return ConflictError(f"host {holder.host} is already used by {where}", field="host")
+
+
 class _DryRunError(Exception):
     """Leaves a transaction without committing what it did (a dry run)."""
 
@@ -53,11 +65,13 @@ class HostClaims:
         self,
         *,
         sessions: Callable[[], AbstractContextManager[Session]],
+        asessions: AsyncSessions,
         ingresses: IngressStorage,
         index: Informer[Hosts],
         index_wait: float,
     ) -> None:
         self._sessions = sessions
+        self._asessions = asessions
         self._ingresses = ingresses
         self._index = index
         self._index_wait = index_wait
@@ -100,11 +114,7 @@ class HostClaims:
                     hosts, namespace=namespace, ingress=ingress, owner_id=owner_id
                 )
                 if holder is not None:
-                    mine = holder.namespace == namespace
-                    where = f"ingress {holder.ingress}" if mine else "another tenant's ingress"
-                    raise ConflictError(
-                        f"host {holder.host} is already used by {where}", field="host"
-                    )
+                    raise _held_by(holder, namespace=namespace)
                 if dry_run:
                     raise _DryRunError
         except _DryRunError:
@@ -115,6 +125,42 @@ class HostClaims:
             self.release(namespace=namespace, ingress=ingress, dry_run=dry_run)
             raise ConflictError(f"host {clash} is already used", field="host")
 
+    async def aclaim(
+        self,
+        hosts: Collection[str],
+        *,
+        namespace: str,
+        ingress: str,
+        owner_id: int,
+        dry_run: bool = False,
+    ) -> None:
+        """:meth:`claim` with the database on the event loop. The index's check (which may wait
+        for its first list, and reads an Ingress that holds a host) runs in a worker thread.
+
+        Raises:
+            ConflictError: another Ingress holds one of them.
+            KubernetesUnavailableError: the index is not ready.
+        """
+        if not hosts:
+            return
+        try:
+            async with self._asessions() as session:  # as in claim: a conflict rolls back
+                holder = await host_rows.aclaim(
+                    session, hosts, namespace=namespace, ingress=ingress, owner_id=owner_id
+                )
+                if holder is not None:
+                    raise _held_by(holder, namespace=namespace)
+                if dry_run:
+                    raise _DryRunError
+        except _DryRunError:
+            pass
+        clash = await anyio.to_thread.run_sync(
+            partial(self._held_elsewhere, hosts, namespace=namespace, ingress=ingress)
+        )
+        if clash is not None:
+            await self.arelease(namespace=namespace, ingress=ingress, dry_run=dry_run)
+            raise ConflictError(f"host {clash} is already used", field="host")
+
     def release(
         self, *, namespace: str, ingress: str, keep: Collection[str] = (), dry_run: bool = False
     ) -> None:
@@ -123,6 +169,15 @@ class HostClaims:
             return
         with self._sessions() as session:
             HostStore(session).release(namespace=namespace, ingress=ingress, keep=keep)
+
+    async def arelease(
+        self, *, namespace: str, ingress: str, keep: Collection[str] = (), dry_run: bool = False
+    ) -> None:
+        """:meth:`release` on the event loop."""
+        if dry_run:
+            return
+        async with self._asessions() as session:
+            await host_rows.arelease(session, namespace=namespace, ingress=ingress, keep=keep)
 
     def _held_elsewhere(
         self, hosts: Collection[str], *, namespace: str, ingress: str

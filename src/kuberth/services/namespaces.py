@@ -19,9 +19,9 @@ from kuberth.services.builders.tenant import BASELINE_NAME
 from kuberth.services.naming import invalid_name_reason, is_reserved
 from kuberth.services.principal import Principal
 from kuberth.services.provisioning import Provisioner
-from kuberth.storage.database.engine import Reads
+from kuberth.storage.database.engine import AsyncReads, Reads
 from kuberth.storage.database.models import TenantNamespace
-from kuberth.storage.database.users import NamespaceStore, find_namespace
+from kuberth.storage.database.users import NamespaceStore, afind_namespace, find_namespace
 from kuberth.storage.kubernetes.api import JSON
 from kuberth.storage.kubernetes.namespaces import NamespaceStorage
 from kuberth.storage.kubernetes.resources import ResourceQuotaStorage
@@ -51,6 +51,7 @@ class NamespaceService:
         *,
         sessions: Callable[[], AbstractContextManager[Session]],
         reads: Reads,
+        areads: AsyncReads,
         namespaces: NamespaceStorage,
         quotas: ResourceQuotaStorage,
         provisioner: Provisioner,
@@ -61,6 +62,7 @@ class NamespaceService:
     ) -> None:
         self._sessions = sessions
         self._reads = reads
+        self._areads = areads
         self._namespaces = namespaces
         self._quotas = quotas
         self._provisioner = provisioner
@@ -185,14 +187,27 @@ class NamespaceService:
             NotFoundError: otherwise, exactly as for a namespace that does not exist.
         """
         with self._reads() as connection:
-            row = find_namespace(connection, name)
-        if row is None or (row.owner_id != principal.github_id and not principal.is_admin):
-            raise NotFoundError(f"namespace {name} not found")
-        return row
+            return _accessible(principal, name, find_namespace(connection, name))
+
+    async def arequire_access(self, principal: Principal, name: str) -> TenantNamespace:
+        """:meth:`require_access` on the event loop.
+
+        Raises:
+            NotFoundError: not the caller's, exactly as for a namespace that does not exist.
+        """
+        async with self._areads() as connection:
+            return _accessible(principal, name, await afind_namespace(connection, name))
 
     def _forget(self, name: str) -> None:
         with self._sessions() as session:
             NamespaceStore(session).forget(name)
+
+
+def _accessible(principal: Principal, name: str, row: TenantNamespace | None) -> TenantNamespace:
+    """Raises NotFoundError unless the namespace is the caller's (or the caller an operator)."""
+    if row is None or (row.owner_id != principal.github_id and not principal.is_admin):
+        raise NotFoundError(f"namespace {name} not found")
+    return row
 
 
 def _summary(

@@ -11,11 +11,25 @@ from kuberth.exceptions import ForbiddenError, NotFoundError, UnauthenticatedErr
 from kuberth.services.audit import AuditService
 from kuberth.services.principal import Principal
 from kuberth.services.provisioning import Provisioner
-from kuberth.storage.database.engine import Reads, Sessions
+from kuberth.storage.database.engine import AsyncReads, AsyncSessions, Reads, Sessions
 from kuberth.storage.database.models import User
-from kuberth.storage.database.tokens import TokenStore, digest, token_owner
+from kuberth.storage.database.tokens import (
+    TokenOwner,
+    TokenStore,
+    amark_used,
+    atoken_owner,
+    digest,
+    token_owner,
+)
 from kuberth.storage.database.users import BY_SIGNUP_RULES, NamespaceStore, UserStore
-from kuberth.storage.database.web_sessions import WebSessionStore, session_owner
+from kuberth.storage.database.web_sessions import (
+    SessionOwner,
+    WebSessionStore,
+    aend_by_secret,
+    asession_owner,
+    atouch,
+    session_owner,
+)
 from kuberth.storage.github import GitHubUser
 
 #: A token's ``last_used_at`` is written at most this often: to the minute is all anyone reads
@@ -25,6 +39,10 @@ LAST_USED_EVERY = datetime.timedelta(minutes=1)
 #: Checks a user's sign-up verdict at use: (github id, login, when last checked); raises
 #: ForbiddenError when they no longer pass (SignupReview.at_use).
 Recheck = Callable[[int, str, datetime.datetime | None], None]
+
+
+#: Why a browser's session is refused: none, another user's, ended or idle alike.
+SESSION_ENDED = "your session has ended: sign in again"
 
 
 def revoked_message(reason: str | None) -> str:
@@ -48,6 +66,8 @@ class UserService:
         *,
         sessions: Sessions,
         reads: Reads,
+        asessions: AsyncSessions,
+        areads: AsyncReads,
         provisioner: Provisioner,
         admin_ids: frozenset[int],
         audit: AuditService,
@@ -57,6 +77,8 @@ class UserService:
         self._recheck = recheck
         self._sessions = sessions
         self._reads = reads
+        self._asessions = asessions
+        self._areads = areads
         self._provisioner = provisioner
         self._admin_ids = admin_ids
         self._audit = audit
@@ -118,26 +140,51 @@ class UserService:
         with self._reads() as connection:
             owner = session_owner(connection, secret)
         if owner is None or owner.user_id != user_id:
-            raise UnauthenticatedError("your session has ended: sign in again")
+            raise UnauthenticatedError(SESSION_ENDED)
         if now - owner.last_seen_at > self._session_idle:
             self.end_session(secret)
-            raise UnauthenticatedError("your session has ended: sign in again")
-        if owner.revoked_at is not None:
-            raise ForbiddenError(revoked_message(owner.revoked_reason))
-        if self._recheck is not None:
-            self._recheck(owner.user_id, owner.login, owner.signup_checked_at)
+            raise UnauthenticatedError(SESSION_ENDED)
+        self._admit(owner)
         if now - owner.last_seen_at >= LAST_USED_EVERY:
             with self._sessions() as session:
                 WebSessionStore(session).touch(owner.session_id, now)
-        return Principal(
-            owner.user_id, owner.login, owner.name, is_admin=owner.user_id in self._admin_ids
-        )
+        return self._principal_of(owner)
+
+    async def afrom_session(self, user_id: object, secret: object) -> Principal:
+        """:meth:`from_session` with the database on the event loop (the sign-up re-check is
+        still synchronous: see :meth:`_admit`).
+
+        Raises:
+            UnauthenticatedError: no session, an ended or idle one.
+            ForbiddenError: the user was revoked, or no longer passes the sign-up rules.
+        """
+        if not isinstance(user_id, int) or not isinstance(secret, str):
+            raise UnauthenticatedError("sign in first")
+        now = datetime.datetime.now(datetime.UTC)
+        async with self._areads() as connection:
+            owner = await asession_owner(connection, secret)
+        if owner is None or owner.user_id != user_id:
+            raise UnauthenticatedError(SESSION_ENDED)
+        if now - owner.last_seen_at > self._session_idle:
+            await self.aend_session(secret)
+            raise UnauthenticatedError(SESSION_ENDED)
+        self._admit(owner)
+        if now - owner.last_seen_at >= LAST_USED_EVERY:
+            async with self._asessions() as session:
+                await atouch(session, owner.session_id, now)
+        return self._principal_of(owner)
 
     def end_session(self, secret: object) -> None:
         """Sign-out: the session ends for every copy of its cookie."""
         if isinstance(secret, str):
             with self._sessions() as session:
                 WebSessionStore(session).end_by_secret(secret)
+
+    async def aend_session(self, secret: object) -> None:
+        """:meth:`end_session` on the event loop."""
+        if isinstance(secret, str):
+            async with self._asessions() as session:
+                await aend_by_secret(session, secret)
 
     def web_sessions(self, principal: Principal, *, current: object) -> list[WebSessionInfo]:
         """The caller's signed-in browsers, the most recently used first; ``current`` is the
@@ -169,16 +216,60 @@ class UserService:
         """
         now = datetime.datetime.now(datetime.UTC)
         with self._reads() as connection:
-            owner = token_owner(connection, token)
-        if owner is None or (owner.expires_at is not None and owner.expires_at <= now):
-            raise UnauthenticatedError("the API token is invalid, expired or revoked")
+            owner = _live_token(token_owner(connection, token), now)
+        self._admit(owner)
+        if _use_is_news(owner.last_used_at, now):
+            with self._sessions() as session:
+                TokenStore(session).mark_used(owner.token_id, now)
+        return self._principal_of(owner)
+
+    async def afrom_token(self, token: str) -> Principal:
+        """:meth:`from_token` with the database on the event loop (the sign-up re-check is still
+        synchronous: see :meth:`_admit`).
+
+        Raises:
+            UnauthenticatedError: an unknown, revoked or expired token.
+            ForbiddenError: its user was revoked, or no longer passes the sign-up rules.
+        """
+        now = datetime.datetime.now(datetime.UTC)
+        async with self._areads() as connection:
+            owner = _live_token(await atoken_owner(connection, token), now)
+        self._admit(owner)
+        if _use_is_news(owner.last_used_at, now):
+            async with self._asessions() as session:
+                await amark_used(session, owner.token_id, now)
+        return self._principal_of(owner)
+
+    def _admit(self, owner: TokenOwner | SessionOwner) -> None:
+        """Refuse a revoked user, and one who no longer passes the sign-up rules.
+
+        The re-check (SignupReview.at_use) is synchronous, on the async paths too. It returns at
+        once, with no I/O, unless the user's verdict is stale (once per interval per user: then it
+        writes to the database and asks GitHub) or the user fails the rules (then it revokes them:
+        the database, and Kubernetes calls for each namespace). Those blocking calls hold the
+        calling thread, the event loop on the async paths, for that request.
+
+        Raises:
+            ForbiddenError: either.
+        """
         if owner.revoked_at is not None:
             raise ForbiddenError(revoked_message(owner.revoked_reason))
         if self._recheck is not None:
             self._recheck(owner.user_id, owner.login, owner.signup_checked_at)
-        if owner.last_used_at is None or now - owner.last_used_at >= LAST_USED_EVERY:
-            with self._sessions() as session:
-                TokenStore(session).mark_used(owner.token_id, now)
+
+    def _principal_of(self, owner: TokenOwner | SessionOwner) -> Principal:
         return Principal(
             owner.user_id, owner.login, owner.name, is_admin=owner.user_id in self._admin_ids
         )
+
+
+def _live_token(owner: TokenOwner | None, now: datetime.datetime) -> TokenOwner:
+    """Raises UnauthenticatedError for no such token, or an expired one."""
+    if owner is None or (owner.expires_at is not None and owner.expires_at <= now):
+        raise UnauthenticatedError("the API token is invalid, expired or revoked")
+    return owner
+
+
+def _use_is_news(last: datetime.datetime | None, now: datetime.datetime) -> bool:
+    """Whether a use is to be written: see LAST_USED_EVERY."""
+    return last is None or now - last >= LAST_USED_EVERY

@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 import datetime
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
-from sqlalchemy import event, text
+from sqlalchemy import event, make_url, text
 
 from kuberth.services.audit import AuditService
 from kuberth.services.users import UserService
-from kuberth.storage.database.engine import MIGRATIONS, Database, _head_revisions, make_engine
+from kuberth.storage.database.engine import (
+    MIGRATIONS,
+    Database,
+    _head_revisions,
+    async_url,
+    make_engine,
+)
 from kuberth.storage.database.engine import migrate as migrate_to_head
 from kuberth.storage.database.models import ApiToken
 from kuberth.storage.database.tokens import TokenStore
@@ -61,9 +70,11 @@ def test_token_use_is_written_at_most_once_a_minute(tmp_path: Path) -> None:
     users = UserService(
         sessions=database.session,
         reads=database.read,
+        asessions=database.asession,
+        areads=database.aread,
         provisioner=None,
         admin_ids=frozenset(),
-        audit=AuditService(sessions=database.session),
+        audit=AuditService(sessions=database.session, asessions=database.asession),
     )
 
     def last_used() -> datetime.datetime | None:
@@ -79,3 +90,29 @@ def test_token_use_is_written_at_most_once_a_minute(tmp_path: Path) -> None:
         session.get(ApiToken, token_id).last_used_at = first - datetime.timedelta(minutes=2)
     users.from_token("kbt_seven")
     assert last_used() > first
+
+
+def test_the_async_engine_is_the_same_database_through_an_asyncio_driver() -> None:
+    def mapped(url: str) -> str:
+        return async_url(make_url(url)).render_as_string(hide_password=False)
+
+    assert mapped("sqlite:////var/k.db") == "sqlite+aiosqlite:////var/k.db"
+    assert mapped("postgresql://k:pw@db:5432/k") == "postgresql+psycopg://k:pw@db:5432/k"
+    assert mapped("postgresql+psycopg://k@db/k") == "postgresql+psycopg://k@db/k"
+    with pytest.raises(ValueError, match="mysql"):
+        async_url(make_url("mysql://k@db/k"))
+
+
+def test_start_up_does_not_import_the_asyncio_extension(tmp_path: Path) -> None:
+    """It is made at first use: its imports are 35-50 ms that start-up need not pay."""
+    program = (
+        "import sys\n"
+        "from kuberth.storage.database.engine import Database, make_engine, migrate\n"
+        f"database = Database(make_engine('sqlite:///{tmp_path / 'k.db'}'))\n"
+        "migrate(database.engine)\n"
+        "print('sqlalchemy.ext.asyncio' in sys.modules)\n"
+    )
+    found = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, check=True
+    )
+    assert found.stdout.strip() == "False"

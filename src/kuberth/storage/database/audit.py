@@ -4,45 +4,58 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Collection
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from kuberth.storage.database.models import AuditEvent
 
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+
+def audit_event(
+    *,
+    actor_id: int,
+    actor_login: str,
+    action: str,
+    kind: str,
+    namespace: str | None,
+    name: str | None,
+    result: str,
+    detail: str | None = None,
+) -> dict[str, Any]:
+    """An audit log row's values, stamped now: what :meth:`AuditStore.record` and
+    :func:`arecord` insert."""
+    return {
+        "at": datetime.datetime.now(datetime.UTC),
+        "actor_id": actor_id,
+        "actor_login": actor_login,
+        "action": action,
+        "kind": kind,
+        "namespace": namespace,
+        "name": name,
+        "result": result,
+        "detail": (detail or "")[:1000] or None,
+    }
+
+
+async def arecord(session: AsyncSession, event: dict[str, Any]) -> None:
+    """:meth:`AuditStore.record` on the event loop."""
+    connection = await session.connection()
+    await connection.execute(insert(AuditEvent), event)
+
 
 class AuditStore:
     def __init__(self, session: Session) -> None:
         self._session = session
 
-    def record(
-        self,
-        *,
-        actor_id: int,
-        actor_login: str,
-        action: str,
-        kind: str,
-        namespace: str | None,
-        name: str | None,
-        result: str,
-        detail: str | None = None,
-    ) -> None:
+    def record(self, event: dict[str, Any]) -> None:
+        """Insert an :func:`audit_event`."""
         # A Core INSERT in the session's transaction: every change writes one, and the ORM's
         # unit of work (flush, identity map) cost more than the rest of recording it.
-        self._session.connection().execute(
-            insert(AuditEvent),
-            {
-                "at": datetime.datetime.now(datetime.UTC),
-                "actor_id": actor_id,
-                "actor_login": actor_login,
-                "action": action,
-                "kind": kind,
-                "namespace": namespace,
-                "name": name,
-                "result": result,
-                "detail": (detail or "")[:1000] or None,
-            },
-        )
+        self._session.connection().execute(insert(AuditEvent), event)
 
     def list(
         self, *, namespaces: Collection[str] | None, actor_id: int | None = None, limit: int = 100

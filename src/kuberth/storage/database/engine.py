@@ -3,16 +3,31 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+import secrets
+from collections.abc import AsyncIterator, Iterator
+from contextlib import (
+    AbstractAsyncContextManager,
+    AbstractContextManager,
+    asynccontextmanager,
+    contextmanager,
+)
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import URL, Connection, Engine, create_engine, event, make_url, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import SingletonThreadPool, StaticPool
 
 from kuberth.exceptions import DatabaseUnavailableError
+
+if TYPE_CHECKING:  # imported when first used: 35-50 ms, which start-up to ready need not pay
+    from sqlalchemy.ext.asyncio import (
+        AsyncConnection,
+        AsyncEngine,
+        AsyncSession,
+        async_sessionmaker,
+    )
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -21,28 +36,78 @@ def make_engine(url: str) -> Engine:
     """An engine; SQLite gets WAL and a busy timeout so concurrent requests wait, not fail.
 
     Both pools allow 30 connections, so requests in the server's worker threads rarely wait
-    for one (SQLite's default pool had 15).
+    for one (SQLite's default pool had 15). An in-memory SQLite becomes a named one with a
+    shared cache: every connection, and the async engine's, then sees the same database.
     """
-    if url.startswith("sqlite"):
-        path = url.split("///", 1)[-1]
-        if path and path != ":memory:":
+    parsed = _shared_memory(make_url(url))
+    if parsed.get_backend_name() == "sqlite" and not _in_memory(parsed):
+        path = parsed.database or ""
+        if not path.startswith("file:"):
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(
-            url,
-            connect_args={"timeout": 30, "check_same_thread": False},
-            pool_size=10,
-            max_overflow=20,
-        )
+    engine = create_engine(parsed, **_engine_options(parsed))
+    _sqlite_pragmas(engine)
+    return engine
 
-        @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(connection: Any, _: Any) -> None:
-            cursor = connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.close()
 
-        return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+def async_url(url: URL) -> URL:
+    """The same database through an asyncio driver: aiosqlite, or psycopg 3 (async itself).
+
+    Raises:
+        ValueError: neither SQLite nor PostgreSQL.
+    """
+    backend = url.get_backend_name()
+    if backend == "sqlite":
+        return url.set(drivername="sqlite+aiosqlite")
+    if backend == "postgresql":
+        return url.set(drivername="postgresql+psycopg")
+    raise ValueError(f"no asyncio driver for {backend} databases")
+
+
+def make_async_engine(url: URL) -> AsyncEngine:
+    """The async twin of :func:`make_engine`'s engine for ``url``: same pools and pragmas."""
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    parsed = async_url(url)
+    engine = create_async_engine(parsed, **_engine_options(parsed))
+    _sqlite_pragmas(engine.sync_engine)
+    return engine
+
+
+def _in_memory(url: URL) -> bool:
+    return url.database in (None, "", ":memory:") or url.query.get("mode") == "memory"
+
+
+def _shared_memory(url: URL) -> URL:
+    if url.get_backend_name() != "sqlite" or url.database not in (None, "", ":memory:"):
+        return url
+    name = f"file:kuberth-{secrets.token_hex(8)}"
+    return url.set(database=name, query={"mode": "memory", "cache": "shared", "uri": "true"})
+
+
+def _engine_options(url: URL) -> dict[str, Any]:
+    """What both engines are made with: pool sizes, and SQLite's 30 s busy timeout."""
+    if url.get_backend_name() != "sqlite":
+        return {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 20}
+    options: dict[str, Any] = {"connect_args": {"timeout": 30, "check_same_thread": False}}
+    if not _in_memory(url):
+        options.update(pool_size=10, max_overflow=20)
+    else:  # pools that keep a connection open, or the database would go with the last one
+        async_driver = url.get_driver_name() == "aiosqlite"
+        options["poolclass"] = StaticPool if async_driver else SingletonThreadPool
+    return options
+
+
+def _sqlite_pragmas(engine: Engine) -> None:
+    """WAL (readers do not wait for a writer) and foreign keys on every new SQLite connection."""
+    if engine.dialect.name != "sqlite":
+        return
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(connection: Any, _: Any) -> None:
+        cursor = connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
 
 
 _ASSIGNMENT = re.compile(r"^(revision|down_revision)\b[^=\n]*=\s*(.*?)\s*$", re.MULTILINE)
@@ -123,6 +188,26 @@ class Reads(Protocol):
     def __call__(self) -> AbstractContextManager[Connection]: ...
 
 
+class AsyncSessions(Protocol):
+    """What services are given to write on the event loop: ``Database.asession``."""
+
+    def __call__(self) -> AbstractAsyncContextManager[AsyncSession]: ...
+
+
+class AsyncReads(Protocol):
+    """What services are given for their per-request checks on the event loop:
+    ``Database.aread``."""
+
+    def __call__(self) -> AbstractAsyncContextManager[AsyncConnection]: ...
+
+
+class _AsyncEngines(NamedTuple):
+    engine: AsyncEngine
+    #: Autocommit on PostgreSQL, as the sync reads.
+    reads: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+
+
 class Database:
     """Hands out sessions; a database that cannot be reached becomes a 503 for the client."""
 
@@ -139,6 +224,29 @@ class Database:
         )
         self._reads = sessionmaker(self._read_engine, expire_on_commit=False)
         self._retry_after = retry_after
+        self._async: _AsyncEngines | None = None
+
+    @property
+    def async_engine(self) -> AsyncEngine:
+        """The same database through an asyncio driver."""
+        return self._async_engines().engine
+
+    def _async_engines(self) -> _AsyncEngines:
+        """Made at first use: start-up (to ready) does not pay for the asyncio extension, nor
+        does a process that never uses it (the CLI's commands)."""
+        if self._async is None:
+            from sqlalchemy.ext.asyncio import async_sessionmaker
+
+            engine = make_async_engine(self.engine.url)
+            reads = (  # as the sync engine's, see __init__
+                engine
+                if engine.dialect.name == "sqlite"
+                else engine.execution_options(isolation_level="AUTOCOMMIT")
+            )
+            self._async = _AsyncEngines(
+                engine, reads, async_sessionmaker(engine, expire_on_commit=False)
+            )
+        return self._async
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -163,6 +271,36 @@ class Database:
             else:
                 with self._sessions.begin() as session:
                     yield session
+
+    @asynccontextmanager
+    async def aread(self) -> AsyncIterator[AsyncConnection]:
+        """:meth:`read` on the event loop: a connection for Core reads, no transaction (autocommit
+        on PostgreSQL).
+
+        Raises:
+            DatabaseUnavailableError: the database cannot be reached.
+        """
+        with self._unavailable_is_503():
+            async with self._async_engines().reads.connect() as connection:
+                yield connection
+
+    @asynccontextmanager
+    async def asession(self) -> AsyncIterator[AsyncSession]:
+        """:meth:`session` on the event loop: committed on success, rolled back on any error.
+
+        Raises:
+            DatabaseUnavailableError: the database cannot be reached.
+        """
+        with self._unavailable_is_503():
+            async with self._async_engines().sessions.begin() as session:
+                yield session
+
+    async def adispose(self) -> None:
+        """Close both engines' pooled connections (at shutdown, on the event loop: the async
+        pool's connections belong to it)."""
+        self.engine.dispose()
+        if self._async is not None:
+            await self._async.engine.dispose()
 
     @contextmanager
     def _unavailable_is_503(self) -> Iterator[None]:

@@ -3,13 +3,70 @@
 from __future__ import annotations
 
 import datetime
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import Delete, Select, delete, select
 from sqlalchemy.orm import Session
 
 from kuberth.storage.database.models import IngressHost
 from kuberth.storage.database.users import insert_for
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+
+def _claims(
+    session: Session | AsyncSession,
+    hosts: Collection[str],
+    *,
+    namespace: str,
+    ingress: str,
+    owner_id: int,
+) -> list[Any]:
+    """One INSERT per host that leaves a host already held as it is."""
+    insert = insert_for(session)
+    return [
+        insert(IngressHost)
+        .values(host=host, namespace=namespace, ingress=ingress, owner_id=owner_id)
+        .on_conflict_do_nothing()
+        for host in hosts
+    ]
+
+
+def _holders(hosts: Collection[str]) -> Select[IngressHost]:
+    return select(IngressHost).where(IngressHost.host.in_(list(hosts)))
+
+
+def _other(rows: Iterable[IngressHost], *, namespace: str, ingress: str) -> IngressHost | None:
+    return next((r for r in rows if (r.namespace, r.ingress) != (namespace, ingress)), None)
+
+
+def _release(*, namespace: str, ingress: str, keep: Collection[str]) -> Delete:
+    return delete(IngressHost).where(
+        IngressHost.namespace == namespace,
+        IngressHost.ingress == ingress,
+        IngressHost.host.not_in(list(keep)),
+    )
+
+
+async def aclaim(
+    session: AsyncSession, hosts: Collection[str], *, namespace: str, ingress: str, owner_id: int
+) -> IngressHost | None:
+    """:meth:`HostStore.claim` on the event loop."""
+    for statement in _claims(
+        session, hosts, namespace=namespace, ingress=ingress, owner_id=owner_id
+    ):
+        await session.execute(statement)
+    rows = await session.scalars(_holders(hosts))
+    return _other(rows, namespace=namespace, ingress=ingress)
+
+
+async def arelease(
+    session: AsyncSession, *, namespace: str, ingress: str, keep: Collection[str] = ()
+) -> None:
+    """:meth:`HostStore.release` on the event loop."""
+    await session.execute(_release(namespace=namespace, ingress=ingress, keep=keep))
 
 
 class HostStore:
@@ -23,28 +80,16 @@ class HostStore:
 
         The caller's transaction is left to roll back on a conflict, so nothing stays claimed.
         """
-        insert = insert_for(self._session)
-        for host in hosts:
-            self._session.execute(
-                insert(IngressHost)
-                .values(host=host, namespace=namespace, ingress=ingress, owner_id=owner_id)
-                .on_conflict_do_nothing()
-            )
-        rows = self._session.scalars(select(IngressHost).where(IngressHost.host.in_(list(hosts))))
-        for row in rows:
-            if (row.namespace, row.ingress) != (namespace, ingress):
-                return row
-        return None
+        for statement in _claims(
+            self._session, hosts, namespace=namespace, ingress=ingress, owner_id=owner_id
+        ):
+            self._session.execute(statement)
+        rows = self._session.scalars(_holders(hosts))
+        return _other(rows, namespace=namespace, ingress=ingress)
 
     def release(self, *, namespace: str, ingress: str, keep: Collection[str] = ()) -> None:
         """Release this Ingress's hosts, except ``keep``."""
-        self._session.execute(
-            delete(IngressHost).where(
-                IngressHost.namespace == namespace,
-                IngressHost.ingress == ingress,
-                IngressHost.host.not_in(list(keep)),
-            )
-        )
+        self._session.execute(_release(namespace=namespace, ingress=ingress, keep=keep))
 
     def older_than(self, cutoff: datetime.datetime) -> list[IngressHost]:
         return list(

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import datetime
 import hashlib
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-from sqlalchemy import Connection, bindparam, delete, select, update
+from sqlalchemy import Connection, Update, bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
 from kuberth.storage.database.models import ApiToken, User
 from kuberth.storage.database.users import OWNER_COLUMNS
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 
 def digest(token: str) -> str:
@@ -76,9 +79,16 @@ class TokenStore:
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
     def mark_used(self, token_id: int, at: datetime.datetime) -> None:
-        self._session.execute(
-            update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=at)
-        )
+        self._session.execute(_mark_used(token_id, at))
+
+
+def _mark_used(token_id: int, at: datetime.datetime) -> Update:
+    return update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=at)
+
+
+async def amark_used(session: AsyncSession, token_id: int, at: datetime.datetime) -> None:
+    """:meth:`TokenStore.mark_used` on the event loop."""
+    await session.execute(_mark_used(token_id, at))
 
 
 def token_owner(connection: Connection, token: str) -> TokenOwner | None:
@@ -87,4 +97,10 @@ def token_owner(connection: Connection, token: str) -> TokenOwner | None:
     A Core statement: every API request asks this, and needs none of the ORM's result handling.
     """
     row = connection.execute(_OWNER, {"token_hash": digest(token)}).first()
+    return None if row is None else TokenOwner(*row)
+
+
+async def atoken_owner(connection: AsyncConnection, token: str) -> TokenOwner | None:
+    """:func:`token_owner` on the event loop."""
+    row = (await connection.execute(_OWNER, {"token_hash": digest(token)})).first()
     return None if row is None else TokenOwner(*row)

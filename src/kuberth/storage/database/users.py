@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import Connection, bindparam, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from kuberth.storage.database.models import TenantNamespace, User
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 _NAMESPACE = select(*TenantNamespace.__table__.columns).where(
     TenantNamespace.name == bindparam("name")
@@ -26,7 +29,13 @@ def find_namespace(connection: Connection, name: str) -> TenantNamespace | None:
     return None if row is None else TenantNamespace(**row._mapping)
 
 
-def insert_for(session: Session) -> Callable[..., Any]:
+async def afind_namespace(connection: AsyncConnection, name: str) -> TenantNamespace | None:
+    """:func:`find_namespace` on the event loop."""
+    row = (await connection.execute(_NAMESPACE, {"name": name})).first()
+    return None if row is None else TenantNamespace(**row._mapping)
+
+
+def insert_for(session: Session | AsyncSession) -> Callable[..., Any]:
     """The dialect's INSERT, which has ON CONFLICT (SQLite and PostgreSQL alike)."""
     dialect = session.get_bind().dialect.name
     return postgresql.insert if dialect == "postgresql" else sqlite.insert

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import datetime
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-from sqlalchemy import Connection, bindparam, delete, select, update
+from sqlalchemy import Connection, Delete, Update, bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
 from kuberth.storage.database.models import User, WebSession
 from kuberth.storage.database.tokens import digest
 from kuberth.storage.database.users import OWNER_COLUMNS
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 
 class SessionOwner(NamedTuple):
@@ -43,6 +46,30 @@ def session_owner(connection: Connection, secret: str) -> SessionOwner | None:
     return SessionOwner(*row) if row else None
 
 
+async def asession_owner(connection: AsyncConnection, secret: str) -> SessionOwner | None:
+    """:func:`session_owner` on the event loop."""
+    row = (await connection.execute(_OWNER, {"secret_hash": digest(secret)})).first()
+    return SessionOwner(*row) if row else None
+
+
+def _touch(session_id: int, at: datetime.datetime) -> Update:
+    return update(WebSession).where(WebSession.id == session_id).values(last_seen_at=at)
+
+
+def _end_by_secret(secret: str) -> Delete:
+    return delete(WebSession).where(WebSession.secret_hash == digest(secret))
+
+
+async def atouch(session: AsyncSession, session_id: int, at: datetime.datetime) -> None:
+    """:meth:`WebSessionStore.touch` on the event loop."""
+    await session.execute(_touch(session_id, at))
+
+
+async def aend_by_secret(session: AsyncSession, secret: str) -> None:
+    """:meth:`WebSessionStore.end_by_secret` on the event loop."""
+    await session.execute(_end_by_secret(secret))
+
+
 class WebSessionStore:
     def __init__(self, session: Session) -> None:
         self._session = session
@@ -69,9 +96,7 @@ class WebSessionStore:
         return list(self._session.scalars(statement))
 
     def touch(self, session_id: int, at: datetime.datetime) -> None:
-        self._session.execute(
-            update(WebSession).where(WebSession.id == session_id).values(last_seen_at=at)
-        )
+        self._session.execute(_touch(session_id, at))
 
     def end(self, *, user_id: int, session_id: int) -> bool:
         """False when there was no such session of the user's."""
@@ -81,7 +106,7 @@ class WebSessionStore:
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
     def end_by_secret(self, secret: str) -> None:
-        self._session.execute(delete(WebSession).where(WebSession.secret_hash == digest(secret)))
+        self._session.execute(_end_by_secret(secret))
 
     def end_all(self, user_id: int) -> int:
         result = self._session.execute(delete(WebSession).where(WebSession.user_id == user_id))

@@ -1,0 +1,156 @@
+"""Recognising a token's or a session's user on the event loop, as the sync checks do, on SQLite
+and PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Collection
+
+import pytest
+from sqlalchemy import select, update
+
+from kuberth.exceptions import ForbiddenError, UnauthenticatedError
+from kuberth.services.audit import AuditService
+from kuberth.services.principal import Principal
+from kuberth.services.users import SESSION_ENDED, UserService
+from kuberth.storage.database.engine import Database
+from kuberth.storage.database.models import ApiToken, WebSession
+from kuberth.storage.database.tokens import TokenStore
+from kuberth.storage.database.users import UserStore
+from tests.integration.services.twins import same_answer
+
+pytestmark = pytest.mark.anyio
+
+NOW = datetime.datetime.now(datetime.UTC)
+ALICE = Principal(7, "alice", None, is_admin=False)
+
+
+def users_of(database: Database, *, refused: Collection[str] = ()) -> UserService:
+    """The service, with a sign-up re-check that refuses these logins."""
+
+    def recheck(_id: int, login: str, _checked: datetime.datetime | None) -> None:
+        if login in refused:
+            raise ForbiddenError(f"{login} no longer passes")
+
+    return UserService(
+        sessions=database.session,
+        reads=database.read,
+        asessions=database.asession,
+        areads=database.aread,
+        provisioner=None,
+        admin_ids=frozenset({9}),
+        audit=AuditService(sessions=database.session, asessions=database.asession),
+        recheck=recheck,
+    )
+
+
+def add_users(database: Database) -> None:
+    """alice (7), bob (8, revoked by an operator), carol (9, an operator); their tokens."""
+    with database.session() as session:
+        users = UserStore(session)
+        for github_id, login in [(7, "alice"), (8, "bob"), (9, "carol")]:
+            users.upsert(github_id=github_id, login=login, name=login.title())
+        users.set_revoked(8, revoked=True)
+        tokens = TokenStore(session)
+        past = NOW - datetime.timedelta(seconds=1)
+        tokens.add(user_id=7, name="live", token="kbt_alice", expires_at=None)
+        tokens.add(user_id=7, name="old", token="kbt_expired", expires_at=past)
+        tokens.add(user_id=8, name="bob", token="kbt_bob", expires_at=None)
+        tokens.add(user_id=9, name="op", token="kbt_carol", expires_at=None)
+
+
+async def test_a_token_is_answered_as_the_sync_check_does(database: Database) -> None:
+    add_users(database)
+    users = users_of(database, refused={"carol"})
+    answer = await same_answer(
+        lambda: users.from_token("kbt_alice"), lambda: users.afrom_token("kbt_alice")
+    )
+    assert answer == Principal(7, "alice", "Alice", is_admin=False)
+    invalid = "the API token is invalid, expired or revoked"
+    for token, error, message in [
+        ("kbt_expired", UnauthenticatedError, invalid),
+        ("kbt_unknown", UnauthenticatedError, invalid),  # as a revoked token: it is deleted
+        ("kbt_bob", ForbiddenError, "your access to Kuberth was revoked by an operator"),
+        ("kbt_carol", ForbiddenError, "carol no longer passes"),  # the sign-up re-check's
+    ]:
+        answer = await same_answer(
+            lambda t=token: users.from_token(t), lambda t=token: users.afrom_token(t)
+        )
+        assert isinstance(answer, error), (token, answer)
+        assert answer.message == message
+
+
+async def test_a_tokens_use_is_written_at_most_once_a_minute(database: Database) -> None:
+    add_users(database)
+    users = users_of(database)
+
+    def last_used() -> datetime.datetime | None:
+        with database.session() as session:
+            return session.scalar(select(ApiToken.last_used_at).where(ApiToken.name == "live"))
+
+    assert last_used() is None
+    await users.afrom_token("kbt_alice")
+    first = last_used()
+    assert first is not None
+    await users.afrom_token("kbt_alice")
+    assert last_used() == first
+    with database.session() as session:
+        session.execute(
+            update(ApiToken)
+            .where(ApiToken.name == "live")
+            .values(last_used_at=first - datetime.timedelta(minutes=2))
+        )
+    await users.afrom_token("kbt_alice")
+    assert last_used() > first
+
+
+async def test_a_session_is_answered_as_the_sync_check_does(database: Database) -> None:
+    add_users(database)
+    users = users_of(database)
+    mine = users.start_session(ALICE, user_agent="test")
+    bobs = users.start_session(Principal(8, "bob", None, is_admin=False), user_agent=None)
+    answer = await same_answer(
+        lambda: users.from_session(7, mine), lambda: users.afrom_session(7, mine)
+    )
+    assert answer == Principal(7, "alice", "Alice", is_admin=False)
+    for user_id, secret, error, message in [
+        (8, mine, UnauthenticatedError, SESSION_ENDED),  # someone else's cookie
+        (7, "unknown", UnauthenticatedError, SESSION_ENDED),
+        ("7", mine, UnauthenticatedError, "sign in first"),
+        (8, bobs, ForbiddenError, "your access to Kuberth was revoked by an operator"),
+    ]:
+        answer = await same_answer(
+            lambda u=user_id, s=secret: users.from_session(u, s),
+            lambda u=user_id, s=secret: users.afrom_session(u, s),
+        )
+        assert isinstance(answer, error)
+        assert answer.message == message
+
+
+async def test_an_idle_session_ends_and_a_used_one_is_touched_once_a_minute(
+    database: Database,
+) -> None:
+    add_users(database)
+    users = users_of(database)
+    secret = users.start_session(ALICE, user_agent=None)
+
+    def last_seen() -> datetime.datetime | None:
+        with database.session() as session:
+            return session.scalar(select(WebSession.last_seen_at))
+
+    def seen(ago: datetime.timedelta) -> None:
+        with database.session() as session:
+            session.execute(update(WebSession).values(last_seen_at=NOW - ago))
+
+    seen(datetime.timedelta(minutes=2))
+    before = last_seen()
+    await users.afrom_session(7, secret)
+    touched = last_seen()
+    assert touched > before
+    await users.afrom_session(7, secret)
+    assert last_seen() == touched  # within the minute: no write
+
+    seen(datetime.timedelta(hours=13))  # past the 12 h idle timeout
+    with pytest.raises(UnauthenticatedError, match=SESSION_ENDED):
+        await users.afrom_session(7, secret)
+    assert last_seen() is None  # ended: the cookie's copies are refused from now on
