@@ -8,17 +8,19 @@ exceptions with the kind, name and Kubernetes' own message.
 
 from __future__ import annotations
 
+import asyncio
+import codecs
 import contextlib
-import itertools
 import json
 import logging
 import ssl
 import time
+import weakref
 from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-import httpx
+import aiohttp
 import urllib3
 from kubernetes import client
 from prometheus_client import Counter, Histogram
@@ -43,6 +45,8 @@ MERGE_PATCH = "application/merge-patch+json"
 FIELD_MANAGER = "kuberth"
 #: Asks list requests for metadata only (PartialObjectMetadataList): a fraction of the bytes.
 METADATA_ONLY = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
+#: What a text body (a pod's log) is asked for with.
+TEXT = "text/plain, */*"
 
 #: Per request sent, by verb (the HTTP method, or WATCH) and code (the HTTP status, or
 #: "unreachable"); a watch's latency is the time to its response's headers.
@@ -82,8 +86,79 @@ class Identity:
         return headers
 
 
+class _Response(Protocol):
+    """What the retry policy and the error translation read of a response, on either path."""
+
+    @property
+    def status(self) -> int: ...
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
+    def read(self) -> bytes: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    """A response on the event loop, read whole (what the synchronous path's response offers)."""
+
+    status: int
+    headers: Mapping[str, str]
+    data: bytes
+
+    def read(self) -> bytes:
+        return self.data
+
+
+class _Patience:
+    """Whether to send a request again after a refusal the caller did not cause, within a budget.
+
+    Two refusals happen before anything is stored, so sending any verb again is safe: API
+    Priority and Fairness' 429 (waited out as its Retry-After asks), and quota admission's 409 on
+    the namespace's ResourceQuota (it lost a race updating the quota's usage with a concurrent
+    write and ran out of its own retries). The last refusal is passed on when waiting longer would
+    exceed the budget; the caller translates it (a 503 carrying Retry-After, or the honest 409).
+    One per request, for both the synchronous and the event loop's path: only how they wait
+    differs.
+    """
+
+    __slots__ = ("_api", "_attempt", "_deadline", "_method", "_path")
+
+    def __init__(self, api: KubernetesApi, method: str, path: str) -> None:
+        self._api = api
+        self._method = method
+        self._path = path
+        self._deadline = time.monotonic() + api.throttle_budget
+        self._attempt = 0
+
+    def wait(self, response: _Response) -> float | None:
+        """Seconds to wait before sending again, or None to pass ``response`` on."""
+        growth: float = 2**self._attempt
+        if response.status == 429:
+            # At least the server's Retry-After; growing, so a missing or zero one can't spin.
+            wait = max(_retry_after_seconds(response.headers, default=0), 0.25 * growth)
+            counter, why = THROTTLED, "throttled"
+        elif _is_quota_conflict(response, self._path):
+            wait, counter, why = 0.05 * growth, QUOTA_CONFLICTS, "quota admission refused"
+        else:
+            return None
+        if time.monotonic() + wait > self._deadline:
+            return None
+        self._attempt += 1
+        if counter is THROTTLED:
+            self._api.throttled_retries += 1
+        counter.inc()
+        log.info("the API server %s %s %s; retrying in %ss", why, self._method, self._path, wait)
+        return wait
+
+
 class KubernetesApi:
-    """The one place Kuberth sends HTTP requests to the API server."""
+    """The one place Kuberth sends HTTP requests to the API server.
+
+    Each request has a synchronous form (over the generated client's urllib3 pool, for threads)
+    and one for the event loop (``a``-prefixed, over an aiohttp session), with the same contract:
+    the same headers, retries, metrics and errors.
+    """
 
     def __init__(
         self,
@@ -101,8 +176,15 @@ class KubernetesApi:
         self.requests_sent = 0
         #: Requests the API server refused with 429 and Kuberth sent again after waiting.
         self.throttled_retries = 0
-        #: For streams read on the event loop (log follows), made there on first use.
-        self._async: httpx.AsyncClient | None = None
+        #: One session per event loop, made there on first use: a session (its connections)
+        #: belongs to the loop it was made in. Forgotten with its loop.
+        self._sessions: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, aiohttp.ClientSession
+        ] = weakref.WeakKeyDictionary()
+        self._tls: ssl.SSLContext | None = None
+        #: A whole request, as the synchronous path's; a stream only bounds its connecting.
+        self._request_timeout = aiohttp.ClientTimeout(total=timeout)
+        self._stream_timeout = aiohttp.ClientTimeout(total=None, connect=timeout)
 
     def request(
         self,
@@ -130,9 +212,29 @@ class KubernetesApi:
         response = self._send_patiently(
             method, path, query, body, content_type, identity, self.timeout, accept
         )
-        data = self._body(response, what or path)
-        decoded: JSON = json.loads(data) if data else {}
-        return decoded
+        return _decoded(self._body(response, what or path))
+
+    async def arequest(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Mapping[str, str | int | bool] | None = None,
+        body: JSON | None = None,
+        content_type: str | None = None,
+        accept: str | None = None,
+        identity: Identity | None = None,
+        what: str = "",
+    ) -> JSON:
+        """:meth:`request` on the event loop: no thread is held while the API server answers.
+
+        Raises:
+            The same errors as :meth:`request`.
+        """
+        response = await self._asend_patiently(
+            method, path, query, body, content_type, identity, accept
+        )
+        return _decoded(self._body(response, what or path))
 
     def request_text(
         self,
@@ -148,13 +250,29 @@ class KubernetesApi:
             The same errors as :meth:`request`.
         """
         response = self._send_patiently(
-            "GET", path, query, None, None, identity, self.timeout, "text/plain, */*"
+            "GET", path, query, None, None, identity, self.timeout, TEXT
         )
         return bytes(self._body(response, what or path)).decode("utf-8", errors="replace")
 
-    def _body(self, response: Any, what: str) -> bytes:
+    async def arequest_text(
+        self,
+        path: str,
+        *,
+        query: Mapping[str, str | int | bool] | None = None,
+        identity: Identity | None = None,
+        what: str = "",
+    ) -> str:
+        """:meth:`request_text` on the event loop.
+
+        Raises:
+            The same errors as :meth:`request`.
+        """
+        response = await self._asend_patiently("GET", path, query, None, None, identity, TEXT)
+        return self._body(response, what or path).decode("utf-8", errors="replace")
+
+    def _body(self, response: _Response, what: str) -> bytes:
         """The response's body; a refusal or failure as its typed error."""
-        data: bytes = response.read()
+        data = response.read()
         if response.status >= 400:
             raise translate_error(
                 response.status, data, response.headers, what=what, retry_after=self.retry_after
@@ -173,65 +291,78 @@ class KubernetesApi:
         """GET a streamed text body (a pod's log with ``follow``) on the event loop, line by line.
 
         The same server, TLS and credentials as every other request (and the same impersonation),
-        through an ``httpx.AsyncClient`` of its own, so a follow holds no thread. Leaving the
-        context closes the upstream response, whatever ended it (the client went away, a cancel).
-        Only connecting is bounded by the request timeout: a quiet log may send nothing for long,
-        so the caller bounds the whole stream.
+        on the event loop's session, so a follow holds no thread. Leaving the context closes the
+        upstream response, whatever ended it (the client went away, a cancel). Only connecting is
+        bounded by the request timeout: a quiet log may send nothing for long, so the caller
+        bounds the whole stream.
 
         Raises:
             The same errors as :meth:`request`, for the response's status.
         """
-        client = self._async_client()
-        headers = {"Accept": "text/plain, */*"}
-        for auth in self._api.configuration.auth_settings().values():  # a refreshed token, too
-            headers[auth["key"]] = str(auth["value"])
-        if identity is not None:
-            headers.update(identity.headers())
-        params = {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in query.items()}
+        session = self._session()
+        headers = self._credentialed_headers(TEXT, None, None, identity)
         self.requests_sent += 1
         started = time.perf_counter()
         try:
-            async with client.stream("GET", path, params=params, headers=headers) as response:
+            async with session.get(
+                self.server_url + path,
+                params=_params(query),
+                headers=headers,
+                timeout=self._stream_timeout,
+            ) as response:
                 LATENCY.labels(verb="STREAM").observe(time.perf_counter() - started)
-                REQUESTS.labels(verb="STREAM", code=str(response.status_code)).inc()
-                if response.status_code >= 400:
+                REQUESTS.labels(verb="STREAM", code=str(response.status)).inc()
+                if response.status >= 400:
                     raise translate_error(
-                        response.status_code,
-                        await response.aread(),
+                        response.status,
+                        await response.read(),
                         response.headers,
                         what=what or path,
                         retry_after=self.retry_after,
                     )
                 yield _lines(response)
-        except httpx.TransportError as error:
+        # Only aiohttp's own failures (its connect timeout among them): a TimeoutError of the
+        # caller's, bounding the stream, is the caller's to see.
+        except aiohttp.ClientError as error:
             REQUESTS.labels(verb="STREAM", code="unreachable").inc()
             raise KubernetesUnavailableError(
                 f"the stream of {what or path} failed ({type(error).__name__})",
                 retry_after=self.retry_after,
             ) from error
 
-    def _async_client(self) -> httpx.AsyncClient:
-        if self._async is None:
+    def _session(self) -> aiohttp.ClientSession:
+        """The running event loop's session, made on first use."""
+        loop = asyncio.get_running_loop()
+        session = self._sessions.get(loop)
+        if session is None or session.closed:
+            session = self._sessions[loop] = aiohttp.ClientSession(
+                # Connections are kept for aiohttp's 15 s, less than the API server keeps an
+                # idle one, so a kept connection is not closed under a request.
+                connector=aiohttp.TCPConnector(ssl=self._ssl_context()),
+                # The synchronous client's User-Agent: the field manager of its writes, too.
+                headers=self._api.default_headers,
+                cookie_jar=aiohttp.DummyCookieJar(),  # the API server sets none
+            )
+        return session
+
+    def _ssl_context(self) -> ssl.SSLContext:
+        """The TLS the synchronous client has: the kubeconfig's CA and client certificate."""
+        if self._tls is None:
             configuration = self._api.configuration
-            # The TLS the synchronous client has: the kubeconfig's CA and client certificate.
             context = ssl.create_default_context(cafile=configuration.ssl_ca_cert)
             if not configuration.verify_ssl:
                 context.check_hostname = False
                 context.verify_mode = ssl.CERT_NONE
             if configuration.cert_file:
                 context.load_cert_chain(configuration.cert_file, configuration.key_file)
-            self._async = httpx.AsyncClient(
-                base_url=configuration.host,
-                verify=context,
-                timeout=httpx.Timeout(self.timeout, read=None),
-            )
-        return self._async
+            self._tls = context
+        return self._tls
 
     async def aclose(self) -> None:
-        """Close the event loop's client (the streams'), if one was made."""
-        if self._async is not None:
-            await self._async.aclose()
-            self._async = None
+        """Close the running event loop's session (its connections), if one was made."""
+        session = self._sessions.pop(asyncio.get_running_loop(), None)
+        if session is not None:
+            await session.close()
 
     def check_ready(self) -> None:
         """Ask the API server's ``/readyz`` (one request).
@@ -318,37 +449,36 @@ class KubernetesApi:
         timeout: float | tuple[float, float],
         accept: str | None = None,
     ) -> Any:
-        """Send, sending again after refusals the caller did not cause, within the budget.
-
-        Two refusals happen before anything is stored, so sending any verb again is safe:
-        API Priority and Fairness' 429 (waited out as its Retry-After asks), and quota
-        admission's 409 on the namespace's ResourceQuota (it lost a race updating the quota's
-        usage with a concurrent write and ran out of its own retries). The last refusal is
-        returned when waiting longer would exceed the budget; the caller translates it (a 503
-        carrying Retry-After, or the honest 409).
-        """
-        deadline = time.monotonic() + self.throttle_budget
-        for attempt in itertools.count():
+        """Send, sending again after refusals the caller did not cause (see :class:`_Patience`)."""
+        patience = _Patience(self, method, path)
+        while True:
             response = self._send(
                 method, path, query, body, content_type, identity, timeout, accept
             )
-            if response.status == 429:
-                # At least the server's Retry-After; growing, so a missing or zero one can't spin.
-                wait = max(_retry_after_seconds(response.headers, default=0), 0.25 * 2**attempt)
-                counter, why = THROTTLED, "throttled"
-            elif _is_quota_conflict(response, path):
-                wait, counter, why = 0.05 * 2**attempt, QUOTA_CONFLICTS, "quota admission refused"
-            else:
-                break
-            if time.monotonic() + wait > deadline:
+            wait = patience.wait(response)
+            if wait is None:
                 return response
             response.read()  # frees the connection for the next attempt
-            if counter is THROTTLED:
-                self.throttled_retries += 1
-            counter.inc()
-            log.info("the API server %s %s %s; retrying in %ss", why, method, path, wait)
             time.sleep(wait)
-        return response
+
+    async def _asend_patiently(
+        self,
+        method: str,
+        path: str,
+        query: Mapping[str, str | int | bool] | None,
+        body: JSON | None,
+        content_type: str | None,
+        identity: Identity | None,
+        accept: str | None,
+    ) -> _Answer:
+        """:meth:`_send_patiently` on the event loop."""
+        patience = _Patience(self, method, path)
+        while True:
+            response = await self._asend(method, path, query, body, content_type, identity, accept)
+            wait = patience.wait(response)
+            if wait is None:
+                return response
+            await asyncio.sleep(wait)
 
     def _send(
         self,
@@ -362,48 +492,129 @@ class KubernetesApi:
         accept: str | None = None,
     ) -> Any:
         self.requests_sent += 1
-        headers = {"Accept": accept or "application/json, */*"}
-        if body is not None:
-            headers["Content-Type"] = content_type or "application/json"
-        if identity is not None:
-            headers.update(identity.headers())
-        params = [
-            (k, str(v).lower() if isinstance(v, bool) else str(v)) for k, v in (query or {}).items()
-        ]
         method, url, headers, serialized, _ = self._api.param_serialize(
             method=method,
             resource_path=path,
-            query_params=params,
-            header_params=headers,
+            query_params=_params(query),
+            header_params=_headers(accept, body, content_type, identity),
             body=body,
             auth_settings=["BearerToken"],
         )
-        verb = "WATCH" if (query or {}).get("watch") == "true" else method
+        verb = _verb(method, query)
         started = time.perf_counter()
         try:
             response = self._api.call_api(
                 method, url, header_params=headers, body=serialized, _request_timeout=timeout
             )
         except (urllib3.exceptions.HTTPError, OSError) as error:
-            REQUESTS.labels(verb=verb, code="unreachable").inc()
-            raise KubernetesUnavailableError(
-                f"the Kubernetes API server is unreachable ({type(error).__name__})",
-                retry_after=self.retry_after,
-            ) from error
+            raise self._unreachable(verb, type(error).__name__) from error
         except client.ApiException as error:  # TLS failures surface as status 0
-            REQUESTS.labels(verb=verb, code="unreachable").inc()
-            raise KubernetesUnavailableError(
-                f"the Kubernetes API server is unreachable ({error.reason})",
-                retry_after=self.retry_after,
-            ) from error
+            raise self._unreachable(verb, error.reason) from error
         LATENCY.labels(verb=verb).observe(time.perf_counter() - started)
         REQUESTS.labels(verb=verb, code=str(response.status)).inc()
         return response
 
+    async def _asend(
+        self,
+        method: str,
+        path: str,
+        query: Mapping[str, str | int | bool] | None,
+        body: JSON | None,
+        content_type: str | None,
+        identity: Identity | None,
+        accept: str | None,
+    ) -> _Answer:
+        """:meth:`_send` on the event loop: one request, its body read whole."""
+        session = self._session()
+        self.requests_sent += 1
+        headers = self._credentialed_headers(accept, body, content_type, identity)
+        verb = _verb(method, query)
+        started = time.perf_counter()
+        try:
+            async with session.request(
+                method,
+                self.server_url + path,
+                params=_params(query),
+                data=None if body is None else json.dumps(body).encode(),
+                headers=headers,
+                timeout=self._request_timeout,
+            ) as response:
+                LATENCY.labels(verb=verb).observe(time.perf_counter() - started)
+                answer = _Answer(response.status, response.headers, await response.read())
+        except (TimeoutError, aiohttp.ClientError) as error:
+            raise self._unreachable(verb, type(error).__name__) from error
+        REQUESTS.labels(verb=verb, code=str(answer.status)).inc()
+        return answer
 
-async def _lines(response: httpx.Response) -> AsyncIterator[str]:
-    async for line in response.aiter_lines():
-        yield line
+    def _credentialed_headers(
+        self,
+        accept: str | None,
+        body: JSON | None,
+        content_type: str | None,
+        identity: Identity | None,
+    ) -> dict[str, str]:
+        """:func:`_headers` with the credentials, for the event loop's requests (the generated
+        client adds them to the synchronous ones). Evaluated per request: a refreshed token."""
+        headers = _headers(accept, body, content_type, identity)
+        for auth in self._api.configuration.auth_settings().values():
+            headers[auth["key"]] = str(auth["value"])
+        return headers
+
+    def _unreachable(self, verb: str, why: object) -> KubernetesUnavailableError:
+        """A request that got no answer, counted as such."""
+        REQUESTS.labels(verb=verb, code="unreachable").inc()
+        return KubernetesUnavailableError(
+            f"the Kubernetes API server is unreachable ({why})", retry_after=self.retry_after
+        )
+
+
+def _headers(
+    accept: str | None, body: JSON | None, content_type: str | None, identity: Identity | None
+) -> dict[str, str]:
+    """A request's own headers: what it accepts, what it sends, whom it acts as."""
+    headers = {"Accept": accept or "application/json, */*"}
+    if body is not None:
+        headers["Content-Type"] = content_type or "application/json"
+    if identity is not None:
+        headers.update(identity.headers())
+    return headers
+
+
+def _params(query: Mapping[str, str | int | bool] | None) -> list[tuple[str, str]]:
+    """A query as Kubernetes spells it: booleans in lower case."""
+    return [
+        (k, str(v).lower() if isinstance(v, bool) else str(v)) for k, v in (query or {}).items()
+    ]
+
+
+def _verb(method: str, query: Mapping[str, str | int | bool] | None) -> str:
+    """The ``verb`` label of a request's metrics."""
+    return "WATCH" if (query or {}).get("watch") == "true" else method
+
+
+def _decoded(data: bytes) -> JSON:
+    decoded: JSON = json.loads(data) if data else {}
+    return decoded
+
+
+async def _lines(response: aiohttp.ClientResponse) -> AsyncIterator[str]:
+    """A text body's lines as they come, without their endings; as ``str.splitlines`` splits
+    (and as httpx's ``aiter_lines`` did), whatever the chunks, however long a line."""
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    pending = ""
+    async for chunk in response.content.iter_any():
+        lines = (pending + decoder.decode(chunk)).splitlines(keepends=True)
+        # The last piece waits for more unless it ends a line; a "\r" may yet be half a "\r\n".
+        pending = lines.pop() if lines and _unended(lines[-1]) else ""
+        for line in lines:
+            yield line.splitlines()[0]
+    pending += decoder.decode(b"", final=True)
+    if pending:
+        yield pending.splitlines()[0]
+
+
+def _unended(piece: str) -> bool:
+    return piece.endswith("\r") or piece.splitlines()[0] == piece
 
 
 def translate_error(
@@ -437,7 +648,7 @@ def translate_error(
     return UpstreamError(f"the Kubernetes API server failed ({status}): {message}")
 
 
-def _is_quota_conflict(response: Any, path: str) -> bool:
+def _is_quota_conflict(response: _Response, path: str) -> bool:
     """Whether a 409 is quota admission's conflict on a ResourceQuota, not about the object sent.
 
     Its Status names the ResourceQuota (``details.kind``); a write to a ResourceQuota itself is

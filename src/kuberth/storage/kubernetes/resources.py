@@ -1,16 +1,18 @@
 """One storage class per Kubernetes kind, all with the same verbs.
 
 ``read`` returns None on 404; ``delete`` treats 404 as done; every call has a timeout (the
-:class:`KubernetesApi` default) and may act as an impersonated tenant.
+:class:`KubernetesApi` default) and may act as an impersonated tenant. The verbs a request serves
+(``create``, ``read``, ``list``, ``replace``, ``patch``, ``delete``) have an event loop twin
+(``acreate``, ...) with the same arguments and answers.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, NoReturn, TypeVar
 
 from kuberth.exceptions import BadRequestError, InvalidInputError, KuberthError, NotFoundError
 from kuberth.storage.kubernetes.api import (
@@ -26,6 +28,9 @@ from kuberth.storage.kubernetes.api import (
 #: How the API server says a body's field has the wrong JSON type ("3" for an integer): the Go
 #: struct's name, then the field's path.
 _UNDECODABLE_FIELD = re.compile(r"into Go struct field [A-Za-z0-9_]+\.([A-Za-z0-9_.]+) of type")
+
+#: What a verb answers in place of a 404: None (already absent), or nothing (it raises).
+R = TypeVar("R")
 
 
 def undecodable_field_error(error: KuberthError) -> KuberthError:
@@ -60,6 +65,44 @@ class Kind:
         return f"{base}/{name}" if name else base
 
 
+@dataclass(frozen=True, slots=True)
+class _Call(Generic[R]):
+    """One verb's request, described once: the synchronous and the event loop's verb only send it.
+
+    ``on_404`` is what a 404 comes to (``_gone``: None, the verb's "already absent"; ``_raise``:
+    the NotFoundError). A ``write`` that Kubernetes could not decode names the field (see
+    :func:`undecodable_field_error`).
+    """
+
+    method: str
+    path: str
+    what: str
+    on_404: Callable[[NotFoundError], R]
+    query: Mapping[str, str | int | bool] | None = None
+    body: JSON | None = None
+    content_type: str | None = None
+    identity: Identity | None = None
+    write: bool = False
+
+    def refused(self, error: KuberthError) -> R:
+        """The verb's answer to a refusal: its 404's meaning, or the error (re-raised)."""
+        if isinstance(error, NotFoundError):
+            return self.on_404(error)
+        translated = undecodable_field_error(error) if self.write else error
+        if translated is error:
+            raise error
+        raise translated from error
+
+
+def _gone(_error: NotFoundError) -> None:
+    """A 404 that means the verb's "already absent": None."""
+
+
+def _raise(error: NotFoundError) -> NoReturn:
+    """A 404 that is the caller's to see."""
+    raise error
+
+
 class ResourceStorage:
     """create / read / list / apply / patch / delete for one kind."""
 
@@ -72,40 +115,73 @@ class ResourceStorage:
         where = f" in {namespace}" if namespace else ""
         return f"{self.kind.kind.lower()} {name}{where}" if name else f"{self.kind.plural}{where}"
 
-    def _write(self, method: str, path: str, **kwargs: Any) -> JSON:
-        """A request with a body: undecodable fields become 422s (see undecodable_field_error)."""
+    def _send(self, call: _Call[R]) -> JSON | R:
+        """Send a verb's request (the synchronous verbs)."""
         try:
-            return self._api.request(method, path, **kwargs)
-        except (BadRequestError, InvalidInputError) as error:
-            translated = undecodable_field_error(error)
-            if translated is error:
-                raise
-            raise translated from error
+            return self._api.request(
+                call.method,
+                call.path,
+                query=call.query,
+                body=call.body,
+                content_type=call.content_type,
+                identity=call.identity,
+                what=call.what,
+            )
+        except KuberthError as error:
+            return call.refused(error)
+
+    async def _asend(self, call: _Call[R]) -> JSON | R:
+        """Send a verb's request on the event loop (the ``a``-prefixed verbs)."""
+        try:
+            return await self._api.arequest(
+                call.method,
+                call.path,
+                query=call.query,
+                body=call.body,
+                content_type=call.content_type,
+                identity=call.identity,
+                what=call.what,
+            )
+        except KuberthError as error:
+            return call.refused(error)
 
     def create(
         self, body: JSON, *, namespace: str | None = None, identity: Identity | None = None
     ) -> JSON:
+        return self._send(self._create(body, namespace, identity))
+
+    async def acreate(
+        self, body: JSON, *, namespace: str | None = None, identity: Identity | None = None
+    ) -> JSON:
+        return await self._asend(self._create(body, namespace, identity))
+
+    def _create(
+        self, body: JSON, namespace: str | None, identity: Identity | None
+    ) -> _Call[NoReturn]:
         name = body.get("metadata", {}).get("name")
-        return self._write(
+        return _Call(
             "POST",
             self.kind.path(namespace),
+            self._what(name, namespace),
+            _raise,
             body=body,
             identity=identity,
-            what=self._what(name, namespace),
+            write=True,
         )
 
     def read(
         self, name: str, *, namespace: str | None = None, identity: Identity | None = None
     ) -> JSON | None:
-        try:
-            return self._api.request(
-                "GET",
-                self.kind.path(namespace, name),
-                identity=identity,
-                what=self._what(name, namespace),
-            )
-        except NotFoundError:
-            return None
+        return self._send(self._read(name, namespace, identity))
+
+    async def aread(
+        self, name: str, *, namespace: str | None = None, identity: Identity | None = None
+    ) -> JSON | None:
+        return await self._asend(self._read(name, namespace, identity))
+
+    def _read(self, name: str, namespace: str | None, identity: Identity | None) -> _Call[None]:
+        path = self.kind.path(namespace, name)
+        return _Call("GET", path, self._what(name, namespace), _gone, identity=identity)
 
     def list(
         self,
@@ -115,17 +191,37 @@ class ResourceStorage:
         field_selector: str | None = None,
         identity: Identity | None = None,
     ) -> JSON:
+        return self._send(self._list(namespace, label_selector, field_selector, identity))
+
+    async def alist(
+        self,
+        *,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        identity: Identity | None = None,
+    ) -> JSON:
+        return await self._asend(self._list(namespace, label_selector, field_selector, identity))
+
+    def _list(
+        self,
+        namespace: str | None,
+        label_selector: str | None,
+        field_selector: str | None,
+        identity: Identity | None,
+    ) -> _Call[NoReturn]:
         query = {}
         if label_selector:
             query["labelSelector"] = label_selector
         if field_selector:
             query["fieldSelector"] = field_selector
-        return self._api.request(
+        return _Call(
             "GET",
             self.kind.path(namespace),
+            self._what(None, namespace),
+            _raise,
             query=query,
             identity=identity,
-            what=self._what(None, namespace),
         )
 
     def list_all(
@@ -187,14 +283,23 @@ class ResourceStorage:
 
     def replace(self, body: JSON, *, identity: Identity | None = None) -> JSON:
         """PUT; a ``metadata.resourceVersion`` in the body makes it conditional (409 if stale)."""
+        return self._send(self._replace(body, identity))
+
+    async def areplace(self, body: JSON, *, identity: Identity | None = None) -> JSON:
+        """:meth:`replace` on the event loop."""
+        return await self._asend(self._replace(body, identity))
+
+    def _replace(self, body: JSON, identity: Identity | None) -> _Call[NoReturn]:
         metadata: dict[str, Any] = body["metadata"]
         namespace = metadata.get("namespace") if self.kind.namespaced else None
-        return self._write(
+        return _Call(
             "PUT",
             self.kind.path(namespace, metadata["name"]),
+            self._what(metadata["name"], namespace),
+            _raise,
             body=body,
             identity=identity,
-            what=self._what(metadata["name"], namespace),
+            write=True,
         )
 
     def patch(
@@ -207,34 +312,61 @@ class ResourceStorage:
         subresource: str | None = None,
     ) -> JSON:
         """JSON merge patch (of the object, or of a subresource such as ``scale``)."""
+        return self._send(self._patch(name, patch, namespace, identity, subresource))
+
+    async def apatch(
+        self,
+        name: str,
+        patch: JSON,
+        *,
+        namespace: str | None = None,
+        identity: Identity | None = None,
+        subresource: str | None = None,
+    ) -> JSON:
+        """:meth:`patch` on the event loop."""
+        return await self._asend(self._patch(name, patch, namespace, identity, subresource))
+
+    def _patch(
+        self,
+        name: str,
+        patch: JSON,
+        namespace: str | None,
+        identity: Identity | None,
+        subresource: str | None,
+    ) -> _Call[NoReturn]:
         path = self.kind.path(namespace, name)
-        return self._write(
+        return _Call(
             "PATCH",
             f"{path}/{subresource}" if subresource else path,
+            self._what(name, namespace),
+            _raise,
             body=patch,
             content_type=MERGE_PATCH,
             identity=identity,
-            what=self._what(name, namespace),
+            write=True,
         )
 
     def delete(
         self, name: str, *, namespace: str | None = None, identity: Identity | None = None
     ) -> JSON | None:
         """Delete; returns the object as the API server left it (None when it was already gone)."""
-        try:
-            return self._api.request(
-                "DELETE",
-                self.kind.path(namespace, name),
-                body={
-                    "apiVersion": "v1",
-                    "kind": "DeleteOptions",
-                    "propagationPolicy": "Background",
-                },
-                identity=identity,
-                what=self._what(name, namespace),
-            )
-        except NotFoundError:
-            return None
+        return self._send(self._delete(name, namespace, identity))
+
+    async def adelete(
+        self, name: str, *, namespace: str | None = None, identity: Identity | None = None
+    ) -> JSON | None:
+        """:meth:`delete` on the event loop."""
+        return await self._asend(self._delete(name, namespace, identity))
+
+    def _delete(self, name: str, namespace: str | None, identity: Identity | None) -> _Call[None]:
+        return _Call(
+            "DELETE",
+            self.kind.path(namespace, name),
+            self._what(name, namespace),
+            _gone,
+            body={"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": "Background"},
+            identity=identity,
+        )
 
 
 class ClusterRoleStorage(ResourceStorage):
