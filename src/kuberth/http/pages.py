@@ -464,9 +464,7 @@ async def _recent_logs(
     asked = LogRequest()
     try:
         sources = await services.logs.sources(principal, namespace, name, asked, app=app)
-        text: str | None = await run_in_threadpool(
-            services.logs.read, principal, namespace, sources, asked
-        )
+        text: str | None = await services.logs.read(principal, namespace, sources, asked)
         error = None if sources else "No pod has started yet."
     except KuberthError as failure:
         text, error = None, failure.message

@@ -236,7 +236,7 @@ def build_services(settings: Settings) -> Services:
             admin_ids=frozenset(settings.admin_github_ids),
             audit=audit,
             session_idle=datetime.timedelta(seconds=settings.session_idle_timeout),
-            recheck=review.at_use,
+            recheck=review,
         ),
         namespaces=namespace_service,
         dashboard=DashboardService(

@@ -246,7 +246,7 @@ class LogService:
         pods = found.get("items", [])
         return choose_sources(spec.get("template") or {}, pods, request, what=what)
 
-    def read(
+    async def read(
         self, principal: Principal, namespace: str, sources: list[LogSource], request: LogRequest
     ) -> str:
         """The recent lines of every source, prefixed, one source after the other (a call each).
@@ -257,7 +257,7 @@ class LogService:
         parts: list[str] = []
         for source in sources:
             try:
-                text = self._pods.read_log(
+                text = await self._pods.read_log(
                     source.pod,
                     namespace=namespace,
                     query=request.query(source.container),

@@ -76,6 +76,15 @@ class SignupReview:
     def _stale(self, checked_at: datetime.datetime | None, now: datetime.datetime) -> bool:
         return checked_at is None or (now - checked_at).total_seconds() >= self.interval
 
+    def due(self, login: str, checked_at: datetime.datetime | None) -> bool:
+        """Whether :meth:`at_use` would do I/O now (ask GitHub, or revoke): the event loop's
+        callers run it in a worker thread then, and skip it otherwise (it would return at once)."""
+        verdict = self._rules.local_verdict(login)
+        if verdict is None:
+            now = datetime.datetime.now(datetime.UTC)
+            return self._membership is not None and self._stale(checked_at, now)
+        return verdict is False
+
     def at_use(self, github_id: int, login: str, checked_at: datetime.datetime | None) -> None:
         """Called for every authenticated request; asks GitHub only when the verdict is stale.
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import datetime
 import secrets
-from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
+
+import anyio
 
 from kuberth.exceptions import ForbiddenError, NotFoundError, UnauthenticatedError
 from kuberth.services.audit import AuditService
@@ -36,9 +38,17 @@ from kuberth.storage.github import GitHubUser
 #: from it, and a write on every API request would make each one a transaction with a commit.
 LAST_USED_EVERY = datetime.timedelta(minutes=1)
 
-#: Checks a user's sign-up verdict at use: (github id, login, when last checked); raises
-#: ForbiddenError when they no longer pass (SignupReview.at_use).
-Recheck = Callable[[int, str, datetime.datetime | None], None]
+
+class Recheck(Protocol):
+    """The sign-up rules checked again at use (SignupReview)."""
+
+    def at_use(self, github_id: int, login: str, checked_at: datetime.datetime | None) -> None:
+        """Raises ForbiddenError when the user no longer passes them."""
+        ...
+
+    def due(self, login: str, checked_at: datetime.datetime | None) -> bool:
+        """Whether ``at_use`` would do I/O now (else it returns at once)."""
+        ...
 
 
 #: Why a browser's session is refused: none, another user's, ended or idle alike.
@@ -151,8 +161,7 @@ class UserService:
         return self._principal_of(owner)
 
     async def afrom_session(self, user_id: object, secret: object) -> Principal:
-        """:meth:`from_session` with the database on the event loop (the sign-up re-check is
-        still synchronous: see :meth:`_admit`).
+        """:meth:`from_session` with the database on the event loop.
 
         Raises:
             UnauthenticatedError: no session, an ended or idle one.
@@ -168,7 +177,7 @@ class UserService:
         if now - owner.last_seen_at > self._session_idle:
             await self.aend_session(secret)
             raise UnauthenticatedError(SESSION_ENDED)
-        self._admit(owner)
+        await self._aadmit(owner)
         if now - owner.last_seen_at >= LAST_USED_EVERY:
             async with self._asessions() as session:
                 await atouch(session, owner.session_id, now)
@@ -224,8 +233,7 @@ class UserService:
         return self._principal_of(owner)
 
     async def afrom_token(self, token: str) -> Principal:
-        """:meth:`from_token` with the database on the event loop (the sign-up re-check is still
-        synchronous: see :meth:`_admit`).
+        """:meth:`from_token` with the database on the event loop.
 
         Raises:
             UnauthenticatedError: an unknown, revoked or expired token.
@@ -234,7 +242,7 @@ class UserService:
         now = datetime.datetime.now(datetime.UTC)
         async with self._areads() as connection:
             owner = _live_token(await atoken_owner(connection, token), now)
-        self._admit(owner)
+        await self._aadmit(owner)
         if _use_is_news(owner.last_used_at, now):
             async with self._asessions() as session:
                 await amark_used(session, owner.token_id, now)
@@ -243,11 +251,10 @@ class UserService:
     def _admit(self, owner: TokenOwner | SessionOwner) -> None:
         """Refuse a revoked user, and one who no longer passes the sign-up rules.
 
-        The re-check (SignupReview.at_use) is synchronous, on the async paths too. It returns at
-        once, with no I/O, unless the user's verdict is stale (once per interval per user: then it
-        writes to the database and asks GitHub) or the user fails the rules (then it revokes them:
-        the database, and Kubernetes calls for each namespace). Those blocking calls hold the
-        calling thread, the event loop on the async paths, for that request.
+        The re-check (SignupReview.at_use) returns at once, with no I/O, unless the user's
+        verdict is stale (once per interval per user: then it writes to the database and asks
+        GitHub) or the user fails the rules (then it revokes them: the database, and Kubernetes
+        calls for each namespace).
 
         Raises:
             ForbiddenError: either.
@@ -255,7 +262,17 @@ class UserService:
         if owner.revoked_at is not None:
             raise ForbiddenError(revoked_message(owner.revoked_reason))
         if self._recheck is not None:
-            self._recheck(owner.user_id, owner.login, owner.signup_checked_at)
+            self._recheck.at_use(owner.user_id, owner.login, owner.signup_checked_at)
+
+    async def _aadmit(self, owner: TokenOwner | SessionOwner) -> None:
+        """:meth:`_admit` on the event loop: the re-check, when it would ask GitHub or revoke,
+        runs in a worker thread, so a slow GitHub never stalls other requests."""
+        if owner.revoked_at is not None:
+            raise ForbiddenError(revoked_message(owner.revoked_reason))
+        if self._recheck is not None and self._recheck.due(owner.login, owner.signup_checked_at):
+            await anyio.to_thread.run_sync(
+                self._recheck.at_use, owner.user_id, owner.login, owner.signup_checked_at
+            )
 
     def _principal_of(self, owner: TokenOwner | SessionOwner) -> Principal:
         return Principal(

@@ -100,9 +100,6 @@ class WorkloadService:
     def kind(plural: str) -> WorkloadKind[Any]:
         return KINDS[plural]
 
-    def require_access(self, principal: Principal, namespace: str) -> None:
-        self._namespaces.require_access(principal, namespace)
-
     async def arequire_access(self, principal: Principal, namespace: str) -> None:
         await self._namespaces.arequire_access(principal, namespace)
 
@@ -194,13 +191,7 @@ class WorkloadService:
             )
         return sorted({host for _, host in fields})
 
-    def _owner(self, namespace: str) -> int:
-        with self._sessions() as session:
-            row = NamespaceStore(session).get(namespace)
-        assert row is not None  # access was checked before
-        return row.owner_id
-
-    def claim_hosts(
+    async def aclaim_hosts(
         self, principal: Principal, hosts: list[str], *, namespace: str, ingress: str
     ) -> None:
         """Hold the hosts for this Ingress, or 409 naming who has them (and hold nothing).
@@ -208,17 +199,6 @@ class WorkloadService:
         Raises:
             ConflictError: another Ingress holds one of them.
         """
-        self.hosts.claim(
-            hosts, namespace=namespace, ingress=ingress, owner_id=self._owner(namespace)
-        )
-
-    def release_hosts(self, *, namespace: str, ingress: str, keep: list[str] | None = None) -> None:
-        self.hosts.release(namespace=namespace, ingress=ingress, keep=keep or [])
-
-    async def aclaim_hosts(
-        self, principal: Principal, hosts: list[str], *, namespace: str, ingress: str
-    ) -> None:
-        """:meth:`claim_hosts` on the event loop."""
         if hosts:
             owner = (await self._namespaces.arequire_access(principal, namespace)).owner_id
             await self.hosts.aclaim(hosts, namespace=namespace, ingress=ingress, owner_id=owner)

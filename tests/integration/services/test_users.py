@@ -4,8 +4,10 @@ and PostgreSQL."""
 from __future__ import annotations
 
 import datetime
+import time
 from collections.abc import Collection
 
+import anyio
 import pytest
 from sqlalchemy import select, update
 
@@ -28,9 +30,13 @@ ALICE = Principal(7, "alice", None, is_admin=False)
 def users_of(database: Database, *, refused: Collection[str] = ()) -> UserService:
     """The service, with a sign-up re-check that refuses these logins."""
 
-    def recheck(_id: int, login: str, _checked: datetime.datetime | None) -> None:
-        if login in refused:
-            raise ForbiddenError(f"{login} no longer passes")
+    class Recheck:
+        def at_use(self, _id: int, login: str, _checked: datetime.datetime | None) -> None:
+            if login in refused:
+                raise ForbiddenError(f"{login} no longer passes")
+
+        def due(self, login: str, _checked: datetime.datetime | None) -> bool:
+            return login in refused
 
     return UserService(
         sessions=database.session,
@@ -40,7 +46,7 @@ def users_of(database: Database, *, refused: Collection[str] = ()) -> UserServic
         provisioner=None,
         admin_ids=frozenset({9}),
         audit=AuditService(sessions=database.session, asessions=database.asession),
-        recheck=recheck,
+        recheck=Recheck(),
     )
 
 
@@ -78,6 +84,48 @@ async def test_a_token_is_answered_as_the_sync_check_does(database: Database) ->
         )
         assert isinstance(answer, error), (token, answer)
         assert answer.message == message
+
+
+async def test_a_recheck_that_asks_github_runs_beside_the_event_loop(database: Database) -> None:
+    """A re-check due to ask GitHub (slow here: 0.5 s) holds a worker thread, not the loop: other
+    coroutines keep running meanwhile; one not due is not called at all."""
+    add_users(database)
+    calls: list[str] = []
+
+    class SlowGitHub:
+        def at_use(self, _id: int, login: str, _checked: datetime.datetime | None) -> None:
+            calls.append(login)
+            time.sleep(0.5)
+
+        def due(self, login: str, _checked: datetime.datetime | None) -> bool:
+            return login == "alice"
+
+    users = UserService(
+        sessions=database.session,
+        reads=database.read,
+        asessions=database.asession,
+        areads=database.aread,
+        provisioner=None,
+        admin_ids=frozenset(),
+        audit=AuditService(sessions=database.session, asessions=database.asession),
+        recheck=SlowGitHub(),
+    )
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            await anyio.sleep(0.01)
+            ticks += 1
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(tick)
+        await users.afrom_token("kbt_alice")
+        group.cancel_scope.cancel()
+    assert calls == ["alice"]
+    assert ticks >= 10, ticks  # ~50 while the re-check slept; none if it had held the loop
+    await users.afrom_token("kbt_carol")  # not due: not called
+    assert calls == ["alice"]
 
 
 async def test_a_tokens_use_is_written_at_most_once_a_minute(database: Database) -> None:

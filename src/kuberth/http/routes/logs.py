@@ -14,7 +14,6 @@ from typing import Annotated, Any
 
 import anyio
 from fastapi import APIRouter, Depends, Query, Request, Response
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import PlainTextResponse
 from prometheus_client import Gauge
 from starlette.types import Receive, Scope, Send
@@ -202,7 +201,7 @@ async def _logs(
     try:
         sources = await services.logs.sources(principal, namespace, name, asked, app=app)
         if not follow:
-            text = await run_in_threadpool(services.logs.read, principal, namespace, sources, asked)
+            text = await services.logs.read(principal, namespace, sources, asked)
             return PlainTextResponse(text, media_type=TEXT)
         return FollowResponse(
             partial(services.logs.follow, principal, namespace, sources, asked),

@@ -468,7 +468,7 @@ class IngressStorage(ResourceStorage):
 class PodStorage(ResourceStorage):
     kind = Kind("Pod", "v1", "pods")
 
-    def read_log(
+    async def read_log(
         self,
         name: str,
         *,
@@ -476,8 +476,9 @@ class PodStorage(ResourceStorage):
         query: Mapping[str, str | int | bool],
         identity: Identity | None = None,
     ) -> str:
-        """One container's log (``query``: Kubernetes' own ``container``, ``tailLines``, ...)."""
-        return self._api.request_text(
+        """One container's log (``query``: Kubernetes' own ``container``, ``tailLines``, ...),
+        on the event loop."""
+        return await self._api.arequest_text(
             f"{self.kind.path(namespace, name)}/log",
             query=query,
             identity=identity,
