@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -100,6 +100,15 @@ class LongWaits:
     def held(self, key: str) -> int:
         """How many waits ``key`` holds now."""
         return len(self._held.get(key, []))
+
+    async def await_(self, key: str, timeout: float, function: Callable[[], Awaitable[T]]) -> T:
+        """Await ``function`` (a wait on the event loop, which returns within about ``timeout``
+        seconds) in a slot, or refuse with `TooManyRequestsError`; it holds no thread."""
+        release = self.hold(key, timeout)
+        try:
+            return await function()
+        finally:
+            release()
 
     async def run(self, key: str, timeout: float, function: Callable[[], T]) -> T:
         """Run ``function`` (which returns within about ``timeout`` seconds) in a thread of the
@@ -199,8 +208,20 @@ async def rate_limited(request: Request, principal: CurrentPrincipal) -> None:
 async def long_wait(
     request: Request, principal: CurrentPrincipal, timeout: float, function: Callable[[], T]
 ) -> T:
-    """Run a long wait of the caller's (``function``, bounded by ``timeout`` seconds) within the
-    long-wait limits; what a route awaits."""
+    """Run a long wait of the caller's (``function``, blocking, bounded by ``timeout`` seconds)
+    in a thread, within the long-wait limits; what a route awaits."""
     return await fairness(request).long_waits.run(
+        tenant_key(principal.github_id), timeout, function
+    )
+
+
+async def long_wait_async(
+    request: Request,
+    principal: CurrentPrincipal,
+    timeout: float,
+    function: Callable[[], Awaitable[T]],
+) -> T:
+    """:func:`long_wait` for a wait on the event loop (a watch): the same limits, no thread."""
+    return await fairness(request).long_waits.await_(
         tenant_key(principal.github_id), timeout, function
     )

@@ -411,45 +411,38 @@ class WorkloadService:
                 name, patch, namespace=namespace, identity=principal.kubernetes_identity
             )
 
-    def wait_for_rollout(
+    async def wait_for_rollout(
         self, principal: Principal, namespace: str, name: str, *, timeout: float
     ) -> tuple[str, JSON]:
-        """Watch the Deployment until its rollout is complete or failed, or ``timeout`` passes.
+        """Watch the Deployment until its rollout is complete or failed, or ``timeout`` passes;
+        on the event loop, holding no thread however long it waits.
 
         Returns ("complete" | "failed" | "timeout", the last state seen).
         """
-        self._namespaces.require_access(principal, namespace)
-        require_valid_name(DEPLOYMENT.noun, name)
-        obj = self._deployment(principal, namespace, name)
+        obj = await self.read(principal, DEPLOYMENT.plural, namespace, name)
         state = summaries.rollout_state(obj)
+        storage = self._storage[DEPLOYMENT.plural]
         deadline = time.monotonic() + timeout
-        while state == "progressing" and (remaining := deadline - time.monotonic()) > 0:
-            events = self._storage[DEPLOYMENT.plural].watch(
-                name,
-                namespace=namespace,
-                timeout=remaining,
-                resource_version=obj["metadata"]["resourceVersion"],
-                identity=principal.kubernetes_identity,
-            )
-            for event in events:
-                if event.get("type") in ("ADDED", "MODIFIED"):
-                    obj = event["object"]
-                    state = summaries.rollout_state(obj)
-                    if state != "progressing":
-                        break
-                elif event.get("type") == "DELETED":
-                    raise NotFoundError(f"{DEPLOYMENT.noun} {name} not found")
-                elif event.get("type") == "ERROR":  # resourceVersion too old: read afresh
-                    obj = self._deployment(principal, namespace, name)
-                    state = summaries.rollout_state(obj)
-                    break
+        with anyio.move_on_after(timeout):
+            while state == "progressing":
+                watch = storage.awatch(
+                    name,
+                    namespace=namespace,
+                    timeout=max(deadline - time.monotonic(), 0.001),
+                    resource_version=obj["metadata"]["resourceVersion"],
+                    identity=principal.kubernetes_identity,
+                )
+                async with watch as events:
+                    async for event in events:
+                        if event.get("type") in ("ADDED", "MODIFIED"):
+                            obj = event["object"]
+                            state = summaries.rollout_state(obj)
+                            if state != "progressing":
+                                break
+                        elif event.get("type") == "DELETED":
+                            raise NotFoundError(f"{DEPLOYMENT.noun} {name} not found")
+                        elif event.get("type") == "ERROR":  # version too old: read afresh
+                            obj = await self.read(principal, DEPLOYMENT.plural, namespace, name)
+                            state = summaries.rollout_state(obj)
+                            break
         return (state if state != "progressing" else "timeout"), obj
-
-    def _deployment(self, principal: Principal, namespace: str, name: str) -> JSON:
-        """A Deployment read in a long wait's own thread. Raises NotFoundError."""
-        obj = self._storage[DEPLOYMENT.plural].read(
-            name, namespace=namespace, identity=principal.kubernetes_identity
-        )
-        if obj is None:
-            raise NotFoundError(f"{DEPLOYMENT.noun} {name} not found")
-        return obj

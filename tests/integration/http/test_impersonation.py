@@ -157,9 +157,7 @@ async def _app_changes(services: Services, principal: Principal, namespace: str)
         # Let the controllers finish with the new Deployment, so no status write races the
         # update (a race costs a re-read and a second write, which the update survives but this
         # count not).
-        await asyncio.to_thread(
-            services.workloads.wait_for_rollout, principal, namespace, "shop", timeout=60
-        )
+        await services.workloads.wait_for_rollout(principal, namespace, "shop", timeout=60)
         before = api.requests_sent
         change = AppUpdate(image="nginx:1.28", replicas=2)
         await services.apps.update(principal, namespace, "shop", change)

@@ -202,6 +202,32 @@ def test_the_async_verbs_answer_as_the_sync_ones(
     run(api, scenario())
 
 
+def test_a_watch_on_the_event_loop_sees_changes_as_the_sync_one_does(
+    api: KubernetesApi, namespace: str, tenant: tuple[int, Identity]
+) -> None:
+    """Events as they come for the one object named, from the version given, as the synchronous
+    watch sees them; leaving the context closes it."""
+    _, identity = tenant
+    services = ServiceStorage(api)
+    on = {"namespace": namespace, "identity": identity}
+    created = services.create(service("web"), **on)
+    services.create(service("other"), **on)
+    version = created["metadata"]["resourceVersion"]
+
+    async def scenario() -> None:
+        watch = services.awatch("web", timeout=scaled(20), resource_version=version, **on)
+        async with watch as events:
+            services.patch("other", {"metadata": {"labels": {"seen": "no"}}}, **on)
+            services.patch("web", {"metadata": {"labels": {"seen": "yes"}}}, **on)
+            event = await asyncio.wait_for(anext(events), scaled(20))
+        assert event["type"] == "MODIFIED"
+        assert event["object"]["metadata"]["labels"]["seen"] == "yes"
+        synced = next(iter(services.watch("web", timeout=5, resource_version=version, **on)))
+        assert synced["object"] == event["object"]
+
+    run(api, scenario())
+
+
 def test_a_subresource_is_patched_on_the_event_loop(
     api: KubernetesApi, namespace: str, tenant: tuple[int, Identity]
 ) -> None:

@@ -299,8 +299,21 @@ class KubernetesApi:
         Raises:
             The same errors as :meth:`request`, for the response's status.
         """
+        async with self._stream(path, query, identity, what, TEXT) as response:
+            yield _lines(response)
+
+    @contextlib.asynccontextmanager
+    async def _stream(
+        self,
+        path: str,
+        query: Mapping[str, str | int | bool],
+        identity: Identity | None,
+        what: str,
+        accept: str,
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
+        """A streamed GET's response, its status checked; closed when the context is left."""
         session = self._session()
-        headers = self._credentialed_headers(TEXT, None, None, identity)
+        headers = self._credentialed_headers(accept, None, None, identity)
         self.requests_sent += 1
         started = time.perf_counter()
         try:
@@ -320,13 +333,52 @@ class KubernetesApi:
                         what=what or path,
                         retry_after=self.retry_after,
                     )
-                yield _lines(response)
+                yield response
         # Only aiohttp's own failures (its connect timeout among them): a TimeoutError of the
         # caller's, bounding the stream, is the caller's to see.
         except aiohttp.ClientError as error:
             REQUESTS.labels(verb="STREAM", code="unreachable").inc()
             raise KubernetesUnavailableError(
                 f"the stream of {what or path} failed ({type(error).__name__})",
+                retry_after=self.retry_after,
+            ) from error
+
+    @contextlib.asynccontextmanager
+    async def awatch(
+        self,
+        path: str,
+        *,
+        query: Mapping[str, str | int | bool],
+        timeout: float,
+        identity: Identity | None = None,
+        what: str = "",
+    ) -> AsyncIterator[AsyncIterator[JSON]]:
+        """:meth:`watch` on the event loop: its events (``{"type", "object"}``) as they come,
+        until the server ends the watch after ``timeout`` (the caller bounds it too: a dead
+        connection sends nothing). Leaving the context closes the watch.
+
+        Raises:
+            The same errors as :meth:`request`, for the response's status;
+            KubernetesUnavailableError: the watch was cut off.
+        """
+        params = {**query, "watch": "true", "timeoutSeconds": max(1, int(timeout + 0.999))}
+        async with self._stream(path, params, identity, what, "application/json") as response:
+            yield self._events(response, what or path)
+
+    async def _events(self, response: aiohttp.ClientResponse, what: str) -> AsyncIterator[JSON]:
+        """A watch's events, one JSON document a line (split on bytes: a line separator other
+        than "\n" may stand unescaped inside a string)."""
+        buffer = b""
+        try:
+            async for chunk in response.content.iter_any():
+                buffer += chunk
+                *lines, buffer = buffer.split(b"\n")
+                for line in lines:
+                    if line.strip():
+                        yield json.loads(line)
+        except aiohttp.ClientError as error:
+            raise KubernetesUnavailableError(
+                f"the watch on {what} was cut off ({type(error).__name__})",
                 retry_after=self.retry_after,
             ) from error
 

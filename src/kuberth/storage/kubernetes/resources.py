@@ -265,6 +265,27 @@ class ResourceStorage:
             what=self._what(name, namespace),
         )
 
+    def awatch(
+        self,
+        name: str,
+        *,
+        namespace: str | None = None,
+        timeout: float,
+        resource_version: str | None = None,
+        identity: Identity | None = None,
+    ) -> AbstractAsyncContextManager[AsyncIterator[JSON]]:
+        """:meth:`watch` on the event loop; leaving the context closes the watch."""
+        query = {"fieldSelector": f"metadata.name={name}"}
+        if resource_version:
+            query["resourceVersion"] = resource_version
+        return self._api.awatch(
+            self.kind.path(namespace),
+            query=query,
+            timeout=timeout,
+            identity=identity,
+            what=self._what(name, namespace),
+        )
+
     def apply(
         self, manifest: JSON, *, identity: Identity | None = None, force: bool = True
     ) -> JSON:
