@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from kuberth.services.builders.tenant import TENANTS_GROUP, tenant_user
 from kuberth.storage.kubernetes.api import Identity
@@ -16,6 +16,9 @@ class Principal:
     login: str
     name: str | None
     is_admin: bool
+    #: The namespaces the user owned when the request was authenticated (read in the same
+    #: statement as the token or session); None where they were not read.
+    namespaces: frozenset[str] | None = field(default=None, compare=False)
 
     @property
     def kubernetes_identity(self) -> Identity | None:

@@ -275,8 +275,13 @@ class UserService:
             )
 
     def _principal_of(self, owner: TokenOwner | SessionOwner) -> Principal:
+        owned = owner.owned_namespaces
         return Principal(
-            owner.user_id, owner.login, owner.name, is_admin=owner.user_id in self._admin_ids
+            owner.user_id,
+            owner.login,
+            owner.name,
+            is_admin=owner.user_id in self._admin_ids,
+            namespaces=frozenset(owned.split(",")) if owned else frozenset(),
         )
 
 

@@ -200,7 +200,7 @@ class WorkloadService:
             ConflictError: another Ingress holds one of them.
         """
         if hosts:
-            owner = (await self._namespaces.arequire_access(principal, namespace)).owner_id
+            owner = await self._namespaces.arequire_access(principal, namespace)
             await self.hosts.aclaim(hosts, namespace=namespace, ingress=ingress, owner_id=owner)
 
     async def arelease_hosts(

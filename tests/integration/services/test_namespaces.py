@@ -44,15 +44,45 @@ async def test_own_namespaces_are_found_and_others_are_not_there(database: Datab
 
     async def access(principal: Principal, name: str) -> object:
         async def asynchronous() -> object:
-            return fields(await namespaces.arequire_access(principal, name))
+            return await namespaces.arequire_access(principal, name)
 
         answer = await same_answer(
-            lambda: fields(namespaces.require_access(principal, name)), asynchronous
+            lambda: namespaces.require_access(principal, name).owner_id, asynchronous
         )
         return answer.message if isinstance(answer, NotFoundError) else answer
 
-    assert await access(ALICE, "alice") == ("alice", 7, True)
+    assert fields(namespaces.require_access(ALICE, "alice")) == ("alice", 7, True)
+    assert await access(ALICE, "alice") == 7  # the owner's id
     # Another tenant's namespace is "not found", exactly as one that does not exist.
     assert await access(ALICE, "bob") == "namespace bob not found"
     assert await access(ALICE, "nobody") == "namespace nobody not found"
-    assert await access(OPERATOR, "bob") == ("bob", 8, True)
+    assert await access(OPERATOR, "bob") == 8
+
+
+async def test_a_principal_that_came_with_its_namespaces_needs_no_query() -> None:
+    """Authentication reads the caller's namespaces with the token: the check asks nothing more
+    (here any query would fail), except an operator's in someone else's namespace."""
+
+    def no_database() -> object:
+        raise AssertionError("the database was asked")
+
+    namespaces = NamespaceService(
+        sessions=None,
+        reads=None,
+        areads=no_database,
+        namespaces=None,
+        quotas=None,
+        provisioner=None,
+        reserved=(),
+        max_per_user=5,
+        delete_timeout=1,
+        audit=None,
+    )
+    alice = Principal(7, "alice", None, is_admin=False, namespaces=frozenset({"alice", "a2"}))
+    assert await namespaces.arequire_access(alice, "a2") == 7
+    with pytest.raises(NotFoundError, match="namespace bob not found"):
+        await namespaces.arequire_access(alice, "bob")
+    operator = Principal(9, "carol", None, is_admin=True, namespaces=frozenset({"carol"}))
+    assert await namespaces.arequire_access(operator, "carol") == 9
+    with pytest.raises(AssertionError, match="the database was asked"):
+        await namespaces.arequire_access(operator, "bob")

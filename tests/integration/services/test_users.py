@@ -18,7 +18,8 @@ from kuberth.services.users import SESSION_ENDED, UserService
 from kuberth.storage.database.engine import Database
 from kuberth.storage.database.models import ApiToken, WebSession
 from kuberth.storage.database.tokens import TokenStore
-from kuberth.storage.database.users import UserStore
+from kuberth.storage.database.users import NamespaceStore, UserStore
+from kuberth.storage.database.web_sessions import WebSessionStore
 from tests.integration.services.twins import same_answer
 
 pytestmark = pytest.mark.anyio
@@ -126,6 +127,23 @@ async def test_a_recheck_that_asks_github_runs_beside_the_event_loop(database: D
     assert ticks >= 10, ticks  # ~50 while the re-check slept; none if it had held the loop
     await users.afrom_token("kbt_carol")  # not due: not called
     assert calls == ["alice"]
+
+
+async def test_the_principal_comes_with_the_namespaces_its_user_owns(database: Database) -> None:
+    """Read in the token's (the session's) own statement: what the ownership check then uses."""
+    add_users(database)
+    with database.session() as session:
+        for name, owner in [("alice", 7), ("alice-2", 7), ("bob", 8)]:
+            NamespaceStore(session).record(name=name, owner_id=owner, personal=name == "alice")
+        WebSessionStore(session).add(user_id=7, secret="s3cret", user_agent=None)
+    users = users_of(database)
+    for principal in (
+        users.from_token("kbt_alice"),
+        await users.afrom_token("kbt_alice"),
+        await users.afrom_session(7, "s3cret"),
+    ):
+        assert principal.namespaces == frozenset({"alice", "alice-2"})
+    assert (await users.afrom_token("kbt_carol")).namespaces == frozenset()
 
 
 async def test_a_tokens_use_is_written_at_most_once_a_minute(database: Database) -> None:

@@ -32,6 +32,8 @@ class TokenOwner(NamedTuple):
     revoked_at: datetime.datetime | None
     revoked_reason: str | None
     signup_checked_at: datetime.datetime | None
+    #: The user's namespaces, comma-separated (None: none).
+    owned_namespaces: str | None
 
 
 #: One statement (token joined to its user), built once: the columns are plain values, so no ORM

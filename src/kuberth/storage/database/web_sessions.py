@@ -27,6 +27,8 @@ class SessionOwner(NamedTuple):
     revoked_at: datetime.datetime | None
     revoked_reason: str | None
     signup_checked_at: datetime.datetime | None
+    #: The user's namespaces, comma-separated (None: none).
+    owned_namespaces: str | None
 
 
 #: One statement, built once: the request path reads plain columns, no ORM objects.

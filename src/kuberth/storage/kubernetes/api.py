@@ -47,6 +47,7 @@ FIELD_MANAGER = "kuberth"
 METADATA_ONLY = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
 #: What a text body (a pod's log) is asked for with.
 TEXT = "text/plain, */*"
+JSON_TYPE = "application/json"
 
 #: Per request sent, by verb (the HTTP method, or WATCH) and code (the HTTP status, or
 #: "unreachable"); a watch's latency is the time to its response's headers.
@@ -299,7 +300,7 @@ class KubernetesApi:
         Raises:
             The same errors as :meth:`request`, for the response's status.
         """
-        async with self._stream(path, query, identity, what, TEXT) as response:
+        async with self._stream(path, query, identity, what, TEXT, "STREAM") as response:
             yield _lines(response)
 
     @contextlib.asynccontextmanager
@@ -310,8 +311,10 @@ class KubernetesApi:
         identity: Identity | None,
         what: str,
         accept: str,
+        verb: str,
     ) -> AsyncIterator[aiohttp.ClientResponse]:
-        """A streamed GET's response, its status checked; closed when the context is left."""
+        """A streamed GET's response, its status checked; closed when the context is left.
+        ``verb`` labels its metrics: STREAM (a log), WATCH."""
         session = self._session()
         headers = self._credentialed_headers(accept, None, None, identity)
         self.requests_sent += 1
@@ -323,8 +326,8 @@ class KubernetesApi:
                 headers=headers,
                 timeout=self._stream_timeout,
             ) as response:
-                LATENCY.labels(verb="STREAM").observe(time.perf_counter() - started)
-                REQUESTS.labels(verb="STREAM", code=str(response.status)).inc()
+                LATENCY.labels(verb=verb).observe(time.perf_counter() - started)
+                REQUESTS.labels(verb=verb, code=str(response.status)).inc()
                 if response.status >= 400:
                     raise translate_error(
                         response.status,
@@ -337,7 +340,7 @@ class KubernetesApi:
         # Only aiohttp's own failures (its connect timeout among them): a TimeoutError of the
         # caller's, bounding the stream, is the caller's to see.
         except aiohttp.ClientError as error:
-            REQUESTS.labels(verb="STREAM", code="unreachable").inc()
+            REQUESTS.labels(verb=verb, code="unreachable").inc()
             raise KubernetesUnavailableError(
                 f"the stream of {what or path} failed ({type(error).__name__})",
                 retry_after=self.retry_after,
@@ -362,7 +365,7 @@ class KubernetesApi:
             KubernetesUnavailableError: the watch was cut off.
         """
         params = {**query, "watch": "true", "timeoutSeconds": max(1, int(timeout + 0.999))}
-        async with self._stream(path, params, identity, what, "application/json") as response:
+        async with self._stream(path, params, identity, what, JSON_TYPE, "WATCH") as response:
             yield self._events(response, what or path)
 
     async def _events(self, response: aiohttp.ClientResponse, what: str) -> AsyncIterator[JSON]:
