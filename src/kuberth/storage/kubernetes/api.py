@@ -316,6 +316,7 @@ class KubernetesApi:
         headers = self._credentialed_headers(accept, None, None, identity)
         self.requests_sent += 1
         started = time.perf_counter()
+        verb = _verb("STREAM", query)  # a watch counts as one, however it is sent
         try:
             async with session.get(
                 self.server_url + path,
@@ -323,8 +324,8 @@ class KubernetesApi:
                 headers=headers,
                 timeout=self._stream_timeout,
             ) as response:
-                LATENCY.labels(verb="STREAM").observe(time.perf_counter() - started)
-                REQUESTS.labels(verb="STREAM", code=str(response.status)).inc()
+                LATENCY.labels(verb=verb).observe(time.perf_counter() - started)
+                REQUESTS.labels(verb=verb, code=str(response.status)).inc()
                 if response.status >= 400:
                     raise translate_error(
                         response.status,
@@ -337,7 +338,7 @@ class KubernetesApi:
         # Only aiohttp's own failures (its connect timeout among them): a TimeoutError of the
         # caller's, bounding the stream, is the caller's to see.
         except aiohttp.ClientError as error:
-            REQUESTS.labels(verb="STREAM", code="unreachable").inc()
+            REQUESTS.labels(verb=verb, code="unreachable").inc()
             raise KubernetesUnavailableError(
                 f"the stream of {what or path} failed ({type(error).__name__})",
                 retry_after=self.retry_after,
