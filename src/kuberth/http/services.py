@@ -145,6 +145,7 @@ def build_services(settings: Settings) -> Services:
     audit = AuditService(sessions=database.session, asessions=database.asession)
     namespace_service = NamespaceService(
         sessions=database.session,
+        asessions=database.asession,
         reads=database.read,
         areads=database.aread,
         namespaces=namespaces,

@@ -19,9 +19,14 @@ from kuberth.services.builders.tenant import BASELINE_NAME
 from kuberth.services.naming import invalid_name_reason, is_reserved
 from kuberth.services.principal import Principal
 from kuberth.services.provisioning import Provisioner
-from kuberth.storage.database.engine import AsyncReads, Reads
+from kuberth.storage.database.engine import AsyncReads, AsyncSessions, Reads
 from kuberth.storage.database.models import TenantNamespace
-from kuberth.storage.database.users import NamespaceStore, afind_namespace, find_namespace
+from kuberth.storage.database.users import (
+    NamespaceStore,
+    afind_namespace,
+    aforget,
+    find_namespace,
+)
 from kuberth.storage.kubernetes.api import JSON
 from kuberth.storage.kubernetes.namespaces import NamespaceStorage
 from kuberth.storage.kubernetes.resources import ResourceQuotaStorage
@@ -50,6 +55,7 @@ class NamespaceService:
         self,
         *,
         sessions: Callable[[], AbstractContextManager[Session]],
+        asessions: AsyncSessions,
         reads: Reads,
         areads: AsyncReads,
         namespaces: NamespaceStorage,
@@ -61,6 +67,7 @@ class NamespaceService:
         audit: AuditService,
     ) -> None:
         self._sessions = sessions
+        self._asessions = asessions
         self._reads = reads
         self._areads = areads
         self._namespaces = namespaces
@@ -159,26 +166,28 @@ class NamespaceService:
             # From the writes' own answers: no read back as the tenant (see provision_extra).
             return _summary(row, live, quota)
 
-    def delete(
+    async def delete(
         self, principal: Principal, name: str, *, wait: bool, timeout: float
     ) -> DeleteOutcome:
-        """Delete as the caller; with ``wait``, watch until it is gone or ``timeout`` passes.
+        """Delete as the caller; with ``wait``, watch until it is gone or ``timeout`` passes. On
+        the event loop, holding no thread however long it waits.
 
         Raises:
             NotFoundError: no such namespace, not the caller's, or already gone.
         """
-        row = self.require_access(principal, name)
-        with self._audit.change(principal, "delete", "Namespace", name, name):
-            deleted = self._namespaces.delete(name, identity=principal.kubernetes_identity)
+        row = await self.arequire_access(principal, name)
+        async with self._audit.achange(principal, "delete", "Namespace", name, name):
+            deleted = await self._namespaces.adelete(name, identity=principal.kubernetes_identity)
         if deleted is None:
-            self._forget(name)
+            await self._aforget(name)
             raise NotFoundError(f"namespace {name} not found")
         if not wait:
             return DeleteOutcome(gone=False, namespace=_summary(row, deleted))
-        result = self._namespaces.wait_for_deletion(name, since=deleted, timeout=timeout)
-        if result.gone:
-            self._forget(name)
-        return DeleteOutcome(gone=result.gone, namespace=_summary(row, result.last_seen))
+        watched = await self._namespaces.wait_for_deletion(name, since=deleted, timeout=timeout)
+        gone = watched.ended == "deleted"
+        if gone:
+            await self._aforget(name)
+        return DeleteOutcome(gone=gone, namespace=_summary(row, watched.last_seen))
 
     def require_access(self, principal: Principal, name: str) -> TenantNamespace:
         """The namespace, when it is the caller's (or the caller is an operator).
@@ -210,6 +219,11 @@ class NamespaceService:
     def _forget(self, name: str) -> None:
         with self._sessions() as session:
             NamespaceStore(session).forget(name)
+
+    async def _aforget(self, name: str) -> None:
+        """:meth:`_forget` on the event loop."""
+        async with self._asessions() as session:
+            await aforget(session, name)
 
 
 def _accessible(principal: Principal, name: str, row: TenantNamespace | None) -> TenantNamespace:

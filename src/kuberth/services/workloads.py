@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import time
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from typing import Any
@@ -35,6 +34,7 @@ from kuberth.storage.kubernetes.resources import (
     PodStorage,
     ResourceStorage,
 )
+from kuberth.storage.kubernetes.watching import watch_until
 
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 
@@ -418,31 +418,22 @@ class WorkloadService:
         on the event loop, holding no thread however long it waits.
 
         Returns ("complete" | "failed" | "timeout", the last state seen).
+
+        Raises:
+            NotFoundError: no such Deployment (or not the caller's), or deleted while waited on.
         """
         obj = await self.read(principal, DEPLOYMENT.plural, namespace, name)
-        state = summaries.rollout_state(obj)
-        storage = self._storage[DEPLOYMENT.plural]
-        deadline = time.monotonic() + timeout
-        with anyio.move_on_after(timeout):
-            while state == "progressing":
-                watch = storage.awatch(
-                    name,
-                    namespace=namespace,
-                    timeout=max(deadline - time.monotonic(), 0.001),
-                    resource_version=obj["metadata"]["resourceVersion"],
-                    identity=principal.kubernetes_identity,
-                )
-                async with watch as events:
-                    async for event in events:
-                        if event.get("type") in ("ADDED", "MODIFIED"):
-                            obj = event["object"]
-                            state = summaries.rollout_state(obj)
-                            if state != "progressing":
-                                break
-                        elif event.get("type") == "DELETED":
-                            raise NotFoundError(f"{DEPLOYMENT.noun} {name} not found")
-                        elif event.get("type") == "ERROR":  # version too old: read afresh
-                            obj = await self.read(principal, DEPLOYMENT.plural, namespace, name)
-                            state = summaries.rollout_state(obj)
-                            break
-        return (state if state != "progressing" else "timeout"), obj
+        watched = await watch_until(
+            self._storage[DEPLOYMENT.plural],
+            name,
+            namespace=namespace,
+            since=obj,
+            until=lambda deployment: summaries.rollout_state(deployment) != "progressing",
+            timeout=timeout,
+            identity=principal.kubernetes_identity,
+        )
+        if watched.ended == "deleted":
+            raise NotFoundError(f"{DEPLOYMENT.noun} {name} not found")
+        if watched.ended == "timeout":
+            return "timeout", watched.last_seen
+        return summaries.rollout_state(watched.last_seen), watched.last_seen

@@ -31,6 +31,7 @@ async def test_own_namespaces_are_found_and_others_are_not_there(database: Datab
             NamespaceStore(session).record(name=login, owner_id=github_id, personal=True)
     namespaces = NamespaceService(
         sessions=database.session,
+        asessions=database.asession,
         reads=database.read,
         areads=database.aread,
         namespaces=None,

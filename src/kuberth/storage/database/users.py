@@ -35,6 +35,16 @@ async def afind_namespace(connection: AsyncConnection, name: str) -> TenantNames
     return None if row is None else TenantNamespace(**row._mapping)
 
 
+#: Forgetting a namespace (gone from Kubernetes): :meth:`NamespaceStore.forget`, :func:`aforget`.
+_FORGET = delete(TenantNamespace).where(TenantNamespace.name == bindparam("name"))
+
+
+async def aforget(session: AsyncSession, name: str) -> None:
+    """:meth:`NamespaceStore.forget` on the event loop."""
+    connection = await session.connection()
+    await connection.execute(_FORGET, {"name": name})
+
+
 def insert_for(session: Session | AsyncSession) -> Callable[..., Any]:
     """The dialect's INSERT, which has ON CONFLICT (SQLite and PostgreSQL alike)."""
     dialect = session.get_bind().dialect.name
@@ -265,4 +275,4 @@ class NamespaceStore:
         )
 
     def forget(self, name: str) -> None:
-        self._session.execute(delete(TenantNamespace).where(TenantNamespace.name == name))
+        self._session.connection().execute(_FORGET, {"name": name})

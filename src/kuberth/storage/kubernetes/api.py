@@ -319,6 +319,7 @@ class KubernetesApi:
         headers = self._credentialed_headers(accept, None, None, identity)
         self.requests_sent += 1
         started = time.perf_counter()
+        verb = _verb("STREAM", query)  # a watch counts as one, however it is sent
         try:
             async with session.get(
                 self.server_url + path,

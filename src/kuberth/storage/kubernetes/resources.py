@@ -273,11 +273,16 @@ class ResourceStorage:
         timeout: float,
         resource_version: str | None = None,
         identity: Identity | None = None,
+        bookmarks: bool = False,
     ) -> AbstractAsyncContextManager[AsyncIterator[JSON]]:
-        """:meth:`watch` on the event loop; leaving the context closes the watch."""
+        """:meth:`watch` on the event loop; leaving the context closes the watch. With
+        ``bookmarks``, the API server also sends BOOKMARK events (an object with only its
+        ``metadata.resourceVersion``): where to watch on from, when nothing changed."""
         query = {"fieldSelector": f"metadata.name={name}"}
         if resource_version:
             query["resourceVersion"] = resource_version
+        if bookmarks:
+            query["allowWatchBookmarks"] = "true"
         return self._api.awatch(
             self.kind.path(namespace),
             query=query,
