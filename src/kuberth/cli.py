@@ -19,11 +19,10 @@ if TYPE_CHECKING:
     from kuberth.cluster.plane import ControlPlane
     from kuberth.settings import Settings
 
-#: Worker threads for requests (AnyIO's default is 40): the long waits (rollout watches, deletions
-#: that wait) get KUBERTH_LONG_WAITS_TOTAL of them on a limiter of their own, the synchronous
-#: endpoints the rest, so long waits never take a thread another request needs. The Kubernetes
-#: client keeps as many connections (its CONNECTION_POOL_SIZE) so no thread waits for, or throws
-#: away, a connection.
+#: Worker threads for the synchronous endpoints (AnyIO's default is 40); long waits (rollouts,
+#: deletions, log follows) take none, they wait on the event loop. The Kubernetes client keeps as
+#: many connections (its CONNECTION_POOL_SIZE) so no thread waits for, or throws away, a
+#: connection.
 WORKER_THREADS = 64
 
 app = typer.Typer(
@@ -191,7 +190,7 @@ def _serve(settings: Settings, *, patient: bool = False) -> None:
 
     async def serve() -> None:
         limiter = anyio.to_thread.current_default_thread_limiter()
-        limiter.total_tokens = WORKER_THREADS - settings.long_waits_total
+        limiter.total_tokens = WORKER_THREADS
         await server.serve()
 
     # uvicorn re-raises the signal it handled once it has drained the requests in flight. A

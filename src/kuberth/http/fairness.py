@@ -14,8 +14,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-import anyio
-import anyio.to_thread
 from fastapi import Request
 from prometheus_client import Counter
 
@@ -41,8 +39,8 @@ def _retry_after(deadlines: list[float]) -> int:
 class LongWaits:
     """Requests that wait on Kubernetes for long (a rollout, a namespace's deletion, a log
     follow): at most ``per_tenant`` at once per key, ``total`` at once in all, each beyond either
-    refused at once with a 429. They run on a thread capacity of their own (a log follow on the
-    event loop, with no thread at all), never taking a worker thread the ordinary requests need.
+    refused at once with a 429. They wait on the event loop (async watches and streams), holding
+    no thread.
 
     Retry-After is the time until the soonest of the waits in the way must end (its timeout); it
     may end sooner (the rollout completes), so a client retrying earlier may be served.
@@ -55,7 +53,6 @@ class LongWaits:
         #: and all of them.
         self._held: dict[str, list[float]] = {}
         self._all: list[float] = []
-        self._limiter: anyio.CapacityLimiter | None = None  # made on the event loop, when used
 
     def _admit(self, key: str, deadline: float) -> None:
         held = self._held.get(key, [])
@@ -101,7 +98,7 @@ class LongWaits:
         """How many waits ``key`` holds now."""
         return len(self._held.get(key, []))
 
-    async def await_(self, key: str, timeout: float, function: Callable[[], Awaitable[T]]) -> T:
+    async def run(self, key: str, timeout: float, function: Callable[[], Awaitable[T]]) -> T:
         """Await ``function`` (a wait on the event loop, which returns within about ``timeout``
         seconds) in a slot, or refuse with `TooManyRequestsError`; it holds no thread."""
         release = self.hold(key, timeout)
@@ -109,19 +106,6 @@ class LongWaits:
             return await function()
         finally:
             release()
-
-    async def run(self, key: str, timeout: float, function: Callable[[], T]) -> T:
-        """Run ``function`` (which returns within about ``timeout`` seconds) in a thread of the
-        long waits' own, or refuse with `TooManyRequestsError`."""
-        deadline = time.monotonic() + timeout
-        self._admit(key, deadline)
-        try:
-            if self._limiter is None:
-                self._limiter = anyio.CapacityLimiter(self.total)
-            # Never waits for a token: no more than ``total`` waits are admitted.
-            return await anyio.to_thread.run_sync(function, limiter=self._limiter)
-        finally:
-            self._release(key, deadline)
 
 
 class RateLimiter:
@@ -206,22 +190,13 @@ async def rate_limited(request: Request, principal: CurrentPrincipal) -> None:
 
 
 async def long_wait(
-    request: Request, principal: CurrentPrincipal, timeout: float, function: Callable[[], T]
-) -> T:
-    """Run a long wait of the caller's (``function``, blocking, bounded by ``timeout`` seconds)
-    in a thread, within the long-wait limits; what a route awaits."""
-    return await fairness(request).long_waits.run(
-        tenant_key(principal.github_id), timeout, function
-    )
-
-
-async def long_wait_async(
     request: Request,
     principal: CurrentPrincipal,
     timeout: float,
     function: Callable[[], Awaitable[T]],
 ) -> T:
-    """:func:`long_wait` for a wait on the event loop (a watch): the same limits, no thread."""
-    return await fairness(request).long_waits.await_(
+    """Await a long wait of the caller's (``function``, bounded by ``timeout`` seconds) within
+    the long-wait limits; what a route awaits."""
+    return await fairness(request).long_waits.run(
         tenant_key(principal.github_id), timeout, function
     )

@@ -175,7 +175,7 @@ class NamespaceService:
         Raises:
             NotFoundError: no such namespace, not the caller's, or already gone.
         """
-        row = await self.arequire_access(principal, name)
+        row = await self._accessible_row(principal, name)
         async with self._audit.achange(principal, "delete", "Namespace", name, name):
             deleted = await self._namespaces.adelete(name, identity=principal.kubernetes_identity)
         if deleted is None:
@@ -213,8 +213,16 @@ class NamespaceService:
                 return principal.github_id
             if not principal.is_admin:
                 raise NotFoundError(f"namespace {name} not found")
+        return (await self._accessible_row(principal, name)).owner_id
+
+    async def _accessible_row(self, principal: Principal, name: str) -> TenantNamespace:
+        """The namespace's row, when it is the caller's (or the caller is an operator).
+
+        Raises:
+            NotFoundError: otherwise, exactly as for a namespace that does not exist.
+        """
         async with self._areads() as connection:
-            return _accessible(principal, name, await afind_namespace(connection, name)).owner_id
+            return _accessible(principal, name, await afind_namespace(connection, name))
 
     def _forget(self, name: str) -> None:
         with self._sessions() as session:

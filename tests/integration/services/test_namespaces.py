@@ -70,6 +70,7 @@ async def test_a_principal_that_came_with_its_namespaces_needs_no_query() -> Non
     namespaces = NamespaceService(
         sessions=None,
         reads=None,
+        asessions=None,
         areads=no_database,
         namespaces=None,
         quotas=None,

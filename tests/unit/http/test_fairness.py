@@ -72,12 +72,16 @@ def test_full_buckets_are_forgotten() -> None:
 
 def test_long_waits_are_capped_per_key_and_in_all_and_freed_when_done() -> None:
     waits = LongWaits(per_tenant=2, total=3)
-    release = threading.Event()
     refusals: list[tuple[str, int]] = []
 
+    async def served() -> str:
+        return "served"
+
     async def main() -> None:
+        release = anyio.Event()
+
         async def hold(key: str) -> None:
-            await waits.run(key, 30, lambda: release.wait(scaled(30)))
+            await waits.run(key, 30, release.wait)
 
         async with anyio.create_task_group() as group:
             for key in ("a", "a", "b"):
@@ -85,10 +89,10 @@ def test_long_waits_are_capped_per_key_and_in_all_and_freed_when_done() -> None:
             await anyio.wait_all_tasks_blocked()
             for key in ("a", "b"):
                 with pytest.raises(TooManyRequestsError) as refused:
-                    await waits.run(key, 30, lambda: None)
+                    await waits.run(key, 30, anyio.lowlevel.checkpoint)
                 refusals.append((refused.value.message, refused.value.retry_after))
             release.set()
-        assert await waits.run("a", 30, lambda: "served") == "served"
+        assert await waits.run("a", 30, served) == "served"
 
     # On a thread of its own: a session-wide Playwright (the browser tests) keeps an event loop
     # running in the main thread, where anyio.run would refuse to start another.

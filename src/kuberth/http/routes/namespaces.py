@@ -14,7 +14,7 @@ from kuberth.exceptions import BadRequestError, InvalidInputError
 from kuberth.http import json_bodies
 from kuberth.http.dependencies import CurrentPrincipal, PageLimit, PageOffset, ServicesDep
 from kuberth.http.errors import error_responses
-from kuberth.http.fairness import long_wait_async
+from kuberth.http.fairness import long_wait
 from kuberth.http.json_bodies import BoundedJSONRoute
 from kuberth.http.schemas import DeletionPending, Namespace, NamespaceCreate, NamespaceList
 
@@ -121,7 +121,7 @@ async def delete_namespace(
     delete = partial(services.namespaces.delete, principal, namespace, wait=wait, timeout=limit)
     # Waiting for it to go is a long wait, within the caller's cap; not waiting is not.
     if wait:
-        outcome = await long_wait_async(request, principal, limit, delete)
+        outcome = await long_wait(request, principal, limit, delete)
     else:
         outcome = await delete()
     if outcome.gone:

@@ -17,7 +17,7 @@ from pydantic_core import PydanticCustomError
 from kuberth.http import schemas
 from kuberth.http.dependencies import CurrentPrincipal, ServicesDep
 from kuberth.http.errors import error_responses
-from kuberth.http.fairness import long_wait_async
+from kuberth.http.fairness import long_wait
 from kuberth.http.json_bodies import BoundedJSONRoute
 from kuberth.http.routes.namespaces import NamespaceName
 from kuberth.services.kinds import DEPLOYMENT, KINDS, WorkloadKind
@@ -240,5 +240,5 @@ async def rollout(
 ) -> dict[str, Any]:
     limit = min(timeout or services.workloads.rollout_timeout, services.workloads.rollout_timeout)
     wait = partial(services.workloads.wait_for_rollout, principal, namespace, name, timeout=limit)
-    outcome, obj = await long_wait_async(request, principal, limit, wait)
+    outcome, obj = await long_wait(request, principal, limit, wait)
     return {"outcome": outcome, "deployment": DEPLOYMENT.summarize(obj)}

@@ -300,7 +300,7 @@ class KubernetesApi:
         Raises:
             The same errors as :meth:`request`, for the response's status.
         """
-        async with self._stream(path, query, identity, what, TEXT, "STREAM") as response:
+        async with self._stream(path, query, identity, what, TEXT) as response:
             yield _lines(response)
 
     @contextlib.asynccontextmanager
@@ -311,10 +311,8 @@ class KubernetesApi:
         identity: Identity | None,
         what: str,
         accept: str,
-        verb: str,
     ) -> AsyncIterator[aiohttp.ClientResponse]:
-        """A streamed GET's response, its status checked; closed when the context is left.
-        ``verb`` labels its metrics: STREAM (a log), WATCH."""
+        """A streamed GET's response, its status checked; closed when the context is left."""
         session = self._session()
         headers = self._credentialed_headers(accept, None, None, identity)
         self.requests_sent += 1
@@ -366,7 +364,7 @@ class KubernetesApi:
             KubernetesUnavailableError: the watch was cut off.
         """
         params = {**query, "watch": "true", "timeoutSeconds": max(1, int(timeout + 0.999))}
-        async with self._stream(path, params, identity, what, JSON_TYPE, "WATCH") as response:
+        async with self._stream(path, params, identity, what, JSON_TYPE) as response:
             yield self._events(response, what or path)
 
     async def _events(self, response: aiohttp.ClientResponse, what: str) -> AsyncIterator[JSON]:
