@@ -30,8 +30,11 @@ FLAGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
+    """Chromium for the browser tests. For this package only: Playwright's synchronous API keeps
+    an event loop running in the main thread while it is open, where the async tests after
+    these (anyio's runner, asyncio.run) could not start one of their own."""
     if not shutil.which(CHROMIUM):
         pytest.fail(f"no Chromium at {CHROMIUM}: `apt-get install chromium` (make system-deps)")
     with sync_playwright() as playwright:

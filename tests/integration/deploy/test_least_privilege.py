@@ -15,7 +15,7 @@ import copy
 import inspect
 import secrets
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -471,25 +471,37 @@ def test_kuberth_works_with_exactly_the_deployed_rights(
     """The scenario passes; and every verb on every resource (and name) the roles grant was used
     by one of its requests (a finer check than taking whole rules away, which costs a run each)."""
     used: list[Access] = []
-    send = KubernetesApi._send
-    signature = inspect.signature(send)
+    send, asend, stream = KubernetesApi._send, KubernetesApi._asend, KubernetesApi._stream
+
+    def note(
+        api: KubernetesApi, call: dict[str, Any], status: int, method: str | None = None
+    ) -> None:
+        if api is not installation.admin and status != 403:
+            method = method or call["method"]
+            query = call["query"] or {}
+            used.extend(_accesses(method, call["path"], query, call["identity"], status))
 
     def recording(self: KubernetesApi, *args: Any, **kwargs: Any) -> Any:
         response = send(self, *args, **kwargs)
-        if self is not installation.admin and response.status != 403:
-            call = signature.bind(self, *args, **kwargs).arguments
-            used.extend(
-                _accesses(
-                    call["method"],
-                    call["path"],
-                    call["query"] or {},
-                    call["identity"],
-                    response.status,
-                )
-            )
+        note(self, inspect.signature(send).bind(self, *args, **kwargs).arguments, response.status)
         return response
 
+    async def arecording(self: KubernetesApi, *args: Any, **kwargs: Any) -> Any:
+        response = await asend(self, *args, **kwargs)
+        note(self, inspect.signature(asend).bind(self, *args, **kwargs).arguments, response.status)
+        return response
+
+    @contextlib.asynccontextmanager
+    async def streaming(self: KubernetesApi, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+        """Watches and log streams on the event loop (refusals raise before this sees them)."""
+        async with stream(self, *args, **kwargs) as response:
+            call = inspect.signature(stream).bind(self, *args, **kwargs).arguments
+            note(self, call, response.status, method="GET")
+            yield response
+
     monkeypatch.setattr(KubernetesApi, "_send", recording)
+    monkeypatch.setattr(KubernetesApi, "_asend", arecording)
+    monkeypatch.setattr(KubernetesApi, "_stream", streaming)
     with start_kuberth() as scenario:
         run(scenario)
     for step, seconds in scenario.steps:
