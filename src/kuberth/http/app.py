@@ -180,7 +180,6 @@ def create_app(settings: Settings) -> FastAPI:
     # Well above the 1 MiB an object may have, far below what would hurt the server.
     app.add_middleware(BodyLimitMiddleware, max_bytes=MAX_BODY_BYTES)
     install_error_handlers(app)
-    install_pages(app)
     routers = (
         health,
         auth,
@@ -206,5 +205,8 @@ def create_app(settings: Settings) -> FastAPI:
             )
         else:
             app.include_router(module.router)
+    # After the API: routes are matched in order, and every API request would otherwise be
+    # tried against each page's path first.
+    install_pages(app)
     install_metrics(app)  # last: its middleware is the outermost, timing and logging everything
     return app
