@@ -7,18 +7,19 @@ worker thread, so a refusal costs no thread and health checks never queue behind
 
 from __future__ import annotations
 
+import hashlib
 import math
 import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Annotated, TypeVar
 
-from fastapi import Request
+from fastapi import Depends, Request
 from prometheus_client import Counter
 
 from kuberth.exceptions import TooManyRequestsError
-from kuberth.http.dependencies import CurrentPrincipal
+from kuberth.http.dependencies import SESSION_KEY, CurrentPrincipal
 
 T = TypeVar("T")
 
@@ -180,11 +181,37 @@ def tenant_key(github_id: int) -> str:
     return f"user:{github_id}"
 
 
-async def rate_limited(request: Request, principal: CurrentPrincipal) -> None:
-    """A dependency of every /api/v1 route: one token of the caller's bucket, or a 429.
+def _credential(request: Request) -> str | None:
+    """The secret a request authenticates with: its bearer token, or its session's secret."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token:
+        return token
+    secret = request.session.get(SESSION_KEY)
+    return secret if isinstance(secret, str) else None
 
-    After authentication, since the key is the user: a request without valid credentials is
-    answered 401 by the authentication itself and never counted.
+
+async def _credential_limited(request: Request) -> None:
+    """Before authentication: a bucket per credential (a digest of its secret), so a flood from
+    one token or session is refused at the cost of a hash, without asking the database who it
+    is. A bucket's figures are the user's, so one credential's refusals come exactly when its
+    user's would; the user's own bucket after authentication still holds all of a user's
+    credentials together."""
+    credential = _credential(request)
+    if credential is not None:
+        digest = hashlib.sha256(credential.encode()).hexdigest()
+        fairness(request).rate.take(f"credential:{digest}")
+
+
+async def rate_limited(
+    request: Request,
+    _: Annotated[None, Depends(_credential_limited)],
+    principal: CurrentPrincipal,
+) -> None:
+    """A dependency of every /api/v1 route: one token of the caller's credential's bucket
+    (before authentication) and of its user's (after), or a 429.
+
+    A request without valid credentials is answered 401 by the authentication itself and never
+    counted against a user.
     """
     fairness(request).rate.take(tenant_key(principal.github_id))
 

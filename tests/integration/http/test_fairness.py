@@ -283,6 +283,25 @@ def test_a_burst_past_the_rate_limit_is_refused_until_retry_after(
         bob.close()
 
 
+def test_a_credential_past_its_limit_is_refused_before_it_is_authenticated(serve: Serve) -> None:
+    """A flood's refusals ask the database nothing: one token's bucket is checked before the
+    token is looked up. A token nobody has is 401 (looked up) for the burst, then 429 with
+    Retry-After (not looked up), as a valid token past its limit would be."""
+    with serve(rate_limit_per_second="0.25", rate_limit_burst="5") as kuberth:
+        headers = {"Authorization": f"Bearer kbt_{secrets.token_urlsafe(32)}"}
+        answers = [
+            httpx.get(f"{kuberth.url}/api/v1/me", headers=headers, timeout=scaled(10))
+            for _ in range(8)
+        ]
+        codes = [answer.status_code for answer in answers]
+        assert codes[:5] == [401] * 5, codes
+        assert 429 in codes[5:], codes  # one token refills every 4 s: at most one more 401
+        assert_refused(next(a for a in answers if a.status_code == 429))
+        # Another credential has its own bucket.
+        other = {"Authorization": f"Bearer kbt_{secrets.token_urlsafe(32)}"}
+        assert httpx.get(f"{kuberth.url}/api/v1/me", headers=other).status_code == 401
+
+
 #: Starvation: what "still served" means for a probe or a third tenant's read while one tenant
 #: holds its long waits and another floods. The benchmark (``bench.starvation``) measures the
 #: p99 against its 250 ms target on the 2-core machine; a test only catches a stall, with room
