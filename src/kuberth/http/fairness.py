@@ -196,10 +196,10 @@ async def _credential_limited(request: Request) -> None:
     is. A bucket's figures are the user's, so one credential's refusals come exactly when its
     user's would; the user's own bucket after authentication still holds all of a user's
     credentials together."""
-    credential = _credential(request)
+    rate = fairness(request).rate
+    credential = _credential(request) if rate.enabled else None
     if credential is not None:
-        digest = hashlib.sha256(credential.encode()).hexdigest()
-        fairness(request).rate.take(f"credential:{digest}")
+        rate.take(f"credential:{hashlib.sha256(credential.encode()).hexdigest()}")
 
 
 async def rate_limited(
