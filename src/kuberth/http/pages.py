@@ -283,9 +283,9 @@ async def namespace_page(request: Request, namespace: str) -> Response:
     principal = await _aprincipal(request)
     services = _services(request)
     try:
-        ns, events, audit = await run_in_threadpool(
+        ns = await services.namespaces.get(principal, namespace)
+        events, audit = await run_in_threadpool(
             lambda: (
-                services.namespaces.get(principal, namespace),
                 services.workloads.recent_events(principal, namespace),
                 services.audit.list(principal, namespace=namespace, limit=20),
             )
@@ -319,11 +319,11 @@ async def delete_namespace(request: Request, namespace: str) -> Response:
 
 
 @router.get("/namespaces/{namespace}/deleting")
-def namespace_deleting(request: Request, namespace: str) -> Response:
+async def namespace_deleting(request: Request, namespace: str) -> Response:
     """Progress of a namespace deletion; refreshes itself until the namespace is gone."""
-    principal = _principal(request)
+    principal = await _aprincipal(request)
     try:
-        ns = _services(request).namespaces.get(principal, namespace)
+        ns = await _services(request).namespaces.get(principal, namespace)
     except NotFoundError:
         return _render(
             request,

@@ -6,6 +6,7 @@ not the caller's is "not found", never "forbidden", so nobody learns what other 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -100,30 +101,38 @@ class NamespaceService:
                 total, rows = len(owned), owned[offset : offset + limit]
         return total, [_summary(row) for row in rows]
 
-    def get(self, principal: Principal, name: str) -> NamespaceSummary:
-        """Phase, conditions and quota usage, read as the caller (two API calls).
+    async def get(self, principal: Principal, name: str) -> NamespaceSummary:
+        """Phase, conditions and quota usage, read as the caller (two API calls, at once), on
+        the event loop.
 
         Raises:
             NotFoundError: no such namespace, or not the caller's.
         """
-        row = self.require_access(principal, name)
+        row = await self._accessible_row(principal, name)
         identity = principal.kubernetes_identity
-        try:
-            live = self._namespaces.read(name, identity=identity)
-        except ForbiddenError:
+        reads = asyncio.gather(
+            self._namespaces.aread(name, identity=identity),
+            self._quotas.aread(BASELINE_NAME, namespace=name, identity=identity),
+            return_exceptions=True,
+        )
+        live, quota = await reads
+        if isinstance(live, ForbiddenError):
             # A terminating namespace loses the tenant's RoleBinding before it is gone; its
             # progress is still the owner's to see (ownership was checked above).
-            live = self._namespaces.read(name)
+            forbidden, live = live, await self._namespaces.aread(name)
             if live is None:
-                self._forget(name)
+                await self._aforget(name)
                 raise NotFoundError(f"namespace {name} not found") from None
             if live.get("status", {}).get("phase") != "Terminating":
-                raise
+                raise forbidden
             return _summary(row, live)
+        if isinstance(live, BaseException):
+            raise live
         if live is None:
-            self._forget(name)  # deleted behind Kuberth's back (e.g. with kubectl)
+            await self._aforget(name)  # deleted behind Kuberth's back (e.g. with kubectl)
             raise NotFoundError(f"namespace {name} not found")
-        quota = self._quotas.read(BASELINE_NAME, namespace=name, identity=identity)
+        if isinstance(quota, BaseException):
+            raise quota
         return _summary(row, live, quota)
 
     def create(self, principal: Principal, name: str) -> NamespaceSummary:
@@ -224,12 +233,8 @@ class NamespaceService:
         async with self._areads() as connection:
             return _accessible(principal, name, await afind_namespace(connection, name))
 
-    def _forget(self, name: str) -> None:
-        with self._sessions() as session:
-            NamespaceStore(session).forget(name)
-
     async def _aforget(self, name: str) -> None:
-        """:meth:`_forget` on the event loop."""
+        """Drop the namespace's row: it is gone from Kubernetes."""
         async with self._asessions() as session:
             await aforget(session, name)
 

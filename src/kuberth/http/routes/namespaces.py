@@ -92,10 +92,10 @@ async def create_namespace(
     summary="A namespace with its phase, conditions and quota usage",
     responses=error_responses(401, 404, 503),
 )
-def get_namespace(
+async def get_namespace(
     namespace: NamespaceName, principal: CurrentPrincipal, services: ServicesDep
 ) -> Namespace:
-    return Namespace.model_validate(services.namespaces.get(principal, namespace))
+    return Namespace.model_validate(await services.namespaces.get(principal, namespace))
 
 
 @router.delete(
