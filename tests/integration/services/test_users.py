@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 from kuberth.exceptions import ForbiddenError, UnauthenticatedError
 from kuberth.services.audit import AuditService
 from kuberth.services.principal import Principal
-from kuberth.services.users import SESSION_ENDED, UserService
+from kuberth.services.users import SESSION_ENDED, Recheck, UserService
 from kuberth.storage.database.engine import Database
 from kuberth.storage.database.models import ApiToken, WebSession
 from kuberth.storage.database.tokens import TokenStore
@@ -28,10 +28,12 @@ NOW = datetime.datetime.now(datetime.UTC)
 ALICE = Principal(7, "alice", None, is_admin=False)
 
 
-def users_of(database: Database, *, refused: Collection[str] = ()) -> UserService:
-    """The service, with a sign-up re-check that refuses these logins."""
+def users_of(
+    database: Database, *, refused: Collection[str] = (), recheck: Recheck | None = None
+) -> UserService:
+    """The service, with a sign-up re-check that refuses these logins (or ``recheck``)."""
 
-    class Recheck:
+    class Refusing:
         def at_use(self, _id: int, login: str, _checked: datetime.datetime | None) -> None:
             if login in refused:
                 raise ForbiddenError(f"{login} no longer passes")
@@ -47,7 +49,7 @@ def users_of(database: Database, *, refused: Collection[str] = ()) -> UserServic
         provisioner=None,
         admin_ids=frozenset({9}),
         audit=AuditService(sessions=database.session, asessions=database.asession),
-        recheck=Recheck(),
+        recheck=recheck or Refusing(),
     )
 
 
@@ -101,16 +103,7 @@ async def test_a_recheck_that_asks_github_runs_beside_the_event_loop(database: D
         def due(self, login: str, _checked: datetime.datetime | None) -> bool:
             return login == "alice"
 
-    users = UserService(
-        sessions=database.session,
-        reads=database.read,
-        asessions=database.asession,
-        areads=database.aread,
-        provisioner=None,
-        admin_ids=frozenset(),
-        audit=AuditService(sessions=database.session, asessions=database.asession),
-        recheck=SlowGitHub(),
-    )
+    users = users_of(database, recheck=SlowGitHub())
     ticks = 0
 
     async def tick() -> None:

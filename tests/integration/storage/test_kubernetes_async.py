@@ -42,11 +42,21 @@ from tests.timing import eventually, scaled
 T = TypeVar("T")
 
 
+def api_of(
+    kubeconfig: Path, *, retry_after: int = 7, throttle_budget: float = 3.0
+) -> KubernetesApi:
+    """Kuberth's client of the test plane, with a 10 s timeout."""
+    return KubernetesApi(
+        make_api_client(Settings(kubeconfig=kubeconfig)),
+        timeout=10,
+        retry_after=retry_after,
+        throttle_budget=throttle_budget,
+    )
+
+
 @pytest.fixture
 def api(kubeconfig: Path) -> Iterator[KubernetesApi]:
-    kubernetes = KubernetesApi(
-        make_api_client(Settings(kubeconfig=kubeconfig)), timeout=10, retry_after=7
-    )
+    kubernetes = api_of(kubeconfig)
     yield kubernetes
     kubernetes.close()
 
@@ -403,12 +413,7 @@ def test_a_short_throttle_is_waited_out_on_the_event_loop(
     throttle: Callable[[int, str], contextlib.AbstractContextManager[HoldingWebhook]],  # noqa: F811
 ) -> None:
     github_id, identity = tenant
-    api = KubernetesApi(
-        make_api_client(Settings(kubeconfig=kubeconfig)),
-        timeout=10,
-        retry_after=7,
-        throttle_budget=scaled(30),
-    )
+    api = api_of(kubeconfig, throttle_budget=scaled(30))
     with throttle(github_id, namespace) as webhook:
         sent, throttled = api.requests_sent, api.throttled_retries
 
@@ -439,12 +444,7 @@ def test_a_long_throttle_is_unavailable_with_the_api_servers_retry_after(
     throttle: Callable[[int, str], contextlib.AbstractContextManager[HoldingWebhook]],  # noqa: F811
 ) -> None:
     github_id, identity = tenant
-    api = KubernetesApi(
-        make_api_client(Settings(kubeconfig=kubeconfig)),
-        timeout=10,
-        retry_after=9,
-        throttle_budget=2,
-    )
+    api = api_of(kubeconfig, retry_after=9, throttle_budget=2)
     with throttle(github_id, namespace):
         throttled = api.throttled_retries
         with pytest.raises(KubernetesUnavailableError, match="busy") as error:

@@ -628,7 +628,7 @@ def _headers(
     """A request's own headers: what it accepts, what it sends, whom it acts as."""
     headers = {"Accept": accept or "application/json, */*"}
     if body is not None:
-        headers["Content-Type"] = content_type or "application/json"
+        headers["Content-Type"] = content_type or JSON_TYPE
     if identity is not None:
         headers.update(identity.headers())
     return headers
