@@ -292,6 +292,14 @@ class Settings(BaseSettings):
         description="Long waits a replica holds at once, all users together, on threads of their "
         "own (taken from `kuberth serve`'s 64, the rest left to other requests); more: 429.",
     )
+    token_cache_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        le=60,
+        description="Seconds a replica may keep an API token's verdict instead of asking the "
+        "database on every request; a token deleted or a user revoked counts at once on the "
+        "replica that did it and within this time on the others. 0 asks every time.",
+    )
     rate_limit_per_second: float = Field(
         default=20.0,
         ge=0,

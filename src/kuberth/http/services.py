@@ -32,6 +32,7 @@ from kuberth.services.reconciler import Reconciler
 from kuberth.services.signup import SignupRules
 from kuberth.services.signup_review import SignupReview
 from kuberth.services.suspension import AppSuspension
+from kuberth.services.token_cache import TokenCache
 from kuberth.services.tokens import TokenService
 from kuberth.services.users import UserService
 from kuberth.services.workloads import WorkloadService
@@ -238,6 +239,9 @@ def build_services(settings: Settings) -> Services:
             audit=audit,
             session_idle=datetime.timedelta(seconds=settings.session_idle_timeout),
             recheck=review,
+            token_cache=TokenCache(
+                seconds=settings.token_cache_seconds, epoch=lambda: database.principals_epoch
+            ),
         ),
         namespaces=namespace_service,
         dashboard=DashboardService(

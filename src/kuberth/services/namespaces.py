@@ -211,17 +211,16 @@ class NamespaceService:
         """:meth:`require_access` on the event loop; returns the namespace's owner's GitHub id.
 
         A tenant's own namespaces came with the principal (read in the statement that checked
-        its token or session), so a request in one of them asks the database nothing more;
-        an operator's request in someone else's namespace reads its row.
+        its token or session), so a request in one of them asks the database nothing more.
+        Any other name reads its row: the principal may be a few seconds old (a token's verdict
+        is kept, see :mod:`~kuberth.services.token_cache`) and the namespace made since on
+        another replica; and an operator may act in anyone's.
 
         Raises:
             NotFoundError: not the caller's, exactly as for a namespace that does not exist.
         """
-        if principal.namespaces is not None:
-            if name in principal.namespaces:
-                return principal.github_id
-            if not principal.is_admin:
-                raise NotFoundError(f"namespace {name} not found")
+        if principal.namespaces is not None and name in principal.namespaces:
+            return principal.github_id
         return (await self._accessible_row(principal, name)).owner_id
 
     async def _accessible_row(self, principal: Principal, name: str) -> TenantNamespace:

@@ -85,6 +85,18 @@ class SignupReview:
             return self._membership is not None and self._stale(checked_at, now)
         return verdict is False
 
+    def fresh_until(
+        self, login: str, checked_at: datetime.datetime | None
+    ) -> datetime.datetime | None:
+        """Until when :meth:`at_use` surely returns at once for a user it lets in: when their
+        membership verdict goes stale (None: the login rules decide, or membership is never
+        asked after sign-in)."""
+        if self._rules.local_verdict(login) is not None or self._membership is None:
+            return None
+        if checked_at is None:
+            return datetime.datetime.now(datetime.UTC)
+        return checked_at + datetime.timedelta(seconds=self.interval)
+
     def at_use(self, github_id: int, login: str, checked_at: datetime.datetime | None) -> None:
         """Called for every authenticated request; asks GitHub only when the verdict is stale.
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import secrets
 from dataclasses import dataclass
+from math import inf
 from typing import Protocol
 
 import anyio
@@ -13,6 +14,7 @@ from kuberth.exceptions import ForbiddenError, NotFoundError, UnauthenticatedErr
 from kuberth.services.audit import AuditService
 from kuberth.services.principal import Principal
 from kuberth.services.provisioning import Provisioner
+from kuberth.services.token_cache import TokenCache
 from kuberth.storage.database.engine import AsyncReads, AsyncSessions, Reads, Sessions
 from kuberth.storage.database.models import User
 from kuberth.storage.database.tokens import (
@@ -50,6 +52,13 @@ class Recheck(Protocol):
         """Whether ``at_use`` would do I/O now (else it returns at once)."""
         ...
 
+    def fresh_until(
+        self, login: str, checked_at: datetime.datetime | None
+    ) -> datetime.datetime | None:
+        """Until when ``at_use`` surely returns at once for a user it lets in (None: as long
+        as the rules stand)."""
+        ...
+
 
 #: Why a browser's session is refused: none, another user's, ended or idle alike.
 SESSION_ENDED = "your session has ended: sign in again"
@@ -83,8 +92,10 @@ class UserService:
         audit: AuditService,
         session_idle: datetime.timedelta = datetime.timedelta(hours=12),
         recheck: Recheck | None = None,
+        token_cache: TokenCache | None = None,
     ) -> None:
         self._recheck = recheck
+        self._token_cache = token_cache
         self._sessions = sessions
         self._reads = reads
         self._asessions = asessions
@@ -239,6 +250,10 @@ class UserService:
             UnauthenticatedError: an unknown, revoked or expired token.
             ForbiddenError: its user was revoked, or no longer passes the sign-up rules.
         """
+        cache, key = self._token_cache, digest(token)
+        if cache is not None and (known := cache.get(key)) is not None:
+            return known
+        epoch = cache.epoch if cache is not None else 0
         now = datetime.datetime.now(datetime.UTC)
         async with self._areads() as connection:
             owner = _live_token(await atoken_owner(connection, token), now)
@@ -246,7 +261,18 @@ class UserService:
         if _use_is_news(owner.last_used_at, now):
             async with self._asessions() as session:
                 await amark_used(session, owner.token_id, now)
-        return self._principal_of(owner)
+        principal = self._principal_of(owner)
+        if cache is not None:
+            cache.put(key, principal, epoch=epoch, valid_for=self._valid_for(owner, now))
+        return principal
+
+    def _valid_for(self, owner: TokenOwner, now: datetime.datetime) -> float:
+        """Seconds the token's verdict holds without asking again: to its expiry, and to when
+        the user's sign-up verdict is to be asked again."""
+        ends = [owner.expires_at]
+        if self._recheck is not None:
+            ends.append(self._recheck.fresh_until(owner.login, owner.signup_checked_at))
+        return min(((end - now).total_seconds() for end in ends if end is not None), default=inf)
 
     def _admit(self, owner: TokenOwner | SessionOwner) -> None:
         """Refuse a revoked user, and one who no longer passes the sign-up rules.

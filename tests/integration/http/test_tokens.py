@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 from collections.abc import Callable
 
 from sqlalchemy import create_engine, text
@@ -11,6 +12,7 @@ from sqlalchemy import create_engine, text
 from kuberth.devtools.github import StandInServer
 from tests.integration.conftest import KuberthFactory
 from tests.integration.signin import sign_in
+from tests.timing import eventually
 
 
 def test_token_lifecycle(
@@ -81,3 +83,42 @@ def test_a_token_is_only_its_owners(
         me = http.get("/api/v1/me", headers={"Authorization": f"Bearer {mine['token']}"})
         assert me.status_code == 200, me.text
         assert me.json()["login"] == owner
+
+
+def test_a_token_deleted_elsewhere_stops_working_within_the_cache_time(
+    kuberth: KuberthFactory, github: StandInServer, database_url: str, new_id: Callable[[], int]
+) -> None:
+    """A replica keeps a token's verdict a few seconds (here 1): a token deleted by another
+    replica (here: straight in the database) still works until then, and not after; a namespace
+    made through this replica counts at once."""
+    login = f"t{secrets.token_hex(3)}"
+    with kuberth(database_url=database_url, token_cache_seconds=1) as http:
+        assert sign_in(http, github, login=login, user_id=new_id()).status_code == 302
+        created = http.post("/api/v1/tokens", json={"name": "ci"})
+        assert created.status_code == 201, created.text
+        http.cookies.clear()
+        bearer = {"Authorization": f"Bearer {created.json()['token']}"}
+        assert http.get(f"/api/v1/namespaces/{login}", headers=bearer).status_code == 200
+
+        extra = http.post("/api/v1/namespaces", headers=bearer, json={"name": f"{login}-x"})
+        assert extra.status_code == 201, extra.text
+        assert http.get(f"/api/v1/namespaces/{login}-x", headers=bearer).status_code == 200
+
+        engine = create_engine(database_url)
+        try:
+            with engine.begin() as db:
+                db.execute(
+                    text("DELETE FROM api_tokens WHERE id = :id"), {"id": created.json()["id"]}
+                )
+        finally:
+            engine.dispose()
+        deleted_at = time.monotonic()
+        kept = http.get("/api/v1/me", headers=bearer)
+        if time.monotonic() - deleted_at < 0.5:  # else the machine was too slow to tell
+            assert kept.status_code == 200, kept.text
+        refused = eventually(
+            lambda: (r := http.get("/api/v1/me", headers=bearer)).status_code == 401 and r,
+            within=1.5,
+            what="the deleted token refused",
+        )
+        assert refused.json()["error"] == "unauthenticated"

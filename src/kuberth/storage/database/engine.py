@@ -208,11 +208,27 @@ class _AsyncEngines(NamedTuple):
     sessions: async_sessionmaker[AsyncSession]
 
 
+#: Set in a session's ``info`` by the writes that change what a credential proves (a token
+#: deleted, a user revoked, a namespace's owner recorded or forgotten); see
+#: :attr:`Database.principals_epoch`.
+PRINCIPALS_CHANGED = "kuberth.principals_changed"
+
+
+def principals_changed(session: Session | AsyncSession) -> None:
+    """Note that this transaction changes what some credential proves: when it commits, every
+    verdict this process keeps about a credential is stale."""
+    session.info[PRINCIPALS_CHANGED] = True
+
+
 class Database:
     """Hands out sessions; a database that cannot be reached becomes a 503 for the client."""
 
     def __init__(self, engine: Engine, *, retry_after: int = 5) -> None:
         self.engine = engine
+        #: Moves on (after the commit) with every transaction of this process that called
+        #: :func:`principals_changed`: a verdict on a credential read before the move is stale.
+        #: (An increment two threads race on moves it by one, not two: still a move.)
+        self.principals_epoch = 0
         self._sessions = sessionmaker(engine, expire_on_commit=False)
         # Reads need no transaction. PostgreSQL: autocommit saves the BEGIN and ROLLBACK round
         # trips. SQLite: its driver begins transactions only for writes, and switching a
@@ -271,6 +287,7 @@ class Database:
             else:
                 with self._sessions.begin() as session:
                     yield session
+                self._committed(session)
 
     @asynccontextmanager
     async def aread(self) -> AsyncIterator[AsyncConnection]:
@@ -294,6 +311,11 @@ class Database:
         with self._unavailable_is_503():
             async with self._async_engines().sessions.begin() as session:
                 yield session
+            self._committed(session)
+
+    def _committed(self, session: Session | AsyncSession) -> None:
+        if session.info.pop(PRINCIPALS_CHANGED, False):
+            self.principals_epoch += 1
 
     async def adispose(self) -> None:
         """Close both engines' pooled connections (at shutdown, on the event loop: the async

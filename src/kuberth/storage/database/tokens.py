@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from sqlalchemy import Connection, Update, bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
+from kuberth.storage.database.engine import principals_changed
 from kuberth.storage.database.models import ApiToken, User
 from kuberth.storage.database.users import OWNER_COLUMNS
 
@@ -78,6 +79,7 @@ class TokenStore:
         result = self._session.execute(
             delete(ApiToken).where(ApiToken.id == token_id, ApiToken.user_id == user_id)
         )
+        principals_changed(self._session)
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
     def mark_used(self, token_id: int, at: datetime.datetime) -> None:

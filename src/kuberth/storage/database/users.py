@@ -10,6 +10,7 @@ from sqlalchemy import Connection, bindparam, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from kuberth.storage.database.engine import principals_changed
 from kuberth.storage.database.models import TenantNamespace, User
 
 if TYPE_CHECKING:
@@ -43,6 +44,7 @@ async def aforget(session: AsyncSession, name: str) -> None:
     """:meth:`NamespaceStore.forget` on the event loop."""
     connection = await session.connection()
     await connection.execute(_FORGET, {"name": name})
+    principals_changed(session)
 
 
 def insert_for(session: Session | AsyncSession) -> Callable[..., Any]:
@@ -143,6 +145,7 @@ class UserStore:
             return False
         user.revoked_at = datetime.datetime.now(datetime.UTC) if revoked else None
         user.revoked_reason = reason if revoked else None
+        principals_changed(self._session)
         return True
 
     def revoke_if_active(self, github_id: int, *, reason: str) -> bool:
@@ -153,6 +156,7 @@ class UserStore:
             .where(User.id == github_id, User.revoked_at.is_(None))
             .values(revoked_at=datetime.datetime.now(datetime.UTC), revoked_reason=reason)
         )
+        principals_changed(self._session)
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
     def reviewable(self) -> list[Reviewable]:
@@ -273,6 +277,8 @@ class NamespaceStore:
             .values(name=name, owner_id=owner_id, personal=personal)
             .on_conflict_do_nothing()
         )
+        principals_changed(self._session)
 
     def forget(self, name: str) -> None:
         self._session.connection().execute(_FORGET, {"name": name})
+        principals_changed(self._session)
