@@ -23,8 +23,8 @@ from kuberth.storage.kubernetes.client import make_api_client
 from kuberth.storage.kubernetes.informer import Informer
 from kuberth.storage.kubernetes.resources import Kind
 from kuberth.storage.kubernetes.watching import WatchEndedError
+from tests.integration.cutting import CuttingProxy
 from tests.integration.storage.test_kubernetes_async import run
-from tests.integration.storage.test_watching import CuttingProxy, _watches
 from tests.timing import eventually, scaled
 
 CONFIG_MAPS = Kind("ConfigMap", "v1", "configmaps")
@@ -197,16 +197,18 @@ def test_a_cut_watch_costs_a_new_list_that_sees_what_changed_meanwhile(
         )
         informer.attach(asyncio.get_running_loop())
         try:
-            watches = _watches("200")
+            watches = _sent("WATCH", "200")
             informer.start()
-            await until(lambda: informer.synced and _watches("200") > watches)  # watching
+            await until(lambda: informer.synced and _sent("WATCH", "200") > watches)  # watching
             await proxy.cut(refuse=refuse)
             await asyncio.to_thread(
                 core.patch_namespaced_config_map, "before", namespace, {"data": {"v": "2"}}
             )
             if refuse:
-                failed = _watches("unreachable") + _gets("unreachable")
-                await until(lambda: _watches("unreachable") + _gets("unreachable") > failed)
+                failed = _sent("WATCH", "unreachable") + _sent("GET", "unreachable")
+                await until(
+                    lambda: _sent("WATCH", "unreachable") + _sent("GET", "unreachable") > failed
+                )
                 await proxy.start()
             await until(lambda: informer.get("before", namespace=namespace) == "2")
             await asyncio.to_thread(
@@ -226,8 +228,9 @@ def test_a_cut_watch_costs_a_new_list_that_sees_what_changed_meanwhile(
         assert lists == 2
 
 
-def _gets(code: str) -> float:
-    labels = {"verb": "GET", "code": code}
+def _sent(verb: str, code: str) -> float:
+    """Requests of this process so far with this verb and result (a status, or unreachable)."""
+    labels = {"verb": verb, "code": code}
     return REGISTRY.get_sample_value("kuberth_kubernetes_requests_total", labels) or 0.0
 
 
@@ -241,10 +244,10 @@ def test_a_cancelled_copy_closes_its_watch_without_a_warning(
 
     async def scenario() -> bool:
         informer.attach(asyncio.get_running_loop())
-        watches = _watches("200")
+        watches = _sent("WATCH", "200")
         informer.start()
         deadline = time.monotonic() + scaled(20)
-        while not (informer.synced and _watches("200") > watches):
+        while not (informer.synced and _sent("WATCH", "200") > watches):
             assert time.monotonic() < deadline, "the copy did not start watching"
             await asyncio.sleep(0.01)
         await informer.aclose()
