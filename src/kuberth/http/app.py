@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import threading
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -125,30 +125,35 @@ def create_app(settings: Settings) -> FastAPI:
                 "could not apply the tenant ClusterRole and admission policies: %s", error.message
             )
         phase("cluster objects applied")
+        # The watch-fed copies run as tasks of this event loop when first wanted.
+        loop = asyncio.get_running_loop()
+        for informer in services.informers:
+            informer.attach(loop)
         webhook = _start_admission(services, settings)
         if webhook is not None:
             phase("admission webhook serving and registered")
         # Only the replica holding the Lease reconciles; the others stand by to take over.
-        stop = threading.Event()
-        campaigning = threading.Thread(
-            target=services.leader.run,
-            args=(stop,),
-            kwargs={"lead": partial(services.reconciler.run, interval=settings.reconcile_interval)},
-            name="kuberth-leader-election",
-            daemon=True,
-        )
+        campaigning: asyncio.Task[None] | None = None
         if settings.reconcile_interval > 0:
-            campaigning.start()
+            campaigning = asyncio.create_task(
+                services.leader.campaign(
+                    lead=partial(services.reconciler.run, interval=settings.reconcile_interval)
+                ),
+                name="kuberth-leader-election",
+            )
             phase("leader election started")
         try:
             yield
         finally:
-            stop.set()
-            if campaigning.is_alive():
+            if campaigning is not None:
+                campaigning.cancel()
                 # Long enough to hand the Lease back and for the reconcile pass to stop.
-                campaigning.join(
-                    timeout=settings.lease_duration + 2 * settings.kubernetes_request_timeout
+                await asyncio.wait(
+                    {campaigning},
+                    timeout=settings.lease_duration + 2 * settings.kubernetes_request_timeout,
                 )
+            # Each copy's watch closed before the clients are, so none ends in an error.
+            await asyncio.gather(*(informer.aclose() for informer in services.informers))
             if webhook is not None:
                 webhook.stop()
             await services.aclose()

@@ -14,6 +14,7 @@ releases the host claims of Ingresses that no longer exist, from the watch-fed i
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import logging
 import threading
@@ -220,20 +221,26 @@ class Reconciler:
         with self._sessions() as session:
             NamespaceStore(session).forget(name)
 
-    def run(self, stop: threading.Event, *, interval: float) -> None:
-        """Reconcile now and then every ``interval`` seconds until ``stop`` is set; the sweep step
-        runs after each pass and every ``sweep_interval`` seconds in between."""
+    async def run(self, stop: threading.Event, *, interval: float) -> None:
+        """Reconcile now and then every ``interval`` seconds until ``stop`` is set or the task is
+        cancelled (leadership lost, shutdown); the sweep step runs after each pass and every
+        ``sweep_interval`` seconds in between.
+
+        Each pass and each sweep is synchronous code (the database and Kubernetes in turn) and
+        runs in a worker thread: one at a time, for the one leading replica, never a request's. A
+        cancel sets ``stop`` so that it ends at its next namespace, and waits for it.
+        """
         next_pass = time.monotonic()
         while not stop.is_set():
             if time.monotonic() >= next_pass:
-                self._pass(stop)
+                await _in_thread(self._pass, stop)
                 next_pass = time.monotonic() + interval
             if self._sweep is not None and not stop.is_set():
-                self._sweep(stop)
+                await _in_thread(self._sweep, stop)
             wait = next_pass - time.monotonic()
             if self._sweep is not None:
                 wait = min(wait, self._sweep_interval)
-            stop.wait(max(wait, 0.0))
+            await asyncio.sleep(max(wait, 0.0))
 
     def _pass(self, stop: threading.Event) -> None:
         started = time.monotonic()
@@ -255,6 +262,18 @@ class Reconciler:
         )
         for name, why in report.failed.items():
             log.warning("could not reconcile namespace %s: %s", name, why)
+
+
+async def _in_thread(work: Callable[[threading.Event], object], stop: threading.Event) -> None:
+    """``work(stop)`` in a worker thread. Cancelled, it sets ``stop`` and waits for the thread to
+    end (no pass goes on behind a new leader's back, or after the clients it uses are closed)."""
+    running = asyncio.ensure_future(asyncio.to_thread(work, stop))
+    try:
+        await asyncio.shield(running)
+    except asyncio.CancelledError:
+        stop.set()
+        await asyncio.wait({running})
+        raise
 
 
 def _observe(report: ReconcileReport, *, seconds: float) -> None:

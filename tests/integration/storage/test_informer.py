@@ -2,22 +2,30 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
+import logging
 import secrets
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
 from kubernetes import client
+from prometheus_client import REGISTRY
 
 from kuberth.settings import Settings
 from kuberth.storage.kubernetes.api import JSON, KubernetesApi
 from kuberth.storage.kubernetes.client import make_api_client
-from kuberth.storage.kubernetes.informer import Informer, _WatchEndedError
+from kuberth.storage.kubernetes.informer import Informer
 from kuberth.storage.kubernetes.resources import Kind
-from tests.timing import eventually
+from kuberth.storage.kubernetes.watching import WatchEndedError
+from tests.integration.cutting import CuttingProxy
+from tests.integration.storage.test_kubernetes_async import run
+from tests.timing import eventually, scaled
 
 CONFIG_MAPS = Kind("ConfigMap", "v1", "configmaps")
 EVENTS = Kind("Event", "v1", "events")
@@ -108,8 +116,8 @@ def test_a_watch_from_a_compacted_version_asks_for_a_new_list(
     for as long as its cache holds them, which depends on the traffic before the test.)"""
     _compact_etcd(kubeconfig)
     informer = Informer[JSON](api, EVENTS, label_selector="kt-none=x", project=dict)
-    with pytest.raises(_WatchEndedError, match="too old"):
-        informer._watch("1")  # compacted away: 410 Expired
+    with pytest.raises(WatchEndedError, match="too old"):
+        run(api, informer._watch("1"))  # compacted away: 410 Expired
 
 
 def test_the_index_follows_every_change_of_a_values_keys(
@@ -143,9 +151,108 @@ def test_the_index_follows_every_change_of_a_values_keys(
         assert informer.holders("blue") == {(namespace, "b")}
         core.delete_namespaced_config_map("b", namespace)
         _caught_up(lambda: informer.holders("blue") == set())
-        informer._list()  # a re-list rebuilds the index from the copy it replaces
+        run(api, informer._list())  # a re-list rebuilds the index from the copy it replaces
         assert informer.holders("green") == {(namespace, "a")}
         assert informer.holders("blue") == set()
         assert informer._index.keys() == {"green"}  # no empty entries pile up
     finally:
         informer.stop()
+
+
+@pytest.mark.parametrize("refuse", [False, True], ids=["cut", "cut-and-refused-a-while"])
+def test_a_cut_watch_costs_a_new_list_that_sees_what_changed_meanwhile(
+    api: KubernetesApi,
+    admin_api: client.ApiClient,
+    kubeconfig: Path,
+    namespace: str,
+    refuse: bool,
+) -> None:
+    """The copy as a task of an event loop, its watch's connection cut (and new connections
+    refused a while, as a restarting API server does): it lists again, catches up with the
+    change made while it was cut off, and follows changes again."""
+    label = f"kt-cut-{secrets.token_hex(3)}"
+    core = client.CoreV1Api(admin_api)
+
+    def config_map(name: str, value: str) -> client.V1ConfigMap:
+        meta = client.V1ObjectMeta(name=name, labels={label: "yes"})
+        return client.V1ConfigMap(metadata=meta, data={"v": value})
+
+    core.create_namespaced_config_map(namespace, config_map("before", "1"))
+    upstream = urlsplit(api.server_url).port or 443
+
+    async def until(check: Callable[[], bool]) -> None:
+        deadline = time.monotonic() + scaled(20)
+        while not check():
+            assert time.monotonic() < deadline, "the copy did not catch up"
+            await asyncio.sleep(0.01)
+
+    async def scenario() -> int:
+        proxy = CuttingProxy(upstream)
+        await proxy.start()
+        proxied_client = make_api_client(Settings(kubeconfig=kubeconfig))
+        proxied_client.configuration.host = f"https://127.0.0.1:{proxy.port}"
+        proxied = KubernetesApi(proxied_client, timeout=5, retry_after=1)
+        informer = Informer[str | None](
+            proxied, CONFIG_MAPS, label_selector=f"{label}=yes", project=_value
+        )
+        informer.attach(asyncio.get_running_loop())
+        try:
+            watches = _sent("WATCH", "200")
+            informer.start()
+            await until(lambda: informer.synced and _sent("WATCH", "200") > watches)  # watching
+            await proxy.cut(refuse=refuse)
+            await asyncio.to_thread(
+                core.patch_namespaced_config_map, "before", namespace, {"data": {"v": "2"}}
+            )
+            if refuse:
+                failed = _sent("WATCH", "unreachable") + _sent("GET", "unreachable")
+                await until(
+                    lambda: _sent("WATCH", "unreachable") + _sent("GET", "unreachable") > failed
+                )
+                await proxy.start()
+            await until(lambda: informer.get("before", namespace=namespace) == "2")
+            await asyncio.to_thread(
+                core.create_namespaced_config_map, namespace, config_map("after", "3")
+            )
+            await until(lambda: informer.get("after", namespace=namespace) == "3")
+            return informer.lists
+        finally:
+            await informer.aclose()
+            await proxy.cut(refuse=True)
+            await proxied.aclose()
+            proxied_client.close()
+
+    lists = run(api, scenario())
+    assert lists >= 2  # the first, and one after the cut (more while it was refused)
+    if not refuse:
+        assert lists == 2
+
+
+def _sent(verb: str, code: str) -> float:
+    """Requests of this process so far with this verb and result (a status, or unreachable)."""
+    labels = {"verb": verb, "code": code}
+    return REGISTRY.get_sample_value("kuberth_kubernetes_requests_total", labels) or 0.0
+
+
+def test_a_cancelled_copy_closes_its_watch_without_a_warning(
+    api: KubernetesApi, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="kuberth")
+    informer = Informer[str | None](
+        api, CONFIG_MAPS, label_selector=f"kt-none-{secrets.token_hex(3)}=yes", project=_value
+    )
+
+    async def scenario() -> bool:
+        informer.attach(asyncio.get_running_loop())
+        watches = _sent("WATCH", "200")
+        informer.start()
+        deadline = time.monotonic() + scaled(20)
+        while not (informer.synced and _sent("WATCH", "200") > watches):
+            assert time.monotonic() < deadline, "the copy did not start watching"
+            await asyncio.sleep(0.01)
+        await informer.aclose()
+        task = informer._task
+        return task is not None and task.cancelled()
+
+    assert run(api, scenario())
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("kuberth")] == []

@@ -12,7 +12,6 @@ tested here.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -25,6 +24,7 @@ from kuberth.storage.kubernetes.api import JSON, KubernetesApi
 from kuberth.storage.kubernetes.client import make_api_client
 from kuberth.storage.kubernetes.resources import ServiceStorage
 from kuberth.storage.kubernetes.watching import watch_until
+from tests.integration.cutting import CuttingProxy
 from tests.integration.storage.test_kubernetes_async import (  # noqa: F401 - fixture
     api,
     run,
@@ -116,42 +116,6 @@ def test_timeout_with_the_last_state_seen(api: KubernetesApi, namespace: str) ->
 def _watches(code: str) -> float:
     labels = {"verb": "WATCH", "code": code}
     return REGISTRY.get_sample_value("kuberth_kubernetes_requests_total", labels) or 0.0
-
-
-class CuttingProxy:
-    """A TCP proxy to the API server whose connections the test cuts (TLS passes through it
-    untouched), and which can refuse new ones for a while, as a restarting server does."""
-
-    def __init__(self, upstream_port: int) -> None:
-        self.upstream_port = upstream_port
-        self.port = 0
-        self._server: asyncio.Server | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.upstream_port)
-        self._writers |= {writer, up_writer}
-
-        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
-            with contextlib.suppress(OSError):
-                while data := await source.read(65536):
-                    sink.write(data)
-                    await sink.drain()
-            sink.close()
-
-        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
-
-    async def cut(self, *, refuse: bool) -> None:
-        """Cut every connection; with ``refuse``, stop accepting new ones until :meth:`start`."""
-        if refuse and self._server is not None:
-            self._server.close()
-        for writer in self._writers:
-            writer.transport.abort()
-        self._writers.clear()
 
 
 @pytest.mark.parametrize(

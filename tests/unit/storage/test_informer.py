@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any, cast
 
 from kuberth.exceptions import KubernetesUnavailableError
@@ -27,6 +28,7 @@ class ScriptedApi:
     in turn and then block until the test ends."""
 
     retry_after = 1
+    timeout = 10
 
     def __init__(self, lists: list[list[JSON]], watches: list[list[JSON]]) -> None:
         self.lists = lists
@@ -51,6 +53,22 @@ class ScriptedApi:
             self.done.set()
             raise KubernetesUnavailableError("no more", retry_after=1)
         yield from self.watches.pop(0)
+
+    async def arequest(self, method: str, path: str, **kwargs: Any) -> JSON:
+        return self.request(method, path, **kwargs)
+
+    @contextlib.asynccontextmanager
+    async def awatch(self, path: str, **kwargs: Any) -> AsyncIterator[AsyncIterator[JSON]]:
+        events = list(self.watch(path, **kwargs))
+
+        async def each() -> AsyncIterator[JSON]:
+            for event in events:
+                yield event
+
+        yield each()
+
+    async def aclose(self) -> None:
+        """No connections to close."""
 
 
 def _informer(api: ScriptedApi) -> Informer[str]:

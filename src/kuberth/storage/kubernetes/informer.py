@@ -16,6 +16,8 @@ the namespace (operators, or the namespace's owner).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import threading
 from collections.abc import Callable, Iterable
@@ -24,6 +26,7 @@ from typing import Generic, TypeVar
 from kuberth.exceptions import KubernetesUnavailableError, KuberthError
 from kuberth.storage.kubernetes.api import JSON, KubernetesApi
 from kuberth.storage.kubernetes.resources import Kind
+from kuberth.storage.kubernetes.watching import WatchEndedError, list_every, watch_every
 
 log = logging.getLogger(__name__)
 
@@ -37,13 +40,15 @@ WATCH_SECONDS = 240.0
 MAX_BACKOFF = 30.0
 
 
-class _WatchEndedError(Exception):
-    """The watch cannot go on from the version held; list again."""
-
-
 class Informer(Generic[T]):
     """The objects of one kind that match a label selector, as ``project`` reduces them, kept
-    current by a background thread; keyed by (namespace, name)."""
+    current by a list-and-watch loop on an event loop; keyed by (namespace, name).
+
+    The loop runs as a task on the loop :meth:`attach` names (the app's, from its lifespan, which
+    cancels it at shutdown with :meth:`aclose`), else on an event loop in a thread of its own (a
+    process without one: the CLI, tests). Either way it starts on first use, and the copy is read
+    from any thread: the lock keeps each read whole while the loop changes it.
+    """
 
     def __init__(
         self,
@@ -69,8 +74,11 @@ class Informer(Generic[T]):
         self._index: dict[str, set[tuple[str, str]]] = {}
         self._lock = threading.Lock()
         self._synced = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        #: The event loop the task runs on when started (None: one of its own, in a thread).
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._started = False
+        self._stopped = False
         #: Lists made so far (the first and every re-list), for measurements and tests.
         self.lists = 0
 
@@ -114,32 +122,77 @@ class Informer(Generic[T]):
 
     # -- running ----------------------------------------------------------------------------------
 
+    def attach(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Run the loop as a task on ``loop`` when started (the app's event loop, so no thread
+        waits on the API server for the copy). Before :meth:`start`."""
+        self._loop = loop
+
     def start(self) -> None:
-        """Start the background list-and-watch (once; later calls do nothing)."""
+        """Start the background list-and-watch (once; later calls do nothing). From any thread."""
         with self._lock:
-            if self._thread is not None:
+            if self._started or self._stopped:
                 return
-            self._thread = threading.Thread(
-                target=self._run, name=f"kuberth-informer-{self._kind.plural}", daemon=True
-            )
-        self._thread.start()
+            self._started = True
+            loop = self._loop
+        if loop is not None:
+            loop.call_soon_threadsafe(self._spawn, loop)
+        else:
+            threading.Thread(
+                target=self._run_alone, name=f"kuberth-informer-{self._kind.plural}", daemon=True
+            ).start()
 
     def stop(self) -> None:
-        """Ask the thread to end; it does when its current request returns."""
-        self._stop.set()
+        """Cancel the task (from any thread); its watch is closed as it ends."""
+        with self._lock:
+            self._stopped = True
+            task = self._task
+        if task is not None and not task.done():
+            with contextlib.suppress(RuntimeError):  # its loop already closed: nothing to cancel
+                task.get_loop().call_soon_threadsafe(task.cancel)
 
-    def _run(self) -> None:
-        backoff = 0.0  # grows while attempts keep failing; back to 0 once a watch runs its course
-        while not self._stop.is_set():
+    async def aclose(self) -> None:
+        """Cancel the task and wait until it has ended, its watch closed (on the attached loop)."""
+        self.stop()
+        task = self._task
+        if task is not None and task.get_loop() is asyncio.get_running_loop():
+            await asyncio.wait({task})
+
+    def _spawn(self, loop: asyncio.AbstractEventLoop) -> None:
+        with self._lock:
+            if not self._stopped:
+                self._task = loop.create_task(self.run(), name=f"informer-{self._kind.plural}")
+
+    def _run_alone(self) -> None:
+        """The loop on an event loop of this thread's own, its connections closed at the end."""
+
+        async def alone() -> None:
+            with self._lock:
+                if self._stopped:
+                    return
+                self._task = asyncio.current_task()
             try:
-                version = self._list()
-                while not self._stop.is_set():
-                    version = self._watch(version)
+                await self.run()
+            finally:
+                await self._api.aclose()
+
+        with contextlib.suppress(asyncio.CancelledError):
+            asyncio.run(alone())
+
+    async def run(self) -> None:
+        """List, then watch from the list's version, until cancelled: a watch the server ends is
+        resumed from the last version seen; one that ends in ERROR (410 Gone) or is cut means a
+        new list that replaces the copy, after a pause that grows while attempts keep failing."""
+        backoff = 0.0  # back to 0 once a watch runs its course
+        while True:
+            try:
+                version = await self._list()
+                while True:
+                    version = await self._watch(version)
                     backoff = 0.0
-            except _WatchEndedError as why:
+            except WatchEndedError as why:
                 # Usually a 410 after compaction: list again at once, unless it keeps happening.
                 log.info("re-listing %s: %s", self._kind.plural, why)
-                self._stop.wait(backoff)
+                await asyncio.sleep(backoff)
                 backoff = min(MAX_BACKOFF, max(0.5, 2 * backoff))
             except KuberthError as error:
                 backoff = min(MAX_BACKOFF, max(1.0, 2 * backoff))
@@ -149,28 +202,27 @@ class Informer(Generic[T]):
                     backoff,
                     error.message,
                 )
-                self._stop.wait(backoff)
-            except Exception:  # a bug must not end the thread and freeze the copy silently
+                await asyncio.sleep(backoff)
+            except Exception:  # a bug must not end the task and freeze the copy silently
                 backoff = min(MAX_BACKOFF, max(1.0, 2 * backoff))
                 log.exception("the %s informer failed; retrying", self._kind.plural)
-                self._stop.wait(backoff)
+                await asyncio.sleep(backoff)
 
-    def _list(self) -> str:
+    async def _list(self) -> str:
         """Read every object, a page at a time, and replace the copy; returns the version."""
         fresh: dict[str, dict[str, T]] = {}
-        query: dict[str, str | int] = {"labelSelector": self._selector, "limit": self._page_size}
-        while True:
-            page = self._api.request(
-                "GET", self._kind.path(), query=query, what=f"every {self._kind.plural}"
-            )
-            for item in page.get("items") or []:
-                namespace, name = _key(item)
-                fresh.setdefault(namespace, {})[name] = self._project(item)
-            metadata = page.get("metadata") or {}
-            token = metadata.get("continue")
-            if not token:
-                break
-            query["continue"] = token
+
+        def keep(item: JSON) -> None:
+            namespace, name = _key(item)
+            fresh.setdefault(namespace, {})[name] = self._project(item)
+
+        version = await list_every(
+            self._api,
+            self._kind,
+            label_selector=self._selector,
+            page_size=self._page_size,
+            each=keep,
+        )
         with self._lock:
             self._items = fresh
             self._index = {}
@@ -179,49 +231,34 @@ class Informer(Generic[T]):
                     self._add_keys(namespace, name, value)
         self.lists += 1
         self._synced.set()
-        return str(metadata.get("resourceVersion", ""))
+        return version
 
-    def _watch(self, version: str) -> str:
+    async def _watch(self, version: str) -> str:
         """Apply events from ``version`` until the server ends the watch; returns the last version.
 
         Raises:
-            _WatchEndedError: the server cannot go on from this version; list again.
+            WatchEndedError: the server cannot go on from this version; list again.
+            KubernetesUnavailableError: the watch was cut or could not be opened.
         """
-        query: dict[str, str | int | bool] = {
-            "labelSelector": self._selector,
-            "resourceVersion": version,
-            "allowWatchBookmarks": True,
-        }
-        try:
-            events = self._api.watch(
-                self._kind.path(),
-                query=query,
-                timeout=self._watch_seconds,
-                what=f"every {self._kind.plural}",
-            )
-            for event in events:
-                if self._stop.is_set():
-                    break
-                kind, obj = event.get("type"), event.get("object") or {}
-                if kind == "ERROR":
-                    raise _WatchEndedError(str(obj.get("message") or obj.get("code")))
-                version = (obj.get("metadata") or {}).get("resourceVersion") or version
-                if kind == "BOOKMARK":
-                    continue
-                namespace, name = _key(obj)
-                if kind == "DELETED":
-                    self._forget(namespace, name)
-                else:
-                    value = self._project(obj)
-                    with self._lock:
-                        self._drop_keys(namespace, name)
-                        self._items.setdefault(namespace, {})[name] = value
-                        self._add_keys(namespace, name, value)
-        except KubernetesUnavailableError:
-            raise
-        except KuberthError as error:  # 410 Gone at the start of the watch, among others
-            raise _WatchEndedError(error.message) from error
-        return version
+        return await watch_every(
+            self._api,
+            self._kind,
+            label_selector=self._selector,
+            version=version,
+            timeout=self._watch_seconds,
+            each=self._apply,
+        )
+
+    def _apply(self, change: str, obj: JSON) -> None:
+        namespace, name = _key(obj)
+        if change == "DELETED":
+            self._forget(namespace, name)
+            return
+        value = self._project(obj)
+        with self._lock:
+            self._drop_keys(namespace, name)
+            self._items.setdefault(namespace, {})[name] = value
+            self._add_keys(namespace, name, value)
 
     def _add_keys(self, namespace: str, name: str, value: T) -> None:
         if self._keys is not None:
