@@ -8,8 +8,8 @@ form, or an error page (404 for anything that is not the caller's).
 from __future__ import annotations
 
 import datetime
-import inspect
 import json
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -193,17 +193,19 @@ def _field_errors(
 
 
 async def _act(
-    request: Request, action: Any, *args: Any, done: str, then: str, **kwargs: Any
+    request: Request,
+    action: Callable[..., Awaitable[object]],
+    *args: Any,
+    done: str,
+    then: str,
+    **kwargs: Any,
 ) -> Response:
     """A button's POST: check the form, do it, then redirect with a message (or an error page).
-    ``action`` is a service's verb: awaited on the event loop, or run in a worker thread."""
+    ``action`` is a service's verb, awaited on the event loop."""
     principal = await _aprincipal(request)
     await _form(request)
     try:
-        if inspect.iscoroutinefunction(action):
-            await action(principal, *args, **kwargs)
-        else:
-            await run_in_threadpool(lambda: action(principal, *args, **kwargs))
+        await action(principal, *args, **kwargs)
     except KuberthError as error:
         return _error_page(request, principal, error)
     if done:
@@ -284,12 +286,8 @@ async def namespace_page(request: Request, namespace: str) -> Response:
     services = _services(request)
     try:
         ns = await services.namespaces.get(principal, namespace)
-        events, audit = await run_in_threadpool(
-            lambda: (
-                services.workloads.recent_events(principal, namespace),
-                services.audit.list(principal, namespace=namespace, limit=20),
-            )
-        )
+        events = await run_in_threadpool(services.workloads.recent_events, principal, namespace)
+        audit = await services.audit.list(principal, namespace=namespace, limit=20)
         context: dict[str, Any] = {
             "ns": ns,
             "apps": await services.apps.list(principal, namespace),
@@ -348,11 +346,11 @@ async def namespace_deleting(request: Request, namespace: str) -> Response:
 
 
 @router.get("/namespaces/{namespace}/kubeconfig")
-def kubeconfig_page(request: Request, namespace: str) -> Response:
-    principal = _principal(request)
+async def kubeconfig_page(request: Request, namespace: str) -> Response:
+    principal = await _aprincipal(request)
     services = _services(request)
     try:
-        services.namespaces.require_access(principal, namespace)
+        await services.namespaces.arequire_access(principal, namespace)
     except KuberthError as error:
         return _error_page(request, principal, error)
     minutes = services.kubeconfigs.lifetime // 60
@@ -722,11 +720,13 @@ async def delete_resource(request: Request, namespace: str, plural: str, name: s
 # -- tokens, operators, sign-out -----------------------------------------------------------------
 
 
-def _tokens_page(request: Request, principal: Principal, **context: Any) -> Response:
+async def _tokens_page(request: Request, principal: Principal, **context: Any) -> Response:
     """API tokens, and the browsers signed in as the user (each can be ended from here)."""
     services = _services(request)
-    tokens = services.tokens.list(principal)
-    browsers = services.users.web_sessions(principal, current=request.session.get(SESSION_KEY))
+    tokens = await services.tokens.list(principal)
+    browsers = await services.users.web_sessions(
+        principal, current=request.session.get(SESSION_KEY)
+    )
     return _render(
         request,
         "tokens.html",
@@ -738,8 +738,8 @@ def _tokens_page(request: Request, principal: Principal, **context: Any) -> Resp
 
 
 @router.get("/tokens")
-def tokens_page(request: Request) -> Response:
-    return _tokens_page(request, _principal(request))
+async def tokens_page(request: Request) -> Response:
+    return await _tokens_page(request, await _aprincipal(request))
 
 
 @router.post("/tokens")
@@ -752,16 +752,16 @@ async def create_token(request: Request) -> Response:
         days = int(values["expires_in_days"]) if values["expires_in_days"] else None
         if days is not None and not 1 <= days <= 366:
             raise InvalidInputError("between 1 and 366 days", field="expires_in_days")
-        token, _ = await run_in_threadpool(
-            lambda: services.tokens.create(principal, name=values["name"], expires_in_days=days)
+        token, _ = await services.tokens.create(
+            principal, name=values["name"], expires_in_days=days
         )
     except (KuberthError, ValueError) as error:
         message = error.message if isinstance(error, KuberthError) else "a whole number of days"
         field = (
             error.field if isinstance(error, KuberthError) and error.field else "expires_in_days"
         )
-        return _tokens_page(request, principal, errors={field: message}, form=values)
-    response = _tokens_page(request, principal, new_token=token)
+        return await _tokens_page(request, principal, errors={field: message}, form=values)
+    response = await _tokens_page(request, principal, new_token=token)
     response.headers["Cache-Control"] = "no-store"  # the token is in this page only
     return response
 
@@ -808,6 +808,6 @@ def admin_page(request: Request, offset: int = 0) -> Response:
 @router.post("/logout")
 async def logout(request: Request) -> Response:
     await _form(request)
-    await run_in_threadpool(_services(request).users.end_session, request.session.get(SESSION_KEY))
+    await _services(request).users.aend_session(request.session.get(SESSION_KEY))
     request.session.clear()
     return _redirect("/")

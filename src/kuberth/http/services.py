@@ -251,7 +251,7 @@ def build_services(settings: Settings) -> Services:
             cache_wait=settings.kubernetes_request_timeout,
             url_template=settings.app_url_template,
         ),
-        tokens=TokenService(sessions=database.session, audit=audit),
+        tokens=TokenService(asessions=database.asession, areads=database.aread, audit=audit),
         provisioner=provisioner,
         signup=signup,
         github=GitHubApi(settings.github_api_url),

@@ -13,9 +13,9 @@ from sqlalchemy.orm import Session
 
 from kuberth.exceptions import KuberthError
 from kuberth.services.principal import Principal
-from kuberth.storage.database.audit import AuditStore, arecord, audit_event
+from kuberth.storage.database.audit import AuditStore, alist, arecord, audit_event
 from kuberth.storage.database.engine import AsyncSessions
-from kuberth.storage.database.users import NamespaceStore
+from kuberth.storage.database.users import aowned_by
 
 log = logging.getLogger(__name__)
 
@@ -118,37 +118,33 @@ class AuditService:
             async with self._asessions() as session:
                 await arecord(session, event)
 
-    def list(
+    async def list(
         self, principal: Principal, *, namespace: str | None = None, limit: int = 100
     ) -> list[AuditEntry]:
-        """The caller's namespaces' log (operators: everyone's), newest first."""
-        with self._sessions() as session:
+        """The caller's namespaces' log (operators: everyone's), newest first, and a tenant's
+        own changes outside namespaces (tokens) when no namespace is asked for.
+
+        A tenant's namespaces came with the principal when its request was authenticated (see
+        :meth:`NamespaceService.arequire_access`); otherwise they are read.
+        """
+        async with self._asessions() as session:
+            connection = await session.connection()
             if principal.is_admin:
                 scope = None if namespace is None else [namespace]
-                rows = AuditStore(session).list(namespaces=scope, limit=limit)
+                rows = await alist(connection, namespaces=scope, limit=limit)
             else:
-                owned = [n.name for n in NamespaceStore(session).owned_by(principal.github_id)]
-                scope = [namespace] if namespace in owned else ([] if namespace else owned)
-                rows = AuditStore(session).list(
+                owned = principal.namespaces
+                if owned is None:
+                    mine = await aowned_by(connection, principal.github_id)
+                    owned = frozenset(n.name for n in mine)
+                scope = [namespace] if namespace in owned else ([] if namespace else list(owned))
+                rows = await alist(
+                    connection,
                     namespaces=scope,
                     actor_id=None if namespace else principal.github_id,
                     limit=limit,
                 )
-            return [
-                AuditEntry(
-                    r.id,
-                    r.at,
-                    r.actor_id,
-                    r.actor_login,
-                    r.action,
-                    r.kind,
-                    r.namespace,
-                    r.name,
-                    r.result,
-                    r.detail,
-                )
-                for r in rows
-            ]
+        return [AuditEntry(**row._mapping) for row in rows]
 
 
 def _failure(error: Exception) -> tuple[str, str | None]:

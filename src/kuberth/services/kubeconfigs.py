@@ -32,8 +32,9 @@ class KubeconfigService:
         self._ca_pem = ca_pem
         self.lifetime = lifetime
 
-    def issue(self, principal: Principal, namespace: str) -> str:
-        """A kubeconfig for this namespace, valid for :attr:`lifetime` seconds (4 API calls).
+    async def issue(self, principal: Principal, namespace: str) -> str:
+        """A kubeconfig for this namespace, valid for :attr:`lifetime` seconds (4 API calls), on
+        the event loop.
 
         The service account and its RoleBinding are provisioning, done as Kuberth; the token comes
         from the TokenRequest API, so it is bound to the service account and dies with it.
@@ -41,12 +42,15 @@ class KubeconfigService:
         Raises:
             NotFoundError: not the caller's namespace.
         """
-        row = self._namespaces.require_access(principal, namespace)
-        owner = row.owner_id
-        with self._audit.change(principal, "issue", "Kubeconfig", namespace, None):
-            self._service_accounts.apply(tenant.kubectl_service_account(namespace, github_id=owner))
-            self._role_bindings.apply(tenant.kubectl_role_binding(namespace, github_id=owner))
-            request = self._service_accounts.create_token(
+        owner = await self._namespaces.arequire_access(principal, namespace)
+        async with self._audit.achange(principal, "issue", "Kubeconfig", namespace, None):
+            await self._service_accounts.aapply(
+                tenant.kubectl_service_account(namespace, github_id=owner)
+            )
+            await self._role_bindings.aapply(
+                tenant.kubectl_role_binding(namespace, github_id=owner)
+            )
+            request = await self._service_accounts.acreate_token(
                 tenant.kubectl_service_account_name(owner),
                 namespace=namespace,
                 expiration_seconds=self.lifetime,
@@ -60,11 +64,10 @@ class KubeconfigService:
         )
         return yaml.safe_dump(config, sort_keys=False)
 
-    def revoke(self, principal: Principal, namespace: str, *, owner_id: int | None = None) -> None:
+    async def revoke(self, principal: Principal, namespace: str) -> None:
         """Delete the kubeconfig identity: every token issued for it stops working at once."""
-        row = self._namespaces.require_access(principal, namespace)
-        owner = owner_id or row.owner_id
+        owner = await self._namespaces.arequire_access(principal, namespace)
         name = tenant.kubectl_service_account_name(owner)
-        with self._audit.change(principal, "revoke", "Kubeconfig", namespace, None):
-            self._role_bindings.delete(name, namespace=namespace)
-            self._service_accounts.delete(name, namespace=namespace)
+        async with self._audit.achange(principal, "revoke", "Kubeconfig", namespace, None):
+            await self._role_bindings.adelete(name, namespace=namespace)
+            await self._service_accounts.adelete(name, namespace=namespace)

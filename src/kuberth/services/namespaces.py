@@ -24,8 +24,11 @@ from kuberth.storage.database.engine import AsyncReads, AsyncSessions, Reads
 from kuberth.storage.database.models import TenantNamespace
 from kuberth.storage.database.users import (
     NamespaceStore,
+    acount,
     afind_namespace,
     aforget,
+    aowned_by,
+    apage,
     find_namespace,
 )
 from kuberth.storage.kubernetes.api import JSON
@@ -84,6 +87,19 @@ class NamespaceService:
         with self._sessions() as session:
             rows = NamespaceStore(session).owned_by(principal.github_id)
         return [_summary(row) for row in rows]
+
+    async def alist(
+        self, principal: Principal, *, offset: int = 0, limit: int = 100, own: bool = False
+    ) -> tuple[int, list[NamespaceSummary]]:
+        """:meth:`list` (below) on the event loop."""
+        async with self._areads() as connection:
+            if principal.is_admin and not own:
+                total = await acount(connection)
+                rows = await apage(connection, offset=offset, limit=limit)
+            else:
+                owned = await aowned_by(connection, principal.github_id)
+                total, rows = len(owned), owned[offset : offset + limit]
+        return total, [_summary(row) for row in rows]
 
     def list(
         self, principal: Principal, *, offset: int = 0, limit: int = 100, own: bool = False

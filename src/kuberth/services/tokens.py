@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import datetime
 import secrets
-from collections.abc import Callable
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
-
-from sqlalchemy.orm import Session
 
 from kuberth.exceptions import InvalidInputError, NotFoundError
 from kuberth.services.audit import AuditService
 from kuberth.services.principal import Principal
+from kuberth.storage.database.engine import AsyncReads, AsyncSessions
 from kuberth.storage.database.models import ApiToken
-from kuberth.storage.database.tokens import TokenStore
+from kuberth.storage.database.tokens import aadd, aowned_by, arevoke
 
 #: Tokens are recognisable (for secret scanners) by this prefix.
 TOKEN_PREFIX = "kbt_"  # noqa: S105 - a prefix, not a secret
@@ -35,13 +32,16 @@ class TokenInfo:
 
 
 class TokenService:
+    """On the event loop: every verb is a request's, and awaits the database."""
+
     def __init__(
-        self, *, sessions: Callable[[], AbstractContextManager[Session]], audit: AuditService
+        self, *, asessions: AsyncSessions, areads: AsyncReads, audit: AuditService
     ) -> None:
-        self._sessions = sessions
+        self._asessions = asessions
+        self._areads = areads
         self._audit = audit
 
-    def create(
+    async def create(
         self, principal: Principal, *, name: str, expires_in_days: int | None
     ) -> tuple[str, TokenInfo]:
         """A new token; the plain value is returned now and never again."""
@@ -51,24 +51,29 @@ class TokenService:
         expires = None
         if expires_in_days is not None:
             expires = datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=expires_in_days)
-        with (
-            self._audit.change(principal, "create", "ApiToken", None, name.strip()),
-            self._sessions() as session,
+        async with (
+            self._audit.achange(principal, "create", "ApiToken", None, name.strip()),
+            self._asessions() as session,
         ):
-            row = TokenStore(session).add(
-                user_id=principal.github_id, name=name.strip(), token=token, expires_at=expires
+            row = await aadd(
+                session,
+                user_id=principal.github_id,
+                name=name.strip(),
+                token=token,
+                expires_at=expires,
             )
             return token, TokenInfo.of(row)
 
-    def list(self, principal: Principal) -> list[TokenInfo]:
-        with self._sessions() as session:
-            return [TokenInfo.of(row) for row in TokenStore(session).owned_by(principal.github_id)]
+    async def list(self, principal: Principal) -> list[TokenInfo]:
+        async with self._areads() as connection:
+            rows = await aowned_by(connection, principal.github_id)
+        return [TokenInfo(**row._mapping) for row in rows]
 
-    def revoke(self, principal: Principal, token_id: int) -> None:
+    async def revoke(self, principal: Principal, token_id: int) -> None:
         """Raises NotFoundError when the token is not the caller's (or does not exist)."""
-        with (
-            self._audit.change(principal, "revoke", "ApiToken", None, str(token_id)),
-            self._sessions() as session,
+        async with (
+            self._audit.achange(principal, "revoke", "ApiToken", None, str(token_id)),
+            self._asessions() as session,
         ):
-            if not TokenStore(session).revoke(user_id=principal.github_id, token_id=token_id):
+            if not await arevoke(session, user_id=principal.github_id, token_id=token_id):
                 raise NotFoundError(f"token {token_id} not found")

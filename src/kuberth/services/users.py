@@ -29,7 +29,9 @@ from kuberth.storage.database.users import BY_SIGNUP_RULES, NamespaceStore, User
 from kuberth.storage.database.web_sessions import (
     SessionOwner,
     WebSessionStore,
+    aend,
     aend_by_secret,
+    aowned_by,
     asession_owner,
     atouch,
     session_owner,
@@ -206,26 +208,23 @@ class UserService:
             async with self._asessions() as session:
                 await aend_by_secret(session, secret)
 
-    def web_sessions(self, principal: Principal, *, current: object) -> list[WebSessionInfo]:
+    async def web_sessions(self, principal: Principal, *, current: object) -> list[WebSessionInfo]:
         """The caller's signed-in browsers, the most recently used first; ``current`` is the
         secret of the asking one's, to mark it."""
         mine = digest(current) if isinstance(current, str) else None
-        with self._sessions(read_only=True) as session:
-            return [
-                WebSessionInfo(
-                    row.id,
-                    row.user_agent,
-                    row.created_at,
-                    row.last_seen_at,
-                    row.secret_hash == mine,
-                )
-                for row in WebSessionStore(session).owned_by(principal.github_id)
-            ]
+        async with self._areads() as connection:
+            rows = await aowned_by(connection, principal.github_id)
+        return [
+            WebSessionInfo(
+                row.id, row.user_agent, row.created_at, row.last_seen_at, row.secret_hash == mine
+            )
+            for row in rows
+        ]
 
-    def end_web_session(self, principal: Principal, session_id: int) -> None:
+    async def end_web_session(self, principal: Principal, session_id: int) -> None:
         """Raises NotFoundError when it is not one of the caller's sessions."""
-        with self._sessions() as session:
-            if not WebSessionStore(session).end(user_id=principal.github_id, session_id=session_id):
+        async with self._asessions() as session:
+            if not await aend(session, user_id=principal.github_id, session_id=session_id):
                 raise NotFoundError(f"session {session_id} not found")
 
     def from_token(self, token: str) -> Principal:

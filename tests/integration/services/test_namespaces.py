@@ -1,13 +1,15 @@
-"""Who may use a namespace, decided on the event loop as the sync check does, on SQLite and
-PostgreSQL."""
+"""Who may use a namespace, and which namespaces are the caller's, decided on the event loop as
+the sync methods do, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from kuberth.exceptions import NotFoundError
+from kuberth.exceptions import KuberthError, NotFoundError
 from kuberth.services.audit import AuditService
-from kuberth.services.namespaces import NamespaceService
+from kuberth.services.namespaces import NamespaceService, NamespaceSummary
 from kuberth.services.principal import Principal
 from kuberth.storage.database.engine import Database
 from kuberth.storage.database.models import TenantNamespace
@@ -24,12 +26,9 @@ def fields(row: TenantNamespace) -> tuple[str, int, bool]:
     return row.name, row.owner_id, row.personal
 
 
-async def test_own_namespaces_are_found_and_others_are_not_there(database: Database) -> None:
-    with database.session() as session:
-        for github_id, login in [(7, "alice"), (8, "bob")]:
-            UserStore(session).upsert(github_id=github_id, login=login, name=None)
-            NamespaceStore(session).record(name=login, owner_id=github_id, personal=True)
-    namespaces = NamespaceService(
+def service_of(database: Database) -> NamespaceService:
+    """The service with its database only: these tests ask nothing of Kubernetes."""
+    return NamespaceService(
         sessions=database.session,
         asessions=database.asession,
         reads=database.read,
@@ -42,6 +41,14 @@ async def test_own_namespaces_are_found_and_others_are_not_there(database: Datab
         delete_timeout=1,
         audit=AuditService(sessions=database.session, asessions=database.asession),
     )
+
+
+async def test_own_namespaces_are_found_and_others_are_not_there(database: Database) -> None:
+    with database.session() as session:
+        for github_id, login in [(7, "alice"), (8, "bob")]:
+            UserStore(session).upsert(github_id=github_id, login=login, name=None)
+            NamespaceStore(session).record(name=login, owner_id=github_id, personal=True)
+    namespaces = service_of(database)
 
     async def access(principal: Principal, name: str) -> object:
         async def asynchronous() -> object:
@@ -89,3 +96,29 @@ async def test_a_principal_that_came_with_its_namespaces_needs_no_query() -> Non
     assert await namespaces.arequire_access(operator, "carol") == 9
     with pytest.raises(AssertionError, match="the database was asked"):
         await namespaces.arequire_access(operator, "bob")
+
+
+async def test_a_page_of_namespaces_is_listed_as_the_sync_list_does(database: Database) -> None:
+    with database.session() as session:
+        for github_id, login in [(7, "alice"), (8, "bob"), (9, "carol")]:
+            UserStore(session).upsert(github_id=github_id, login=login, name=None)
+        for name, owner in [("alice-b", 7), ("alice", 7), ("alice-a", 7), ("bob", 8), ("carol", 9)]:
+            NamespaceStore(session).record(name=name, owner_id=owner, personal="-" not in name)
+    namespaces = service_of(database)
+
+    async def listed(principal: Principal, **asked: Any) -> tuple[int, list[str]]:
+        async def asynchronous() -> tuple[int, list[NamespaceSummary]]:
+            return await namespaces.alist(principal, **asked)
+
+        answer = await same_answer(lambda: namespaces.list(principal, **asked), asynchronous)
+        assert not isinstance(answer, KuberthError)
+        total, page = answer
+        return total, [n.name for n in page]
+
+    # A tenant's own, personal first; an operator's every tenant's by name, unless their own.
+    assert await listed(ALICE) == (3, ["alice", "alice-a", "alice-b"])
+    assert await listed(ALICE, offset=1, limit=1) == (3, ["alice-a"])
+    assert await listed(OPERATOR) == (5, ["alice", "alice-a", "alice-b", "bob", "carol"])
+    assert await listed(OPERATOR, offset=1, limit=2) == (5, ["alice-a", "alice-b"])
+    assert await listed(OPERATOR, offset=5) == (5, [])
+    assert await listed(OPERATOR, own=True) == (1, ["carol"])

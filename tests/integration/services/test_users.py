@@ -11,7 +11,7 @@ import anyio
 import pytest
 from sqlalchemy import select, update
 
-from kuberth.exceptions import ForbiddenError, UnauthenticatedError
+from kuberth.exceptions import ForbiddenError, NotFoundError, UnauthenticatedError
 from kuberth.services.audit import AuditService
 from kuberth.services.principal import Principal
 from kuberth.services.users import SESSION_ENDED, Recheck, UserService
@@ -213,3 +213,47 @@ async def test_an_idle_session_ends_and_a_used_one_is_touched_once_a_minute(
     with pytest.raises(UnauthenticatedError, match=SESSION_ENDED):
         await users.afrom_session(7, secret)
     assert last_seen() is None  # ended: the cookie's copies are refused from now on
+
+
+async def test_a_users_browsers_are_listed_the_asking_one_marked(database: Database) -> None:
+    add_users(database)
+    users = users_of(database)
+    laptop = users.start_session(ALICE, user_agent="laptop")
+    users.start_session(ALICE, user_agent="phone")
+    users.start_session(Principal(9, "carol", None, is_admin=True), user_agent="carol's")
+    with database.session() as session:  # the laptop was last used an hour ago
+        session.execute(
+            update(WebSession)
+            .where(WebSession.user_agent == "laptop")
+            .values(last_seen_at=NOW - datetime.timedelta(hours=1))
+        )
+    listed = await users.web_sessions(ALICE, current=laptop)
+    assert [(s.user_agent, s.current) for s in listed] == [("phone", False), ("laptop", True)]
+    assert listed[1].last_seen_at == NOW - datetime.timedelta(hours=1)
+    assert [s.current for s in await users.web_sessions(ALICE, current=None)] == [False, False]
+    assert await users.web_sessions(Principal(8, "bob", None, is_admin=False), current=None) == []
+
+
+async def test_a_browser_is_ended_by_its_user_only(database: Database) -> None:
+    add_users(database)
+    users = users_of(database)
+    carol = Principal(9, "carol", None, is_admin=True)
+    phone = users.start_session(ALICE, user_agent="phone")
+    users.start_session(carol, user_agent="carol's")
+    [mine] = await users.web_sessions(ALICE, current=phone)
+    [hers] = await users.web_sessions(carol, current=None)
+
+    # Someone else's session is "not found", exactly as one that does not exist; an operator's
+    # too (they end others' sessions by revoking the user).
+    with pytest.raises(NotFoundError, match=f"session {hers.id} not found"):
+        await users.end_web_session(ALICE, hers.id)
+    with pytest.raises(NotFoundError, match=f"session {mine.id} not found"):
+        await users.end_web_session(carol, mine.id)
+    await users.end_web_session(ALICE, mine.id)
+    with pytest.raises(NotFoundError, match=f"session {mine.id} not found"):
+        await users.end_web_session(ALICE, mine.id)  # already ended
+
+    with pytest.raises(UnauthenticatedError, match=SESSION_ENDED):
+        await users.afrom_session(7, phone)  # every copy of its cookie is refused
+    assert await users.web_sessions(ALICE, current=phone) == []
+    assert [s.user_agent for s in await users.web_sessions(carol, current=None)] == ["carol's"]

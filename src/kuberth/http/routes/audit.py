@@ -19,11 +19,11 @@ router = APIRouter(route_class=BoundedJSONRoute, prefix="/api/v1/audit", tags=["
     summary="Changes in your namespaces (operators: everyone's), newest first",
     responses=error_responses(401),
 )
-def list_audit(
+async def list_audit(
     principal: CurrentPrincipal,
     services: ServicesDep,
     namespace: Annotated[str | None, Query(max_length=63)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
-    entries = services.audit.list(principal, namespace=namespace, limit=limit)
+    entries = await services.audit.list(principal, namespace=namespace, limit=limit)
     return {"items": [asdict(e) for e in entries]}

@@ -25,10 +25,10 @@ router = APIRouter(
         **error_responses(401, 404, 503),
     },
 )
-def download(
+async def download(
     namespace: NamespaceName, principal: CurrentPrincipal, services: ServicesDep
 ) -> Response:
-    text = services.kubeconfigs.issue(principal, namespace)
+    text = await services.kubeconfigs.issue(principal, namespace)
     return Response(
         content=text,
         media_type="application/yaml",
@@ -45,8 +45,8 @@ def download(
     status_code=204,
     responses=error_responses(401, 404, 503),
 )
-def revoke(
+async def revoke(
     namespace: NamespaceName, principal: CurrentPrincipal, services: ServicesDep
 ) -> Response:
-    services.kubeconfigs.revoke(principal, namespace)
+    await services.kubeconfigs.revoke(principal, namespace)
     return Response(status_code=204)

@@ -16,9 +16,9 @@ router = APIRouter(route_class=BoundedJSONRoute, prefix="/api/v1", tags=["users"
 @router.get(
     "/me", summary="The signed-in user and their namespaces", responses=error_responses(401)
 )
-def me(request: Request, principal: CurrentPrincipal, services: ServicesDep) -> Me:
+async def me(request: Request, principal: CurrentPrincipal, services: ServicesDep) -> Me:
     # An operator's own namespaces, not every tenant's.
-    _, namespaces = services.namespaces.list(principal, own=True)
+    _, namespaces = await services.namespaces.alist(principal, own=True)
     return Me(
         github_id=principal.github_id,
         login=principal.login,

@@ -17,10 +17,10 @@ router = APIRouter(route_class=BoundedJSONRoute, prefix="/api/v1/sessions", tags
     summary="Your signed-in browsers, the most recently used first",
     responses=error_responses(401),
 )
-def list_sessions(
+async def list_sessions(
     request: Request, principal: CurrentPrincipal, services: ServicesDep
 ) -> WebSessionList:
-    found = services.users.web_sessions(principal, current=request.session.get(SESSION_KEY))
+    found = await services.users.web_sessions(principal, current=request.session.get(SESSION_KEY))
     return WebSessionList(items=[WebSession.model_validate(s) for s in found])
 
 
@@ -30,10 +30,10 @@ def list_sessions(
     status_code=204,
     responses=error_responses(401, 404),
 )
-def end_session(
+async def end_session(
     session_id: RowId,
     principal: CurrentPrincipal,
     services: ServicesDep,
 ) -> Response:
-    services.users.end_web_session(principal, session_id)
+    await services.users.end_web_session(principal, session_id)
     return Response(status_code=204)

@@ -13,8 +13,9 @@ router = APIRouter(route_class=BoundedJSONRoute, prefix="/api/v1/tokens", tags=[
 
 
 @router.get("", summary="Your API tokens (never their values)", responses=error_responses(401))
-def list_tokens(principal: CurrentPrincipal, services: ServicesDep) -> TokenList:
-    return TokenList(items=[Token.model_validate(t) for t in services.tokens.list(principal)])
+async def list_tokens(principal: CurrentPrincipal, services: ServicesDep) -> TokenList:
+    tokens = await services.tokens.list(principal)
+    return TokenList(items=[Token.model_validate(t) for t in tokens])
 
 
 @router.post(
@@ -23,10 +24,10 @@ def list_tokens(principal: CurrentPrincipal, services: ServicesDep) -> TokenList
     status_code=201,
     responses=error_responses(400, 401, 422),
 )
-def create_token(
+async def create_token(
     body: TokenCreate, principal: CurrentPrincipal, services: ServicesDep
 ) -> TokenCreated:
-    value, info = services.tokens.create(
+    value, info = await services.tokens.create(
         principal, name=body.name, expires_in_days=body.expires_in_days
     )
     return TokenCreated(token=value, **Token.model_validate(info).model_dump())
@@ -38,6 +39,8 @@ def create_token(
     status_code=204,
     responses=error_responses(401, 404),
 )
-def revoke_token(token_id: RowId, principal: CurrentPrincipal, services: ServicesDep) -> Response:
-    services.tokens.revoke(principal, token_id)
+async def revoke_token(
+    token_id: RowId, principal: CurrentPrincipal, services: ServicesDep
+) -> Response:
+    await services.tokens.revoke(principal, token_id)
     return Response(status_code=204)

@@ -6,13 +6,13 @@ import datetime
 from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import Row, insert, select
 from sqlalchemy.orm import Session
 
 from kuberth.storage.database.models import AuditEvent
 
 if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncSession
+    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 
 def audit_event(
@@ -57,16 +57,22 @@ class AuditStore:
         # unit of work (flush, identity map) cost more than the rest of recording it.
         self._session.connection().execute(insert(AuditEvent), event)
 
-    def list(
-        self, *, namespaces: Collection[str] | None, actor_id: int | None = None, limit: int = 100
-    ) -> list[AuditEvent]:
-        """Newest first; ``namespaces`` None means all (operators)."""
-        statement = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)
-        if namespaces is not None:
-            in_namespaces = AuditEvent.namespace.in_(list(namespaces))
-            if actor_id is None:
-                statement = statement.where(in_namespaces)
-            else:  # and the caller's own changes outside namespaces (tokens)
-                own = (AuditEvent.actor_id == actor_id) & AuditEvent.namespace.is_(None)
-                statement = statement.where(in_namespaces | own)
-        return list(self._session.scalars(statement))
+
+async def alist(
+    connection: AsyncConnection,
+    *,
+    namespaces: Collection[str] | None,
+    actor_id: int | None = None,
+    limit: int = 100,
+) -> list[Row[Any]]:
+    """Newest first, as plain rows in AuditEvent's column order; ``namespaces`` None means all
+    (operators). With ``actor_id``, also that user's own changes outside namespaces (tokens)."""
+    statement = select(*AuditEvent.__table__.columns).order_by(AuditEvent.id.desc()).limit(limit)
+    if namespaces is not None:
+        in_namespaces = AuditEvent.namespace.in_(list(namespaces))
+        if actor_id is None:
+            statement = statement.where(in_namespaces)
+        else:
+            own = (AuditEvent.actor_id == actor_id) & AuditEvent.namespace.is_(None)
+            statement = statement.where(in_namespaces | own)
+    return list(await connection.execute(statement))

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime
 import hashlib
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from sqlalchemy import Connection, Update, bindparam, delete, select, update
+from sqlalchemy import Connection, Row, Update, bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
 from kuberth.storage.database.engine import principals_changed
@@ -51,6 +51,21 @@ _OWNER = (
 )
 
 
+def _new_token(
+    *, user_id: int, name: str, token: str, expires_at: datetime.datetime | None
+) -> ApiToken:
+    """The row :meth:`TokenStore.add` and :func:`aadd` insert: the digest, never the token."""
+    return ApiToken(
+        user_id=user_id,
+        name=name,
+        token_hash=digest(token),
+        prefix=token[:8],
+        expires_at=expires_at,
+        created_at=datetime.datetime.now(datetime.UTC),
+        last_used_at=None,
+    )
+
+
 class TokenStore:
     def __init__(self, session: Session) -> None:
         self._session = session
@@ -58,32 +73,60 @@ class TokenStore:
     def add(
         self, *, user_id: int, name: str, token: str, expires_at: datetime.datetime | None
     ) -> ApiToken:
-        row = ApiToken(
-            user_id=user_id,
-            name=name,
-            token_hash=digest(token),
-            prefix=token[:8],
-            expires_at=expires_at,
-            created_at=datetime.datetime.now(datetime.UTC),
-        )
+        row = _new_token(user_id=user_id, name=name, token=token, expires_at=expires_at)
         self._session.add(row)
         self._session.flush()
         return row
 
-    def owned_by(self, user_id: int) -> list[ApiToken]:
-        statement = select(ApiToken).where(ApiToken.user_id == user_id).order_by(ApiToken.id)
-        return list(self._session.scalars(statement))
-
-    def revoke(self, *, user_id: int, token_id: int) -> bool:
-        """Delete one of the user's tokens; False when there was no such token of theirs."""
-        result = self._session.execute(
-            delete(ApiToken).where(ApiToken.id == token_id, ApiToken.user_id == user_id)
-        )
-        principals_changed(self._session)
-        return bool(result.rowcount)  # type: ignore[attr-defined]
-
     def mark_used(self, token_id: int, at: datetime.datetime) -> None:
         self._session.execute(_mark_used(token_id, at))
+
+
+async def aadd(
+    session: AsyncSession,
+    *,
+    user_id: int,
+    name: str,
+    token: str,
+    expires_at: datetime.datetime | None,
+) -> ApiToken:
+    """:meth:`TokenStore.add` on the event loop."""
+    row = _new_token(user_id=user_id, name=name, token=token, expires_at=expires_at)
+    session.add(row)
+    await session.flush()
+    return row
+
+
+#: A user's tokens as their list shows them (never a digest), oldest first: plain columns.
+_OWNED_BY = (
+    select(
+        ApiToken.id,
+        ApiToken.name,
+        ApiToken.prefix,
+        ApiToken.created_at,
+        ApiToken.expires_at,
+        ApiToken.last_used_at,
+    )
+    .where(ApiToken.user_id == bindparam("user_id"))
+    .order_by(ApiToken.id)
+)
+
+_REVOKE = delete(ApiToken).where(
+    ApiToken.id == bindparam("token_id"), ApiToken.user_id == bindparam("user_id")
+)
+
+
+async def aowned_by(connection: AsyncConnection, user_id: int) -> list[Row[Any]]:
+    """The user's tokens: id, name, prefix, created_at, expires_at, last_used_at."""
+    return list(await connection.execute(_OWNED_BY, {"user_id": user_id}))
+
+
+async def arevoke(session: AsyncSession, *, user_id: int, token_id: int) -> bool:
+    """Delete one of the user's tokens; False when there was no such token of theirs."""
+    connection = await session.connection()
+    result = await connection.execute(_REVOKE, {"token_id": token_id, "user_id": user_id})
+    principals_changed(session)
+    return bool(result.rowcount)
 
 
 def _mark_used(token_id: int, at: datetime.datetime) -> Update:

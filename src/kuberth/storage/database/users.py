@@ -36,6 +36,39 @@ async def afind_namespace(connection: AsyncConnection, name: str) -> TenantNames
     return None if row is None else TenantNamespace(**row._mapping)
 
 
+#: A user's namespaces, personal first: :meth:`NamespaceStore.owned_by`, :func:`aowned_by`.
+_OWNED_BY = (
+    select(*TenantNamespace.__table__.columns)
+    .where(TenantNamespace.owner_id == bindparam("owner_id"))
+    .order_by(TenantNamespace.personal.desc(), TenantNamespace.name)
+)
+#: A page of every tenant namespace, by name: :meth:`NamespaceStore.page`, :func:`apage`.
+_PAGE = (
+    select(*TenantNamespace.__table__.columns)
+    .order_by(TenantNamespace.name)
+    .offset(bindparam("offset"))
+    .limit(bindparam("limit"))
+)
+_COUNT = select(func.count()).select_from(TenantNamespace)
+
+
+async def aowned_by(connection: AsyncConnection, owner_id: int) -> list[TenantNamespace]:
+    """:meth:`NamespaceStore.owned_by` on the event loop."""
+    rows = await connection.execute(_OWNED_BY, {"owner_id": owner_id})
+    return [TenantNamespace(**row._mapping) for row in rows]
+
+
+async def apage(connection: AsyncConnection, *, offset: int, limit: int) -> list[TenantNamespace]:
+    """:meth:`NamespaceStore.page` on the event loop."""
+    rows = await connection.execute(_PAGE, {"offset": offset, "limit": limit})
+    return [TenantNamespace(**row._mapping) for row in rows]
+
+
+async def acount(connection: AsyncConnection) -> int:
+    """:meth:`NamespaceStore.count` on the event loop."""
+    return await connection.scalar(_COUNT) or 0
+
+
 #: Forgetting a namespace (gone from Kubernetes): :meth:`NamespaceStore.forget`, :func:`aforget`.
 _FORGET = delete(TenantNamespace).where(TenantNamespace.name == bindparam("name"))
 
@@ -225,12 +258,9 @@ class NamespaceStore:
         return self._session.get(TenantNamespace, name)
 
     def owned_by(self, owner_id: int) -> list[TenantNamespace]:
-        statement = (
-            select(TenantNamespace)
-            .where(TenantNamespace.owner_id == owner_id)
-            .order_by(TenantNamespace.personal.desc(), TenantNamespace.name)
-        )
-        return list(self._session.scalars(statement))
+        """The user's namespaces, personal first, as detached rows (for reading only)."""
+        rows = self._session.execute(_OWNED_BY, {"owner_id": owner_id})
+        return [TenantNamespace(**row._mapping) for row in rows]
 
     def names_owned_by_each(self, owner_ids: list[int]) -> dict[int, list[str]]:
         """The namespace names of each of these users in one query (a page of the operators'
@@ -251,12 +281,12 @@ class NamespaceStore:
         return list(self._session.scalars(select(TenantNamespace).order_by(TenantNamespace.name)))
 
     def page(self, *, offset: int, limit: int) -> list[TenantNamespace]:
-        """Every tenant namespace, by name, a page at a time."""
-        statement = select(TenantNamespace).order_by(TenantNamespace.name)
-        return list(self._session.scalars(statement.offset(offset).limit(limit)))
+        """Every tenant namespace, by name, a page at a time, as detached rows."""
+        rows = self._session.execute(_PAGE, {"offset": offset, "limit": limit})
+        return [TenantNamespace(**row._mapping) for row in rows]
 
     def count(self) -> int:
-        return self._session.scalar(select(func.count()).select_from(TenantNamespace)) or 0
+        return self._session.scalar(_COUNT) or 0
 
     def existing(self, names: list[str]) -> set[str]:
         """Which of these names are Kuberth namespaces."""

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import datetime
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from sqlalchemy import Connection, Delete, Update, bindparam, delete, select, update
+from sqlalchemy import Connection, Delete, Row, Update, bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
 from kuberth.storage.database.models import User, WebSession
@@ -72,6 +72,36 @@ async def aend_by_secret(session: AsyncSession, secret: str) -> None:
     await session.execute(_end_by_secret(secret))
 
 
+#: A user's sessions as their list shows them, the most recently used first: plain columns.
+_OWNED_BY = (
+    select(
+        WebSession.id,
+        WebSession.user_agent,
+        WebSession.created_at,
+        WebSession.last_seen_at,
+        WebSession.secret_hash,
+    )
+    .where(WebSession.user_id == bindparam("user_id"))
+    .order_by(WebSession.last_seen_at.desc())
+)
+
+_END = delete(WebSession).where(
+    WebSession.id == bindparam("session_id"), WebSession.user_id == bindparam("user_id")
+)
+
+
+async def aowned_by(connection: AsyncConnection, user_id: int) -> list[Row[Any]]:
+    """The user's sessions: id, user_agent, created_at, last_seen_at, secret_hash."""
+    return list(await connection.execute(_OWNED_BY, {"user_id": user_id}))
+
+
+async def aend(session: AsyncSession, *, user_id: int, session_id: int) -> bool:
+    """End one of the user's sessions; False when there was no such session of theirs."""
+    connection = await session.connection()
+    result = await connection.execute(_END, {"session_id": session_id, "user_id": user_id})
+    return bool(result.rowcount)
+
+
 class WebSessionStore:
     def __init__(self, session: Session) -> None:
         self._session = session
@@ -89,23 +119,8 @@ class WebSessionStore:
         self._session.flush()
         return row
 
-    def owned_by(self, user_id: int) -> list[WebSession]:
-        statement = (
-            select(WebSession)
-            .where(WebSession.user_id == user_id)
-            .order_by(WebSession.last_seen_at.desc())
-        )
-        return list(self._session.scalars(statement))
-
     def touch(self, session_id: int, at: datetime.datetime) -> None:
         self._session.execute(_touch(session_id, at))
-
-    def end(self, *, user_id: int, session_id: int) -> bool:
-        """False when there was no such session of the user's."""
-        result = self._session.execute(
-            delete(WebSession).where(WebSession.id == session_id, WebSession.user_id == user_id)
-        )
-        return bool(result.rowcount)  # type: ignore[attr-defined]
 
     def end_by_secret(self, secret: str) -> None:
         self._session.execute(_end_by_secret(secret))

@@ -295,16 +295,26 @@ class ResourceStorage:
         self, manifest: JSON, *, identity: Identity | None = None, force: bool = True
     ) -> JSON:
         """Server-side apply under the ``kuberth`` field manager: creates or converges."""
+        return self._send(self._apply(manifest, identity, force))
+
+    async def aapply(
+        self, manifest: JSON, *, identity: Identity | None = None, force: bool = True
+    ) -> JSON:
+        """:meth:`apply` on the event loop."""
+        return await self._asend(self._apply(manifest, identity, force))
+
+    def _apply(self, manifest: JSON, identity: Identity | None, force: bool) -> _Call[NoReturn]:
         metadata: dict[str, Any] = manifest["metadata"]
         namespace = metadata.get("namespace") if self.kind.namespaced else None
-        return self._api.request(
+        return _Call(
             "PATCH",
             self.kind.path(namespace, metadata["name"]),
+            self._what(metadata["name"], namespace),
+            _raise,
             query={"fieldManager": FIELD_MANAGER, "force": force},
             body=manifest,
             content_type=APPLY_PATCH,
             identity=identity,
-            what=self._what(metadata["name"], namespace),
         )
 
     def replace(self, body: JSON, *, identity: Identity | None = None) -> JSON:
@@ -457,7 +467,7 @@ class NetworkPolicyStorage(ResourceStorage):
 class ServiceAccountStorage(ResourceStorage):
     kind = Kind("ServiceAccount", "v1", "serviceaccounts")
 
-    def create_token(
+    async def acreate_token(
         self,
         name: str,
         *,
@@ -466,17 +476,19 @@ class ServiceAccountStorage(ResourceStorage):
         identity: Identity | None = None,
     ) -> JSON:
         """A TokenRequest: a short-lived token bound to this service account."""
-        return self._api.request(
+        call = _Call(
             "POST",
             f"{self.kind.path(namespace, name)}/token",
+            f"a token for service account {name} in {namespace}",
+            _raise,
             body={
                 "apiVersion": "authentication.k8s.io/v1",
                 "kind": "TokenRequest",
                 "spec": {"expirationSeconds": expiration_seconds},
             },
             identity=identity,
-            what=f"a token for service account {name} in {namespace}",
         )
+        return await self._asend(call)
 
 
 class DeploymentStorage(ResourceStorage):
