@@ -60,6 +60,53 @@ async def test_own_namespaces_are_found_and_others_are_not_there(database: Datab
     assert await access(OPERATOR, "bob") == 8
 
 
+async def test_the_list_on_the_event_loop_answers_as_the_sync_list(database: Database) -> None:
+    with database.session() as session:
+        for github_id, login in [(7, "alice"), (8, "bob"), (9, "carol")]:
+            UserStore(session).upsert(github_id=github_id, login=login, name=None)
+        for name, owner_id, personal in [
+            ("alice", 7, True),
+            ("alice-b", 7, False),
+            ("alice-a", 7, False),
+            ("bob", 8, True),
+            ("carol", 9, True),
+        ]:
+            NamespaceStore(session).record(name=name, owner_id=owner_id, personal=personal)
+    namespaces = NamespaceService(
+        sessions=database.session,
+        asessions=database.asession,
+        reads=database.read,
+        areads=database.aread,
+        namespaces=None,
+        quotas=None,
+        provisioner=None,
+        reserved=(),
+        max_per_user=5,
+        delete_timeout=1,
+        audit=None,
+    )
+
+    async def listed(principal: Principal, **page: int | bool) -> tuple[int, list[str]]:
+        async def asynchronous() -> object:
+            return await namespaces.alist(principal, **page)
+
+        answer = await same_answer(lambda: namespaces.list(principal, **page), asynchronous)
+        assert isinstance(answer, tuple)
+        total, items = answer
+        return total, [n.name for n in items]
+
+    # A tenant's own, personal first; an operator's: every tenant's by name, or its own.
+    assert await listed(ALICE) == (3, ["alice", "alice-a", "alice-b"])
+    assert await listed(ALICE, offset=1, limit=1) == (3, ["alice-a"])
+    assert await listed(OPERATOR) == (5, ["alice", "alice-a", "alice-b", "bob", "carol"])
+    assert await listed(OPERATOR, offset=3, limit=1) == (5, ["bob"])
+    assert await listed(OPERATOR, offset=9) == (5, [])
+    assert await listed(OPERATOR, own=True) == (1, ["carol"])
+    # The dashboard's list: the caller's own.
+    assert [n.name for n in await namespaces.owned(OPERATOR)] == ["carol"]
+    assert await namespaces.owned(ALICE) == (await namespaces.alist(ALICE))[1]
+
+
 async def test_a_principal_that_came_with_its_namespaces_needs_no_query() -> None:
     """Authentication reads the caller's namespaces with the token: the check asks nothing more
     (here any query would fail), except an operator's in someone else's namespace."""
