@@ -2,7 +2,8 @@
 
 Targets (issue 7): a tenant's namespace list p99 <= 25 ms, its dashboard p99 <= 100 ms, the
 operators' paginated tenant list p99 <= 100 ms (the API and the /admin page), Kuberth's resident
-memory <= 300 MB, and a change in the cluster visible in what Kuberth serves within 1 s.
+memory <= 300 MB, and a change in the cluster visible in what Kuberth serves within 1 s. Issue 16
+adds every read at 8 concurrent clients: p99 <= 100 ms.
 
 How it runs, against one control plane, for both databases:
 
@@ -35,7 +36,8 @@ that many made and deleted, two samples each); the rows give the p50 and the max
 
 The machine is shared and small (2 cores, with the control plane and often other work on it): the
 load averages before each read are in the report's details, and a p99 of a few hundred requests
-moves with them. The rows at concurrency 8 have no target: 8 clients on 2 cores measure queueing.
+moves with them. At concurrency 8, 8 clients on 2 cores also measure queueing; the target (issue
+16) is that the queue stays short: each read's p99 <= 100 ms.
 
 With ``BENCH_PROFILE=1`` and py-spy installed in the environment (not a dependency), every timed
 read is also sampled with ``py-spy record`` into artifacts/bench/scale-profile-*.txt (collapsed
@@ -95,6 +97,7 @@ VISIBILITY_SAMPLES = 5
 VISIBILITY_TIMEOUT = 30.0
 VISIBILITY_MAX_POLLS = 20_000
 TARGETS = {"namespaces": 25.0, "dashboard": 100.0, "admin tenants": 100.0, "admin page": 100.0}
+CONCURRENT_TARGET = 100.0  # every read's p99 at CONCURRENCY clients (issue 16)
 RSS_LIMIT_MIB = 300 * 1000**2 / 1024**2  # 300 MB
 
 
@@ -170,7 +173,11 @@ def run(kubeconfig: Path, quick: bool) -> list[Report]:
             ]
             for backend in backends:
                 backend.services = build_services(
-                    Settings(kubeconfig=kubeconfig, database_url=backend.url)
+                    Settings(
+                        kubeconfig=kubeconfig,
+                        database_url=backend.url,
+                        secret_key=backend.secret,
+                    )
                 )
                 stack.callback(_close, backend.services)
             backends[0].services.provisioner.ensure_cluster_objects()  # type: ignore[union-attr]
@@ -297,7 +304,10 @@ def measure(
             with _profile(pid, f"{backend.name}-{tenants}-{name}", phase.profiles):
                 timings, phase.failed[name] = timed(url, read, requests, 1)
             phase.samples[name] = timings
-            concurrent, phase.failed[f"{name} concurrent"] = timed(url, read, requests, CONCURRENCY)
+            with _profile(pid, f"{backend.name}-{tenants}-{name}-concurrent", phase.profiles):
+                concurrent, phase.failed[f"{name} concurrent"] = timed(
+                    url, read, requests, CONCURRENCY
+                )
             phase.samples[f"{name} concurrent"] = concurrent
             say(
                 f"  {backend.name} at {tenants}: {name} p50 {percentile(timings, 50):.1f} ms, "
@@ -673,8 +683,9 @@ def _read_rows(
             f"{name} p99 at {n}, {CONCURRENCY} clients",
             concurrent,
             99,
-            None,
-            "2 cores shared with the control plane: informational",
+            f"<= {CONCURRENT_TARGET:g}",
+            f"{CONCURRENCY} clients, {requests} requests in all; 2 cores shared with the "
+            f"control plane; baseline at {SMALL} tenants",
         ),
     ):
         report.add(

@@ -242,9 +242,9 @@ def landing(request: Request) -> Response:
     return _render(request, "landing.html")
 
 
-def _dashboard(request: Request, principal: Principal, **context: Any) -> Response:
+async def _dashboard(request: Request, principal: Principal, **context: Any) -> Response:
     # From the database and watch-fed copies: no Kubernetes request (see services/dashboard.py).
-    namespaces = _services(request).dashboard.namespaces(principal)
+    namespaces = await _services(request).dashboard.namespaces(principal)
     personal = next((n.name for n in namespaces if n.personal), None)
     hint = f"{personal}-<suffix>" if personal else None
     return _render(
@@ -253,10 +253,10 @@ def _dashboard(request: Request, principal: Principal, **context: Any) -> Respon
 
 
 @router.get("/dashboard")
-def dashboard(request: Request) -> Response:
-    principal = _principal(request)
+async def dashboard(request: Request) -> Response:
+    principal = await _aprincipal(request)
     try:
-        return _dashboard(request, principal)
+        return await _dashboard(request, principal)
     except KuberthError as error:
         return _error_page(request, principal, error)
 
@@ -269,12 +269,8 @@ async def create_namespace(request: Request) -> Response:
     try:
         await run_in_threadpool(_services(request).namespaces.create, principal, name)
     except KuberthError as error:
-        return await run_in_threadpool(
-            _dashboard,
-            request,
-            principal,
-            errors=_field_errors(error, {"name"}),
-            form={"name": name},
+        return await _dashboard(
+            request, principal, errors=_field_errors(error, {"name"}), form={"name": name}
         )
     _flash(request, f"Namespace {name} created.")
     return _redirect(f"/namespaces/{name}")
@@ -785,11 +781,11 @@ async def end_session(request: Request, session_id: int) -> Response:
 
 
 @router.get("/admin")
-def admin_page(request: Request, offset: int = 0) -> Response:
-    principal = _principal(request)
+async def admin_page(request: Request, offset: int = 0) -> Response:
+    principal = await _aprincipal(request)
     limit = 50
     try:
-        total, tenants = _services(request).admin.tenants(
+        total, tenants = await _services(request).admin.tenants(
             principal, offset=max(0, offset), limit=limit
         )
     except KuberthError as error:

@@ -199,6 +199,7 @@ def build_services(settings: Settings) -> Services:
     )
     admin = AdminService(
         sessions=database.session,
+        areads=database.aread,
         provisioner=provisioner,
         role_bindings=RoleBindingStorage(api),
         service_accounts=ServiceAccountStorage(api),

@@ -14,10 +14,12 @@ from sqlalchemy.orm import Session
 from kuberth.exceptions import ForbiddenError, NamespaceTerminatingError, NotFoundError
 from kuberth.services.audit import AuditService
 from kuberth.services.builders import tenant
+from kuberth.services.copies import require_synced
 from kuberth.services.principal import Principal
 from kuberth.services.provisioning import Provisioner
 from kuberth.services.suspension import AppSuspension
-from kuberth.storage.database.users import NamespaceStore, UserStore
+from kuberth.storage.database.engine import AsyncReads
+from kuberth.storage.database.users import NamespaceStore, UserStore, atenant_page
 from kuberth.storage.database.web_sessions import WebSessionStore
 from kuberth.storage.kubernetes.informer import Informer
 from kuberth.storage.kubernetes.resources import RoleBindingStorage, ServiceAccountStorage
@@ -48,6 +50,7 @@ class AdminService:
         self,
         *,
         sessions: Callable[[], AbstractContextManager[Session]],
+        areads: AsyncReads,
         provisioner: Provisioner,
         role_bindings: RoleBindingStorage,
         service_accounts: ServiceAccountStorage,
@@ -57,6 +60,7 @@ class AdminService:
         cache_wait: float = 10.0,
     ) -> None:
         self._sessions = sessions
+        self._areads = areads
         self._apps = apps
         self._provisioner = provisioner
         self._role_bindings = role_bindings
@@ -70,29 +74,26 @@ class AdminService:
         if not principal.is_admin:
             raise ForbiddenError("only operators may do this")
 
-    def tenants(
+    async def tenants(
         self, principal: Principal, *, offset: int, limit: int
     ) -> tuple[int, list[TenantInfo]]:
         """A page of users with their namespaces and quota usage, and the total.
 
-        Three queries and no Kubernetes request, whatever the number of tenants: usage comes from
-        the watch-fed copy of the tenant quotas (read as Kuberth, which is fine here: only
-        operators get this far). It starts with the first call, which waits for its first list.
+        On the event loop, one query and no Kubernetes request, whatever the number of tenants:
+        usage comes from the watch-fed copy of the tenant quotas (read as Kuberth, which is fine
+        here: only operators get this far). It starts with the first call, which waits for its
+        first list.
 
         Raises:
             ForbiddenError: the caller is not an operator.
             KubernetesUnavailableError: the copy of the quotas could not be read in time.
         """
         self._require_admin(principal)
-        self._quotas.require_synced(self._cache_wait)
-        with self._sessions() as session:
-            users = UserStore(session)
-            page = users.list(offset=offset, limit=limit)
-            owned = NamespaceStore(session).names_owned_by_each([u.id for u in page])
-            total = users.count()
+        await require_synced(self._quotas, self._cache_wait)
+        async with self._areads() as connection:
+            total, page = await atenant_page(connection, offset=offset, limit=limit)
         tenants = []
-        for u in page:
-            names = owned.get(u.id, [])
+        for u, names in page:
             tenants.append(
                 TenantInfo(
                     u.id,

@@ -19,6 +19,7 @@ from typing import Any
 
 from kuberth.services import summaries
 from kuberth.services.builders.workloads import KUBERTH_APP
+from kuberth.services.copies import require_synced
 from kuberth.services.namespaces import NamespaceService
 from kuberth.services.principal import Principal
 from kuberth.storage.kubernetes.informer import Informer
@@ -76,18 +77,19 @@ class DashboardService:
         self._ingresses = ingresses
         self._cache_wait = cache_wait
 
-    def namespaces(self, principal: Principal) -> list[NamespaceApps]:
-        """The caller's own namespaces (operators too: /admin has everyone's), personal first.
+    async def namespaces(self, principal: Principal) -> list[NamespaceApps]:
+        """The caller's own namespaces (operators too: /admin has everyone's), personal first; on
+        the event loop, one query.
 
         Raises:
             KubernetesUnavailableError: the copies could not be read in time (only while they
                 make their first list).
         """
-        self._deployments.require_synced(self._cache_wait)
-        self._ingresses.require_synced(self._cache_wait)
+        await require_synced(self._deployments, self._cache_wait)
+        await require_synced(self._ingresses, self._cache_wait)
         return [
             NamespaceApps(ns.name, ns.personal, self._apps(ns.name))
-            for ns in self._namespaces.owned(principal)  # the ownership check
+            for ns in await self._namespaces.owned(principal)  # the ownership check
         ]
 
     def _apps(self, namespace: str) -> list[JSON]:

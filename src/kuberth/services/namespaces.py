@@ -24,11 +24,10 @@ from kuberth.storage.database.engine import AsyncReads, AsyncSessions, Reads
 from kuberth.storage.database.models import TenantNamespace
 from kuberth.storage.database.users import (
     NamespaceStore,
-    acount,
     afind_namespace,
     aforget,
+    anamespace_page,
     aowned_by,
-    apage,
     find_namespace,
 )
 from kuberth.storage.kubernetes.api import JSON
@@ -82,20 +81,21 @@ class NamespaceService:
         self.delete_timeout = delete_timeout
         self._audit = audit
 
-    def owned(self, principal: Principal) -> list[NamespaceSummary]:
-        """The caller's own namespaces, operators too (their dashboard; /admin has the rest)."""
-        with self._sessions() as session:
-            rows = NamespaceStore(session).owned_by(principal.github_id)
+    async def owned(self, principal: Principal) -> list[NamespaceSummary]:
+        """The caller's own namespaces, operators too (their dashboard; /admin has the rest), on
+        the event loop: one query."""
+        async with self._areads() as connection:
+            rows = await aowned_by(connection, principal.github_id)
         return [_summary(row) for row in rows]
 
     async def alist(
         self, principal: Principal, *, offset: int = 0, limit: int = 100, own: bool = False
     ) -> tuple[int, list[NamespaceSummary]]:
-        """:meth:`list` (below) on the event loop."""
+        """:meth:`list` (below) on the event loop, in one query (an operator's page past the end:
+        two)."""
         async with self._areads() as connection:
             if principal.is_admin and not own:
-                total = await acount(connection)
-                rows = await apage(connection, offset=offset, limit=limit)
+                total, rows = await anamespace_page(connection, offset=offset, limit=limit)
             else:
                 owned = await aowned_by(connection, principal.github_id)
                 total, rows = len(owned), owned[offset : offset + limit]

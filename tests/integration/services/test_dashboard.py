@@ -1,8 +1,13 @@
 """The dashboard's read from watch-fed copies: the database decides whose namespaces are looked up,
-and the copies follow Kubernetes (changes made behind Kuberth's back included)."""
+and the copies follow Kubernetes (changes made behind Kuberth's back included).
+
+The read is async (on the server's event loop); these tests drive it on one loop of their own, to
+which the database's async connections then belong, and poll it between runs.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import Callable, Iterator
 
@@ -18,14 +23,25 @@ from tests.timing import eventually
 
 
 @pytest.fixture
-def services(kuberth_settings: Callable[..., Settings]) -> Iterator[Services]:
+def loop() -> Iterator[asyncio.Runner]:
+    with asyncio.Runner() as runner:
+        yield runner
+
+
+@pytest.fixture
+def services(kuberth_settings: Callable[..., Settings], loop: asyncio.Runner) -> Iterator[Services]:
     built = build_services(kuberth_settings())
     built.provisioner.ensure_cluster_objects()
     yield built
-    for informer in built.informers:
+    _close(built, loop)
+
+
+def _close(services: Services, loop: asyncio.Runner) -> None:
+    for informer in services.informers:
         informer.stop()
-    built.kubernetes.close()
-    built.database.engine.dispose()
+    services.kubernetes.close()
+    services.database.engine.dispose()
+    loop.run(services.database.adispose())
 
 
 def _deployment(name: str) -> client.V1Deployment:
@@ -43,10 +59,9 @@ def _deployment(name: str) -> client.V1Deployment:
     )
 
 
-def _apps(services: Services, principal: Principal) -> dict[str, list[str]]:
-    return {
-        ns.name: [app["name"] for app in ns.apps] for ns in services.dashboard.namespaces(principal)
-    }
+def _apps(loop: asyncio.Runner, services: Services, principal: Principal) -> dict[str, list[str]]:
+    namespaces = loop.run(services.dashboard.namespaces(principal))
+    return {ns.name: [app["name"] for app in ns.apps] for ns in namespaces}
 
 
 def _followed(check: Callable[[], bool]) -> None:
@@ -55,23 +70,27 @@ def _followed(check: Callable[[], bool]) -> None:
 
 
 def test_each_tenant_sees_its_own_apps_only_and_follows_changes(
-    services: Services, admin_api: client.ApiClient, new_id: Callable[[], int]
+    services: Services,
+    loop: asyncio.Runner,
+    admin_api: client.ApiClient,
+    new_id: Callable[[], int],
 ) -> None:
     alice, alices = services.users.sign_in(GitHubUser(new_id(), f"a{secrets.token_hex(3)}", None))
     bob, bobs = services.users.sign_in(GitHubUser(new_id(), f"b{secrets.token_hex(3)}", None))
     apps = client.AppsV1Api(admin_api)
     apps.create_namespaced_deployment(bobs, _deployment("shop"))
 
-    assert _apps(services, alice) == {alices: []}
-    _followed(lambda: _apps(services, bob) == {bobs: ["shop"]})
-    assert _apps(services, alice) == {alices: []}  # bob's namespace is never looked up for her
+    assert _apps(loop, services, alice) == {alices: []}
+    _followed(lambda: _apps(loop, services, bob) == {bobs: ["shop"]})
+    # Bob's namespace is never looked up for her.
+    assert _apps(loop, services, alice) == {alices: []}
 
     apps.delete_namespaced_deployment("shop", bobs)
-    _followed(lambda: _apps(services, bob) == {bobs: []})
+    _followed(lambda: _apps(loop, services, bob) == {bobs: []})
 
 
 def test_an_operator_dashboard_lists_only_its_own_namespaces(
-    kuberth_settings: Callable[..., Settings], new_id: Callable[[], int]
+    kuberth_settings: Callable[..., Settings], loop: asyncio.Runner, new_id: Callable[[], int]
 ) -> None:
     operator_id = new_id()
     services = build_services(kuberth_settings(admin_github_ids=[operator_id]))
@@ -81,9 +100,6 @@ def test_an_operator_dashboard_lists_only_its_own_namespaces(
             GitHubUser(operator_id, f"o{secrets.token_hex(3)}", None)
         )
         assert operator.is_admin
-        assert [ns.name for ns in services.dashboard.namespaces(operator)] == [own]
+        assert [ns.name for ns in loop.run(services.dashboard.namespaces(operator))] == [own]
     finally:
-        for informer in services.informers:
-            informer.stop()
-        services.kubernetes.close()
-        services.database.engine.dispose()
+        _close(services, loop)

@@ -3,13 +3,11 @@ the sync methods do, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
-from kuberth.exceptions import KuberthError, NotFoundError
+from kuberth.exceptions import NotFoundError
 from kuberth.services.audit import AuditService
-from kuberth.services.namespaces import NamespaceService, NamespaceSummary
+from kuberth.services.namespaces import NamespaceService
 from kuberth.services.principal import Principal
 from kuberth.storage.database.engine import Database
 from kuberth.storage.database.models import TenantNamespace
@@ -67,6 +65,53 @@ async def test_own_namespaces_are_found_and_others_are_not_there(database: Datab
     assert await access(OPERATOR, "bob") == 8
 
 
+async def test_the_list_on_the_event_loop_answers_as_the_sync_list(database: Database) -> None:
+    with database.session() as session:
+        for github_id, login in [(7, "alice"), (8, "bob"), (9, "carol")]:
+            UserStore(session).upsert(github_id=github_id, login=login, name=None)
+        for name, owner_id, personal in [
+            ("alice", 7, True),
+            ("alice-b", 7, False),
+            ("alice-a", 7, False),
+            ("bob", 8, True),
+            ("carol", 9, True),
+        ]:
+            NamespaceStore(session).record(name=name, owner_id=owner_id, personal=personal)
+    namespaces = NamespaceService(
+        sessions=database.session,
+        asessions=database.asession,
+        reads=database.read,
+        areads=database.aread,
+        namespaces=None,
+        quotas=None,
+        provisioner=None,
+        reserved=(),
+        max_per_user=5,
+        delete_timeout=1,
+        audit=None,
+    )
+
+    async def listed(principal: Principal, **page: int | bool) -> tuple[int, list[str]]:
+        async def asynchronous() -> object:
+            return await namespaces.alist(principal, **page)
+
+        answer = await same_answer(lambda: namespaces.list(principal, **page), asynchronous)
+        assert isinstance(answer, tuple)
+        total, items = answer
+        return total, [n.name for n in items]
+
+    # A tenant's own, personal first; an operator's: every tenant's by name, or its own.
+    assert await listed(ALICE) == (3, ["alice", "alice-a", "alice-b"])
+    assert await listed(ALICE, offset=1, limit=1) == (3, ["alice-a"])
+    assert await listed(OPERATOR) == (5, ["alice", "alice-a", "alice-b", "bob", "carol"])
+    assert await listed(OPERATOR, offset=3, limit=1) == (5, ["bob"])
+    assert await listed(OPERATOR, offset=9) == (5, [])
+    assert await listed(OPERATOR, own=True) == (1, ["carol"])
+    # The dashboard's list: the caller's own.
+    assert [n.name for n in await namespaces.owned(OPERATOR)] == ["carol"]
+    assert await namespaces.owned(ALICE) == (await namespaces.alist(ALICE))[1]
+
+
 async def test_a_principal_that_came_with_its_namespaces_needs_no_query() -> None:
     """Authentication reads the caller's namespaces with the token: the check asks nothing more
     (here any query would fail) in one of them; any other name is looked up (the principal may
@@ -96,29 +141,3 @@ async def test_a_principal_that_came_with_its_namespaces_needs_no_query() -> Non
     assert await namespaces.arequire_access(operator, "carol") == 9
     with pytest.raises(AssertionError, match="the database was asked"):
         await namespaces.arequire_access(operator, "bob")
-
-
-async def test_a_page_of_namespaces_is_listed_as_the_sync_list_does(database: Database) -> None:
-    with database.session() as session:
-        for github_id, login in [(7, "alice"), (8, "bob"), (9, "carol")]:
-            UserStore(session).upsert(github_id=github_id, login=login, name=None)
-        for name, owner in [("alice-b", 7), ("alice", 7), ("alice-a", 7), ("bob", 8), ("carol", 9)]:
-            NamespaceStore(session).record(name=name, owner_id=owner, personal="-" not in name)
-    namespaces = service_of(database)
-
-    async def listed(principal: Principal, **asked: Any) -> tuple[int, list[str]]:
-        async def asynchronous() -> tuple[int, list[NamespaceSummary]]:
-            return await namespaces.alist(principal, **asked)
-
-        answer = await same_answer(lambda: namespaces.list(principal, **asked), asynchronous)
-        assert not isinstance(answer, KuberthError)
-        total, page = answer
-        return total, [n.name for n in page]
-
-    # A tenant's own, personal first; an operator's every tenant's by name, unless their own.
-    assert await listed(ALICE) == (3, ["alice", "alice-a", "alice-b"])
-    assert await listed(ALICE, offset=1, limit=1) == (3, ["alice-a"])
-    assert await listed(OPERATOR) == (5, ["alice", "alice-a", "alice-b", "bob", "carol"])
-    assert await listed(OPERATOR, offset=1, limit=2) == (5, ["alice-a", "alice-b"])
-    assert await listed(OPERATOR, offset=5) == (5, [])
-    assert await listed(OPERATOR, own=True) == (1, ["carol"])

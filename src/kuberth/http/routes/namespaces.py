@@ -57,13 +57,13 @@ async def _create_body(request: Request) -> NamespaceCreate:
     summary="Your namespaces (an operator's: every tenant's), a page at a time",
     responses=error_responses(401, 503),
 )
-def list_namespaces(
+async def list_namespaces(
     principal: CurrentPrincipal,
     services: ServicesDep,
     offset: PageOffset = 0,
     limit: PageLimit = 100,
 ) -> NamespaceList:
-    total, items = services.namespaces.list(principal, offset=offset, limit=limit)
+    total, items = await services.namespaces.alist(principal, offset=offset, limit=limit)
     return NamespaceList(
         total=total, offset=offset, items=[Namespace.model_validate(n) for n in items]
     )

@@ -42,7 +42,7 @@ _OWNED_BY = (
     .where(TenantNamespace.owner_id == bindparam("owner_id"))
     .order_by(TenantNamespace.personal.desc(), TenantNamespace.name)
 )
-#: A page of every tenant namespace, by name: :meth:`NamespaceStore.page`, :func:`apage`.
+#: A page of every tenant namespace, by name: :meth:`NamespaceStore.page`.
 _PAGE = (
     select(*TenantNamespace.__table__.columns)
     .order_by(TenantNamespace.name)
@@ -58,17 +58,6 @@ async def aowned_by(connection: AsyncConnection, owner_id: int) -> list[TenantNa
     return [TenantNamespace(**row._mapping) for row in rows]
 
 
-async def apage(connection: AsyncConnection, *, offset: int, limit: int) -> list[TenantNamespace]:
-    """:meth:`NamespaceStore.page` on the event loop."""
-    rows = await connection.execute(_PAGE, {"offset": offset, "limit": limit})
-    return [TenantNamespace(**row._mapping) for row in rows]
-
-
-async def acount(connection: AsyncConnection) -> int:
-    """:meth:`NamespaceStore.count` on the event loop."""
-    return await connection.scalar(_COUNT) or 0
-
-
 #: Forgetting a namespace (gone from Kubernetes): :meth:`NamespaceStore.forget`, :func:`aforget`.
 _FORGET = delete(TenantNamespace).where(TenantNamespace.name == bindparam("name"))
 
@@ -78,6 +67,61 @@ async def aforget(session: AsyncSession, name: str) -> None:
     connection = await session.connection()
     await connection.execute(_FORGET, {"name": name})
     principals_changed(session)
+
+
+async def anamespace_page(
+    connection: AsyncConnection, *, offset: int, limit: int
+) -> tuple[int, list[TenantNamespace]]:
+    """How many tenant namespaces there are, and a page of them by name (an operator's list).
+
+    One statement: the count rides along on each row; only a page past the end asks again.
+    """
+    total = select(func.count()).select_from(TenantNamespace).scalar_subquery().label("total")
+    statement = (
+        select(*TenantNamespace.__table__.columns, total)
+        .order_by(TenantNamespace.name)
+        .offset(offset)
+        .limit(limit)
+    )
+    rows = (await connection.execute(statement)).all()
+    if not rows:
+        return await _acount(connection, TenantNamespace), []
+    return rows[0].total, [
+        TenantNamespace(**{k: v for k, v in row._mapping.items() if k != "total"}) for row in rows
+    ]
+
+
+async def atenant_page(
+    connection: AsyncConnection, *, offset: int, limit: int
+) -> tuple[int, list[tuple[UserRow, list[str]]]]:
+    """How many users there are, and a page of them by id, each with the names of its
+    namespaces in the order of :meth:`NamespaceStore.owned_by`: the operators' list.
+
+    One statement (the page joined to its namespaces, the count riding along), where it took
+    three; only a page past the end asks again for the count.
+    """
+    page = select(*_USER_ROW).order_by(User.id).offset(offset).limit(limit).subquery("page")
+    total = select(func.count()).select_from(User).scalar_subquery().label("total")
+    statement = (
+        select(*page.c, TenantNamespace.name.label("namespace"), total)
+        .select_from(page)
+        .outerjoin(TenantNamespace, TenantNamespace.owner_id == page.c.id)
+        .order_by(page.c.id, TenantNamespace.personal.desc(), TenantNamespace.name)
+    )
+    rows = (await connection.execute(statement)).all()
+    if not rows:
+        return await _acount(connection, User), []
+    users: list[tuple[UserRow, list[str]]] = []
+    for row in rows:
+        if not users or users[-1][0].id != row.id:
+            users.append((UserRow(*row[: len(_USER_ROW)]), []))
+        if row.namespace is not None:
+            users[-1][1].append(row.namespace)
+    return rows[0].total, users
+
+
+async def _acount(connection: AsyncConnection, model: type[User] | type[TenantNamespace]) -> int:
+    return (await connection.scalar(select(func.count()).select_from(model))) or 0
 
 
 def insert_for(session: Session | AsyncSession) -> Callable[..., Any]:
@@ -101,6 +145,18 @@ OWNER_COLUMNS = (
     .where(TenantNamespace.owner_id == User.id)
     .scalar_subquery()
     .label("owned_namespaces"),
+)
+
+
+#: What the operators' list shows of a user, in the order of :class:`UserRow`.
+_USER_ROW = (
+    User.id,
+    User.login,
+    User.name,
+    User.created_at,
+    User.last_sign_in_at,
+    User.revoked_at,
+    User.revoked_reason,
 )
 
 
@@ -219,28 +275,6 @@ class UserStore:
     def set_signup_checked(self, github_id: int, at: datetime.datetime) -> None:
         self._session.execute(update(User).where(User.id == github_id).values(signup_checked_at=at))
 
-    def list(self, *, offset: int = 0, limit: int = 100) -> list[UserRow]:
-        """A page of users by id, as plain rows: the operators' list needs no ORM objects, and
-        making them was a noticeable share of its time (profiled at 100 per page)."""
-        statement = (
-            select(
-                User.id,
-                User.login,
-                User.name,
-                User.created_at,
-                User.last_sign_in_at,
-                User.revoked_at,
-                User.revoked_reason,
-            )
-            .order_by(User.id)
-            .offset(offset)
-            .limit(limit)
-        )
-        return [UserRow(*row) for row in self._session.execute(statement)]
-
-    def count(self) -> int:
-        return self._session.scalar(select(func.count()).select_from(User)) or 0
-
 
 class NamespaceStore:
     """Which user owns which namespace."""
@@ -261,21 +295,6 @@ class NamespaceStore:
         """The user's namespaces, personal first, as detached rows (for reading only)."""
         rows = self._session.execute(_OWNED_BY, {"owner_id": owner_id})
         return [TenantNamespace(**row._mapping) for row in rows]
-
-    def names_owned_by_each(self, owner_ids: list[int]) -> dict[int, list[str]]:
-        """The namespace names of each of these users in one query (a page of the operators'
-        list), each user's in the order of :meth:`owned_by`."""
-        if not owner_ids:
-            return {}
-        statement = (
-            select(TenantNamespace.owner_id, TenantNamespace.name)
-            .where(TenantNamespace.owner_id.in_(owner_ids))
-            .order_by(TenantNamespace.personal.desc(), TenantNamespace.name)
-        )
-        owned: dict[int, list[str]] = {}
-        for owner_id, name in self._session.execute(statement):
-            owned.setdefault(owner_id, []).append(name)
-        return owned
 
     def all(self) -> list[TenantNamespace]:
         return list(self._session.scalars(select(TenantNamespace).order_by(TenantNamespace.name)))
