@@ -258,57 +258,15 @@ class LeaderElector:
                     lost = work = None
                 await asyncio.sleep(self._renew_interval)
         finally:
-            # Cancelled: handed back before the work has wound down, as in run.
+            # Cancelled: handed back before the work has wound down, so the next leader starts at
+            # once: a reconcile pass stops at its next namespace, and the two may overlap by that
+            # much (each step of a pass is idempotent).
             if lost is not None:
                 lost.set()
             await self.arelease()
             if work is not None:
                 assert lost is not None
                 await _wind_down(work, lost, within=self._duration)
-
-    def run(self, stop: threading.Event, *, lead: Callable[[threading.Event], None]) -> None:
-        """Campaign until ``stop`` is set, then hand the Lease back and let the work end: the
-        thread-bound twin of :meth:`campaign`, for a process without an event loop.
-
-        While this replica leads, ``lead(lost)`` runs in a thread of its own; ``lost`` is set when
-        leadership ends (renewal failed, or shutdown), and ``lead`` should return soon after.
-        """
-        lost: threading.Event | None = None
-        worker: threading.Thread | None = None
-        try:
-            while not stop.is_set():
-                try:
-                    self.try_acquire_or_renew()
-                except KuberthError as error:
-                    log.warning(
-                        "could not acquire or renew the lease %s/%s: %s",
-                        self.namespace,
-                        self.name,
-                        error.message,
-                    )
-                if self.leading and lost is None:
-                    log.info("leading as %s", self.identity)
-                    lost = threading.Event()
-                    worker = threading.Thread(
-                        target=lead, args=(lost,), name=f"{self.name}-leader", daemon=True
-                    )
-                    worker.start()
-                elif not self.leading and lost is not None:
-                    log.warning("lost the lease %s/%s; stopping", self.namespace, self.name)
-                    self._renewed_at = None
-                    self._gauge.set(0)
-                    lost.set()
-                    lost = None
-                stop.wait(self._renew_interval)
-        finally:
-            if lost is not None:
-                lost.set()
-            # Handed back before the work has wound down, so the next leader starts at once: a
-            # reconcile pass stops at its next namespace, and the two may overlap by that much
-            # (each step of a pass is idempotent).
-            self.release()
-            if worker is not None:
-                worker.join(timeout=self._duration)
 
     def _create(self, now: datetime.datetime) -> bool:
         """Create the Lease held by us; False when another replica created it first."""

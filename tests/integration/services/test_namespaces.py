@@ -77,19 +77,7 @@ async def test_the_list_on_the_event_loop_answers_as_the_sync_list(database: Dat
             ("carol", 9, True),
         ]:
             NamespaceStore(session).record(name=name, owner_id=owner_id, personal=personal)
-    namespaces = NamespaceService(
-        sessions=database.session,
-        asessions=database.asession,
-        reads=database.read,
-        areads=database.aread,
-        namespaces=None,
-        quotas=None,
-        provisioner=None,
-        reserved=(),
-        max_per_user=5,
-        delete_timeout=1,
-        audit=None,
-    )
+    namespaces = service_of(database)
 
     async def listed(principal: Principal, **page: int | bool) -> tuple[int, list[str]]:
         async def asynchronous() -> object:

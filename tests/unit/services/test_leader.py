@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import copy
 import datetime
-import threading
 from typing import Any
 
 import pytest
@@ -14,7 +13,6 @@ from kuberth.exceptions import ConflictError, KubernetesUnavailableError, NotFou
 from kuberth.services.leader import LeaderElector
 from kuberth.storage.kubernetes.api import JSON
 from kuberth.storage.kubernetes.leases import parse_micro_time
-from tests.timing import scaled
 
 START = datetime.datetime(2030, 1, 1, tzinfo=datetime.UTC)
 
@@ -184,29 +182,3 @@ def test_release_frees_the_lease_for_the_next_attempt() -> None:
     assert b.try_acquire_or_renew()  # at once, no waiting for expiry
     a.release()  # not the holder: leaves b's Lease alone
     assert holder(server) == "b"
-
-
-def test_run_leads_while_holding_and_releases_on_stop() -> None:
-    server, clocks = FakeApiServer(), Clocks()
-    a = elector(server, clocks, "a")
-    a._renew_interval = 0.01  # real waits between attempts, kept short
-    led = threading.Event()
-    ended = threading.Event()
-
-    def lead(lost: threading.Event) -> None:
-        led.set()
-        lost.wait()
-        ended.set()
-
-    stop = threading.Event()
-    campaign = threading.Thread(target=a.run, args=(stop,), kwargs={"lead": lead})
-    campaign.start()
-    assert led.wait(timeout=scaled(5))
-    assert a.leading
-    assert holder(server) == "a"
-    stop.set()
-    campaign.join(timeout=scaled(5))
-    assert not campaign.is_alive(), "run() did not return after stop"
-    assert ended.is_set()
-    assert not a.leading
-    assert not holder(server)
