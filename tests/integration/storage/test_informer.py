@@ -9,6 +9,7 @@ import logging
 import secrets
 import time
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -50,15 +51,19 @@ def _caught_up(check: Callable[[], bool]) -> None:
     eventually(check, within=10, what="the copy caught up", interval=0.01)
 
 
+def labelled_config_map(label: str, name: str, value: str) -> client.V1ConfigMap:
+    """A ConfigMap the test's copy selects (by ``label``), its value under ``v``."""
+    meta = client.V1ObjectMeta(name=name, labels={label: "yes"})
+    return client.V1ConfigMap(metadata=meta, data={"v": value})
+
+
 def test_the_copy_follows_creates_changes_and_deletes(
     api: KubernetesApi, admin_api: client.ApiClient, namespace: str
 ) -> None:
     label = f"kt-informer-{secrets.token_hex(3)}"
     core = client.CoreV1Api(admin_api)
 
-    def config_map(name: str, value: str) -> client.V1ConfigMap:
-        meta = client.V1ObjectMeta(name=name, labels={label: "yes"})
-        return client.V1ConfigMap(metadata=meta, data={"v": value})
+    config_map = partial(labelled_config_map, label)
 
     core.create_namespaced_config_map(namespace, config_map("before", "1"))
     core.create_namespaced_config_map(  # not selected: never copied
@@ -128,9 +133,7 @@ def test_the_index_follows_every_change_of_a_values_keys(
     label = f"kt-index-{secrets.token_hex(3)}"
     core = client.CoreV1Api(admin_api)
 
-    def config_map(name: str, value: str) -> client.V1ConfigMap:
-        meta = client.V1ObjectMeta(name=name, labels={label: "yes"})
-        return client.V1ConfigMap(metadata=meta, data={"v": value})
+    config_map = partial(labelled_config_map, label)
 
     core.create_namespaced_config_map(namespace, config_map("a", "red blue"))
     informer = Informer[str | None](
@@ -173,9 +176,7 @@ def test_a_cut_watch_costs_a_new_list_that_sees_what_changed_meanwhile(
     label = f"kt-cut-{secrets.token_hex(3)}"
     core = client.CoreV1Api(admin_api)
 
-    def config_map(name: str, value: str) -> client.V1ConfigMap:
-        meta = client.V1ObjectMeta(name=name, labels={label: "yes"})
-        return client.V1ConfigMap(metadata=meta, data={"v": value})
+    config_map = partial(labelled_config_map, label)
 
     core.create_namespaced_config_map(namespace, config_map("before", "1"))
     upstream = urlsplit(api.server_url).port or 443
