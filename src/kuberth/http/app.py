@@ -11,7 +11,7 @@ from functools import partial
 from urllib.parse import urlsplit
 
 from authlib.integrations.starlette_client import OAuth
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
 from starlette.middleware.sessions import SessionMiddleware
 
 import kuberth
@@ -19,7 +19,7 @@ from kuberth.exceptions import KuberthError
 from kuberth.http.admission import AdmissionServer
 from kuberth.http.body_limit import BodyLimitMiddleware
 from kuberth.http.errors import error_responses, install_error_handlers
-from kuberth.http.fairness import Fairness, LongWaits, RateLimiter, rate_limited
+from kuberth.http.fairness import Fairness, LongWaits, RateLimiter
 from kuberth.http.observability import install_metrics
 from kuberth.http.pages import install_pages
 from kuberth.http.routes import (
@@ -204,10 +204,8 @@ def create_app(settings: Settings) -> FastAPI:
         RateLimiter(rate=settings.rate_limit_per_second, burst=settings.rate_limit_burst),
     )
     for module in routers:
-        if module.router.prefix.startswith("/api/v1"):  # the API, rate-limited per user
-            app.include_router(
-                module.router, dependencies=[Depends(rate_limited)], responses=error_responses(429)
-            )
+        if module.router.prefix.startswith("/api/v1"):  # the API: its caller is rate-limited
+            app.include_router(module.router, responses=error_responses(429))
         else:
             app.include_router(module.router)
     # After the API: routes are matched in order, and every API request would otherwise be

@@ -13,13 +13,13 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated, TypeVar
+from typing import TypeVar
 
-from fastapi import Depends, Request
+from fastapi import Request
 from prometheus_client import Counter
 
 from kuberth.exceptions import TooManyRequestsError
-from kuberth.http.dependencies import SESSION_KEY, CurrentPrincipal
+from kuberth.services.principal import Principal
 
 T = TypeVar("T")
 
@@ -132,6 +132,15 @@ class RateLimiter:
     def enabled(self) -> bool:
         return self.rate > 0
 
+    def take_credential(self, secret: str | None) -> None:
+        """Before authentication: a bucket per credential (a digest of its secret), so a flood
+        from one token or session is refused at the cost of a hash, without asking the database
+        who it is. A bucket's figures are the user's, so one credential's refusals come exactly
+        when its user's would; the user's own bucket after authentication still holds all of a
+        user's credentials together."""
+        if secret is not None and self.enabled:
+            self.take(f"credential:{hashlib.sha256(secret.encode()).hexdigest()}")
+
     def take(self, key: str) -> None:
         """Spend a token of ``key``'s bucket, or raise `TooManyRequestsError` when it is empty,
         with Retry-After the seconds until it holds one again (at least 1)."""
@@ -181,44 +190,9 @@ def tenant_key(github_id: int) -> str:
     return f"user:{github_id}"
 
 
-def _credential(request: Request) -> str | None:
-    """The secret a request authenticates with: its bearer token, or its session's secret."""
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() == "bearer" and token:
-        return token
-    secret = request.session.get(SESSION_KEY)
-    return secret if isinstance(secret, str) else None
-
-
-async def _credential_limited(request: Request) -> None:
-    """Before authentication: a bucket per credential (a digest of its secret), so a flood from
-    one token or session is refused at the cost of a hash, without asking the database who it
-    is. A bucket's figures are the user's, so one credential's refusals come exactly when its
-    user's would; the user's own bucket after authentication still holds all of a user's
-    credentials together."""
-    rate = fairness(request).rate
-    credential = _credential(request) if rate.enabled else None
-    if credential is not None:
-        rate.take(f"credential:{hashlib.sha256(credential.encode()).hexdigest()}")
-
-
-async def rate_limited(
-    request: Request,
-    _: Annotated[None, Depends(_credential_limited)],
-    principal: CurrentPrincipal,
-) -> None:
-    """A dependency of every /api/v1 route: one token of the caller's credential's bucket
-    (before authentication) and of its user's (after), or a 429.
-
-    A request without valid credentials is answered 401 by the authentication itself and never
-    counted against a user.
-    """
-    fairness(request).rate.take(tenant_key(principal.github_id))
-
-
 async def long_wait(
     request: Request,
-    principal: CurrentPrincipal,
+    principal: Principal,
     timeout: float,
     function: Callable[[], Awaitable[T]],
 ) -> T:
