@@ -41,14 +41,27 @@ async def _principal(
     Identity headers a client sends (Impersonate-*, X-Forwarded-User, ...) are never read.
     On the event loop: the database is asked without a worker thread.
     """
-    if credentials is not None:
-        principal = await services.users.afrom_token(credentials.credentials)
-    else:
-        principal = await services.users.afrom_session(
-            request.session.get("user_id"), request.session.get(SESSION_KEY)
-        )
+    if credentials is None:
+        principal = await session_principal(request, services)
         request.state.by_cookie = True
         csrf.check_cookie_write(request, services.settings.public_url)
+        return principal
+    principal = await services.users.afrom_token(credentials.credentials)
+    bind_user(principal.github_id)  # the rest of the request's log records name the caller
+    return principal
+
+
+async def session_principal(request: Request, services: Services) -> Principal:
+    """The user of the session cookie: the API's caller when no token is sent, and the pages'
+    only one (their page-flavoured wrapper sends a signed-out visitor to sign in instead).
+
+    Raises:
+        UnauthenticatedError: no session, an ended or idle one.
+        ForbiddenError: the user was revoked, or no longer passes the sign-up rules.
+    """
+    principal = await services.users.afrom_session(
+        request.session.get("user_id"), request.session.get(SESSION_KEY)
+    )
     bind_user(principal.github_id)  # the rest of the request's log records name the caller
     return principal
 
