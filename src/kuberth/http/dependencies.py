@@ -50,17 +50,33 @@ async def _principal(
     """
     services: Services = request.app.state.services
     rate = fairness(request).rate
-    if credentials is not None:
-        rate.take_credential(credentials.credentials)
-        principal = await services.users.afrom_token(credentials.credentials)
-    else:
+    if credentials is None:
         secret = request.session.get(SESSION_KEY)
         rate.take_credential(secret if isinstance(secret, str) else None)
-        principal = await services.users.afrom_session(request.session.get("user_id"), secret)
+        principal = await session_principal(request, services)
         request.state.by_cookie = True
         csrf.check_cookie_write(request, services.settings.public_url)
-    bind_user(principal.github_id)  # the rest of the request's log records name the caller
+    else:
+        rate.take_credential(credentials.credentials)
+        principal = await services.users.afrom_token(credentials.credentials)
+        bind_user(principal.github_id)  # the rest of the request's log records name the caller
     rate.take(tenant_key(principal.github_id))
+    return principal
+
+
+async def session_principal(request: Request, services: Services) -> Principal:
+    """The user of the session cookie: the API's caller when no token is sent, and the pages'
+    only one (their page-flavoured wrapper sends a signed-out visitor to sign in instead; pages
+    are not rate-limited).
+
+    Raises:
+        UnauthenticatedError: no session, an ended or idle one.
+        ForbiddenError: the user was revoked, or no longer passes the sign-up rules.
+    """
+    principal = await services.users.afrom_session(
+        request.session.get("user_id"), request.session.get(SESSION_KEY)
+    )
+    bind_user(principal.github_id)  # the rest of the request's log records name the caller
     return principal
 
 

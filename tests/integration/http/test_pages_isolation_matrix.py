@@ -131,10 +131,11 @@ class Answer:
 def page_routes(app: FastAPI) -> list[APIRoute]:
     """The app's routes served by kuberth.http.pages (included routers are walked into)."""
     found: list[APIRoute] = []
+    area = f"{pages.__name__}."  # the package's modules, one per area
 
     def walk(routes: Iterable[object]) -> None:
         for route in routes:
-            if isinstance(route, APIRoute) and route.endpoint.__module__ == pages.__name__:
+            if isinstance(route, APIRoute) and route.endpoint.__module__.startswith(area):
                 found.append(route)
             included = getattr(route, "original_router", None)
             if included is not None:

@@ -6,15 +6,20 @@ from __future__ import annotations
 import concurrent.futures
 import threading
 import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import get_args
 
 import anyio
 import anyio.to_thread
 import pytest
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
 from kuberth.exceptions import TooManyRequestsError
 from kuberth.http.app import create_app
+from kuberth.http.dependencies import CurrentPrincipal
 from kuberth.http.fairness import LongWaits, RateLimiter
 from kuberth.settings import Settings
 from tests.kubeconfigs import unreachable
@@ -177,3 +182,46 @@ def test_readyz_answers_503_when_a_check_hangs(tmp_path: Path) -> None:
     assert response.headers["Retry-After"] == "3"
     assert "did not finish within 2 s" in response.json()["message"]
     assert took < scaled(10)
+
+
+def _routes(routes: Iterable[object]) -> Iterator[APIRoute]:
+    """The app's routes, included routers walked into."""
+    for route in routes:
+        if isinstance(route, APIRoute):
+            yield route
+        included = getattr(route, "original_router", None)
+        if included is not None:
+            yield from _routes(included.routes)
+
+
+def _calls(dependant: Dependant) -> set[object]:
+    """Every function in a route's tree of dependencies."""
+    found: set[object] = set()
+    for sub in dependant.dependencies:
+        found |= {sub.call, *_calls(sub)}
+    return found
+
+
+PAGES = "kuberth.http.pages."
+
+
+PAGES = "kuberth.http.pages."
+
+
+def test_every_api_route_is_rate_limited_and_no_page_is(tmp_path: Path) -> None:
+    """The limit is taken by the API's principal dependency, so it covers exactly the routes that
+    have it: every /api/v1 route (a route without it would be neither authenticated nor limited),
+    and no page."""
+    settings = Settings(
+        environment="development",
+        kubeconfig=unreachable(tmp_path / "kubeconfig"),
+        database_url=f"sqlite:///{tmp_path}/kuberth.db",
+    )
+    routes = list(_routes(create_app(settings).routes))
+    api = [route for route in routes if route.path.startswith("/api/v1")]
+    pages = [route for route in routes if route.endpoint.__module__.startswith(PAGES)]
+    assert len(api) > 40
+    assert len(pages) > 20
+    limited = get_args(CurrentPrincipal)[1].dependency
+    assert [route.path for route in api if limited not in _calls(route.dependant)] == []
+    assert [route.path for route in pages if limited in _calls(route.dependant)] == []

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from kuberth.exceptions import InvalidInputError
-from kuberth.http.pages import _field_errors
+from kuberth.http.pages.forms import field_errors
 
 SERVICE_FORM = {"name", "app", "port", "target_port", "ports", "paths"}
 
@@ -26,10 +26,10 @@ def test_nested_list_errors_are_shown_at_the_flattened_field(
     field: str | None, shown_at: str
 ) -> None:
     error = InvalidInputError("bad", field=field)
-    assert _field_errors(error, SERVICE_FORM, nested=("ports", "paths")) == {shown_at: "bad"}
+    assert field_errors(error, SERVICE_FORM, nested=("ports", "paths")) == {shown_at: "bad"}
 
 
 def test_without_nesting_the_first_part_decides() -> None:
     """An app's env.0.name error belongs at env, not at the app's name."""
     error = InvalidInputError("bad", field="env.0.name")
-    assert _field_errors(error, {"name", "env"}) == {"env": "bad"}
+    assert field_errors(error, {"name", "env"}) == {"env": "bad"}
