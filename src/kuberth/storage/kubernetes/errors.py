@@ -123,6 +123,8 @@ class KubernetesError(KuberthError):
     names_field: ClassVar[bool] = False
 
     def __init__(self, status: Status, *, what: str = "", retry_after: int = 0) -> None:
+        """``what`` names the object ("namespace alice"); ``retry_after`` is for the busy ones:
+        one signature for every class, so the table makes each the same way."""
         KuberthError.__init__(
             self, self.describe(status, what), field=status.field if self.names_field else None
         )
