@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from kuberth.exceptions import ForbiddenError, NamespaceTerminatingError, NotFoundError
+from kuberth.exceptions import ForbiddenError, NotFoundError
 from kuberth.services.audit import AuditService
 from kuberth.services.builders import tenant
 from kuberth.services.copies import require_synced
@@ -21,6 +21,10 @@ from kuberth.services.suspension import AppSuspension
 from kuberth.storage.database.engine import AsyncReads
 from kuberth.storage.database.users import NamespaceStore, UserStore, atenant_page
 from kuberth.storage.database.web_sessions import WebSessionStore
+from kuberth.storage.kubernetes.errors import (
+    KubernetesForbiddenError,
+    KubernetesNamespaceTerminatingError,
+)
 from kuberth.storage.kubernetes.informer import Informer
 from kuberth.storage.kubernetes.resources import RoleBindingStorage, ServiceAccountStorage
 
@@ -134,7 +138,7 @@ class AdminService:
         self._service_accounts.delete(account, namespace=namespace)
         try:
             self._apps.stop(namespace, github_id=github_id)
-        except ForbiddenError:  # the tenant RoleBinding is gone already: done before
+        except KubernetesForbiddenError:  # the tenant RoleBinding is gone already: done before
             log.info("apps in %s not stopped: user %s has no access there", namespace, github_id)
         self._role_bindings.delete(tenant.BASELINE_NAME, namespace=namespace)
 
@@ -150,7 +154,7 @@ class AdminService:
         """The baseline with its RoleBinding, then the apps as they were before the revoke."""
         try:
             self._provisioner.apply_baseline(namespace, github_id=github_id)
-        except NamespaceTerminatingError:
+        except KubernetesNamespaceTerminatingError:
             return  # going away: there is no access to give back in it
         self._apps.resume(namespace, github_id=github_id)
 

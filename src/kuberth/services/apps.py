@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
 
-from kuberth.exceptions import ConflictError, InvalidInputError, KuberthError, NotFoundError
+from kuberth.exceptions import InvalidInputError, KuberthError, NotFoundError
 from kuberth.services import summaries
 from kuberth.services.builders import workloads as build
 from kuberth.services.kinds import DEPLOYMENT, INGRESS, SERVICE, WorkloadKind
@@ -24,6 +24,7 @@ from kuberth.services.principal import Principal
 from kuberth.services.specs import AppSpec, AppUpdate
 from kuberth.services.workloads import WorkloadService, require_valid_name
 from kuberth.storage.kubernetes.api import JSON
+from kuberth.storage.kubernetes.errors import KubernetesConflictError
 
 log = logging.getLogger(__name__)
 
@@ -231,7 +232,7 @@ class AppService:
         for attempt in range(CONFLICT_RETRIES):
             try:
                 return await storage.areplace(kind.app_changed(live, change), identity=identity)
-            except ConflictError:
+            except KubernetesConflictError:
                 await _back_off(attempt)
                 fresh = await storage.aread(name, namespace=namespace, identity=identity)
                 if fresh is None:
@@ -253,7 +254,7 @@ class AppService:
             try:
                 await storage.areplace(restored, identity=identity)
                 return
-            except ConflictError:
+            except KubernetesConflictError:
                 if attempt == CONFLICT_RETRIES:
                     raise
                 await _back_off(attempt)

@@ -27,8 +27,13 @@ from typing import Any
 
 from prometheus_client import Gauge
 
-from kuberth.exceptions import ConflictError, KuberthError, NotFoundError
+from kuberth.exceptions import KuberthError
 from kuberth.storage.kubernetes.api import JSON
+from kuberth.storage.kubernetes.errors import (
+    KubernetesAlreadyExistsError,
+    KubernetesConflictError,
+    KubernetesNotFoundError,
+)
 from kuberth.storage.kubernetes.leases import LeaseStorage, micro_time, parse_micro_time
 from kuberth.storage.kubernetes.namespaces import NamespaceStorage
 
@@ -115,7 +120,7 @@ class LeaderElector:
             # Conditional on the resourceVersion read above: a 409 means another replica wrote
             # the Lease since, and it is theirs.
             self._leases.replace(claim)
-        except ConflictError:
+        except KubernetesConflictError:
             return self._lost()
         return self._taken(lease, sent)
 
@@ -135,7 +140,7 @@ class LeaderElector:
             return self._lost()
         try:
             await self._leases.areplace(claim)  # conditional, as in try_acquire_or_renew
-        except ConflictError:
+        except KubernetesConflictError:
             return self._lost()
         return self._taken(lease, sent)
 
@@ -178,7 +183,7 @@ class LeaderElector:
             if released is not None:
                 self._leases.replace(released)
                 log.info("released the lease %s/%s", self.namespace, self.name)
-        except ConflictError:
+        except KubernetesConflictError:
             pass  # written by someone else since: no longer ours to release
         except KuberthError as error:
             log.warning("could not release the lease %s/%s: %s", self.namespace, self.name, error)
@@ -193,7 +198,7 @@ class LeaderElector:
             if released is not None:
                 await self._leases.areplace(released)
                 log.info("released the lease %s/%s", self.namespace, self.name)
-        except ConflictError:
+        except KubernetesConflictError:
             pass  # as in release
         except KuberthError as error:
             log.warning("could not release the lease %s/%s: %s", self.namespace, self.name, error)
@@ -274,10 +279,10 @@ class LeaderElector:
         try:
             try:
                 self._leases.create(lease, namespace=self.namespace)
-            except NotFoundError:
+            except KubernetesNotFoundError:
                 self._ensure_namespace()
                 self._leases.create(lease, namespace=self.namespace)
-        except ConflictError:
+        except KubernetesAlreadyExistsError:
             return False
         log.info("created the lease %s/%s", self.namespace, self.name)
         return True
@@ -288,10 +293,10 @@ class LeaderElector:
         try:
             try:
                 await self._leases.acreate(lease, namespace=self.namespace)
-            except NotFoundError:
+            except KubernetesNotFoundError:
                 await self._aensure_namespace()
                 await self._leases.acreate(lease, namespace=self.namespace)
-        except ConflictError:
+        except KubernetesAlreadyExistsError:
             return False
         log.info("created the lease %s/%s", self.namespace, self.name)
         return True
@@ -315,7 +320,7 @@ class LeaderElector:
         try:
             self._namespaces.create(_OWN_NAMESPACE | {"metadata": {"name": self.namespace}})
             log.info("created Kuberth's namespace %s for its Lease", self.namespace)
-        except ConflictError:
+        except KubernetesAlreadyExistsError:
             pass  # another replica made it meanwhile
 
     async def _aensure_namespace(self) -> None:
@@ -323,7 +328,7 @@ class LeaderElector:
         try:
             await self._namespaces.acreate(_OWN_NAMESPACE | {"metadata": {"name": self.namespace}})
             log.info("created Kuberth's namespace %s for its Lease", self.namespace)
-        except ConflictError:
+        except KubernetesAlreadyExistsError:
             pass  # as in _ensure_namespace
 
     def _expired(self, spec: dict[str, Any], now: datetime.datetime) -> bool:

@@ -16,7 +16,6 @@ from typing import Any
 import anyio
 
 from kuberth.exceptions import (
-    BadRequestError,
     ConflictError,
     InvalidInputError,
     KuberthError,
@@ -28,6 +27,7 @@ from kuberth.services.kinds import DEPLOYMENT
 from kuberth.services.principal import Principal
 from kuberth.services.workloads import WorkloadService
 from kuberth.storage.kubernetes.api import JSON
+from kuberth.storage.kubernetes.errors import KubernetesBadRequestError, KubernetesNotFoundError
 from kuberth.storage.kubernetes.resources import PodStorage
 
 log = logging.getLogger(__name__)
@@ -263,9 +263,9 @@ class LogService:
                     query=request.query(source.container),
                     identity=principal.kubernetes_identity,
                 )
-            except NotFoundError:
+            except KubernetesNotFoundError:
                 continue
-            except BadRequestError as error:  # the kubelet's "is waiting to start"
+            except KubernetesBadRequestError as error:  # the kubelet's "is waiting to start"
                 raise ConflictError(error.message, field="container") from error
             except UpstreamError as error:
                 if NO_KUBELET in error.message:  # the pod's state, not a failure: a 409

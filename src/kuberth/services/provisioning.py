@@ -13,6 +13,7 @@ from kuberth.exceptions import ConflictError, KuberthError
 from kuberth.services.builders import tenant
 from kuberth.services.naming import personal_name_candidates
 from kuberth.storage.kubernetes.api import JSON
+from kuberth.storage.kubernetes.errors import KubernetesAlreadyExistsError
 from kuberth.storage.kubernetes.namespaces import NamespaceStorage
 from kuberth.storage.kubernetes.resources import ResourceStorage
 
@@ -97,7 +98,7 @@ class Provisioner:
         )
         try:
             created = self._namespaces.create(manifest)
-        except ConflictError:
+        except KubernetesAlreadyExistsError:
             raise ConflictError(f"namespace {name} already exists", field="name") from None
         try:
             applied = self.apply_baseline(name, github_id=github_id)
@@ -142,7 +143,7 @@ class Provisioner:
             try:
                 self._namespaces.create(manifest)
                 return True
-            except ConflictError:
+            except KubernetesAlreadyExistsError:
                 existing = self._namespaces.read(name)
                 if existing is None:  # deleted between our create and read: try once more
                     self._namespaces.create(manifest)

@@ -17,9 +17,9 @@ from __future__ import annotations
 import logging
 import time
 
-from kuberth.exceptions import ForbiddenError
 from kuberth.services.builders.tenant import TENANTS_GROUP, tenant_user
 from kuberth.storage.kubernetes.api import JSON, Identity
+from kuberth.storage.kubernetes.errors import KubernetesForbiddenError
 from kuberth.storage.kubernetes.resources import DeploymentStorage
 
 log = logging.getLogger(__name__)
@@ -49,7 +49,8 @@ class AppSuspension:
         revoke must not overwrite it with 0); one at zero without the annotation stays so.
 
         Raises:
-            ForbiddenError: the tenant has no access here any more (its RoleBinding is gone).
+            KubernetesForbiddenError: the tenant has no access here any more (its RoleBinding
+                is gone).
         """
         identity = tenant_identity(github_id)
         listed = self._deployments.list(namespace=namespace, identity=identity)
@@ -75,7 +76,7 @@ class AppSuspension:
         while True:
             try:
                 return self._resume(namespace, github_id=github_id)
-            except ForbiddenError:
+            except KubernetesForbiddenError:
                 if time.monotonic() + delay > deadline:
                     raise
                 time.sleep(delay)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
-import json
 import logging
 import secrets
 import time
@@ -13,7 +11,6 @@ from functools import partial
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import httpx
 import pytest
 from kubernetes import client
 from prometheus_client import REGISTRY
@@ -25,6 +22,7 @@ from kuberth.storage.kubernetes.informer import Informer
 from kuberth.storage.kubernetes.resources import Kind
 from kuberth.storage.kubernetes.watching import WatchEndedError
 from tests.integration.cutting import CuttingProxy
+from tests.integration.etcd import compact_etcd
 from tests.integration.storage.test_kubernetes_async import run
 from tests.timing import eventually, scaled
 
@@ -94,32 +92,13 @@ def test_the_copy_follows_creates_changes_and_deletes(
         informer.stop()
 
 
-def _compact_etcd(kubeconfig: Path) -> None:
-    """Compact the local plane's etcd up to now, through etcd's own JSON gateway.
-
-    The API server compacts every five minutes: a version is only reliably gone after this.
-    """
-    state = kubeconfig.parent / "state.json"  # the local plane's (kuberth.cluster.components)
-    if not state.exists():
-        pytest.skip("needs the local plane's etcd (KUBECONFIG names another cluster)")
-    etcd = f"http://127.0.0.1:{json.loads(state.read_text())['ports']['etcd_client']}"
-    key = base64.b64encode(b"/").decode()
-    revision = httpx.post(f"{etcd}/v3/kv/range", json={"key": key, "limit": 1}, timeout=30).json()[
-        "header"
-    ]["revision"]
-    compacted = httpx.post(
-        f"{etcd}/v3/kv/compaction", json={"revision": revision, "physical": True}, timeout=60
-    )
-    assert compacted.status_code == 200, compacted.text
-
-
 def test_a_watch_from_a_compacted_version_asks_for_a_new_list(
     api: KubernetesApi, kubeconfig: Path
 ) -> None:
     """Events, because the API server keeps no watch cache for them: their watches are served by
     etcd itself, where a compacted version is gone for certain. (A cached kind serves old versions
     for as long as its cache holds them, which depends on the traffic before the test.)"""
-    _compact_etcd(kubeconfig)
+    compact_etcd(kubeconfig)
     informer = Informer[JSON](api, EVENTS, label_selector="kt-none=x", project=dict)
     with pytest.raises(WatchEndedError, match="too old"):
         run(api, informer._watch("1"))  # compacted away: 410 Expired

@@ -1,18 +1,19 @@
-"""The one watch under every wait, against the real API server: done, deleted, timed out, and
-recovering from a cut connection.
+"""The one watch under every wait, against the real API server: done, deleted, timed out,
+recovering from a cut connection, and from a real 410.
 
-An ERROR event (410 Gone: the version is too old) could not be provoked here: this API server's
-watch cache answers a watch from an old version (even "1") with the current state as ADDED, and
-one from a future version with silence, never an ERROR; a 410 needs its window of events to have
-moved past the version (~100 000 events of a kind in 75 s), or etcd compacted under a watch that
-bypasses the cache. Its recovery (one read and a new watch) is the one a cut connection takes,
-tested here.
+A 410 from a kind the API server keeps a watch cache for is not at the test's command: the cache
+answers a watch from an old version (even "1") with the current state as ADDED while its window
+of events reaches back that far (it holds ~100 000 events of a kind for 75 s). Events have no
+watch cache: their watches are served by etcd itself, so a version compacted away (the test
+compacts etcd, as the API server does every five minutes) is refused for certain, with an ERROR
+event of code 410 (reason Expired).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -22,9 +23,16 @@ from prometheus_client import REGISTRY
 from kuberth.settings import Settings
 from kuberth.storage.kubernetes.api import JSON, KubernetesApi
 from kuberth.storage.kubernetes.client import make_api_client
-from kuberth.storage.kubernetes.resources import ServiceStorage
-from kuberth.storage.kubernetes.watching import watch_until
+from kuberth.storage.kubernetes.errors import KubernetesExpiredError, Status, from_status
+from kuberth.storage.kubernetes.resources import EventStorage, Kind, ServiceStorage
+from kuberth.storage.kubernetes.watching import (
+    WatchEndedError,
+    list_every,
+    watch_every,
+    watch_until,
+)
 from tests.integration.cutting import CuttingProxy
+from tests.integration.etcd import compact_etcd
 from tests.integration.storage.test_kubernetes_async import (  # noqa: F401 - fixture
     api,
     run,
@@ -183,3 +191,117 @@ def test_a_cut_watch_pauses_reads_and_watches_again(
         assert ended == "done"
         assert last["metadata"]["labels"]["ready"] == "yes"
     assert opened >= 1  # the cut one (then, if the read came before the change, another)
+
+
+def event(name: str, namespace: str, **labels: str) -> JSON:
+    """A core/v1 Event about nothing in particular (Events are what etcd serves watches of)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"name": name, "labels": labels},
+        "involvedObject": {"kind": "ConfigMap", "name": "x", "namespace": namespace},
+        "reason": "Test",
+        "message": "a test's",
+        "type": "Normal",
+    }
+
+
+def _compacted_past(version: str, events: EventStorage, kubeconfig: Path, namespace: str) -> None:
+    """Compact etcd past ``version`` and the first revision after it, so a watch from it (which
+    starts at the next revision) is refused: one more write first makes sure there is one."""
+    events.create(event(f"later-{time.monotonic_ns()}", namespace), namespace=namespace)
+    assert compact_etcd(kubeconfig) > int(version) + 1
+
+
+def test_a_wait_from_a_compacted_version_reads_and_finishes(
+    api: KubernetesApi,  # noqa: F811
+    kubeconfig: Path,
+    namespace: str,
+) -> None:
+    """A real 410: the watch from the version given ends in an ERROR event (Expired, read as the
+    Kubernetes error it is); the wait reads the object afresh, which holds, and is done."""
+    events = EventStorage(api)
+    created = events.create(event("e", namespace), namespace=namespace)
+    events.patch("e", labelled("ready", "yes"), namespace=namespace)
+    _compacted_past(created["metadata"]["resourceVersion"], events, kubeconfig, namespace)
+
+    async def scenario() -> tuple[JSON, int, str, JSON]:
+        watch = events.awatch(
+            "e",
+            namespace=namespace,
+            timeout=scaled(10),
+            resource_version=created["metadata"]["resourceVersion"],
+        )
+        async with watch as stream:
+            first = await anext(stream)
+        sent = api.requests_sent
+        watched = await watch_until(
+            events,
+            "e",
+            namespace=namespace,
+            since=created,
+            until=has_label("ready", "yes"),
+            timeout=scaled(20),
+        )
+        return first, api.requests_sent - sent, watched.ended, watched.last_seen
+
+    first, requests, ended, last = run(api, scenario())
+    assert first["type"] == "ERROR"
+    expired = from_status(Status.of(first["object"]), what="event e", retry_after=1)
+    assert isinstance(expired, KubernetesExpiredError)
+    assert expired.status.code == 410
+    assert expired.message == "The resourceVersion for the provided watch is too old."
+    assert ended == "done"
+    assert last["metadata"]["labels"]["ready"] == "yes"
+    assert requests == 2  # the watch that ended in ERROR, then one read (which held)
+
+
+EVENTS = Kind("Event", "v1", "events")
+
+
+def test_a_collection_watched_from_a_compacted_version_is_listed_again(
+    api: KubernetesApi,  # noqa: F811
+    kubeconfig: Path,
+    namespace: str,
+) -> None:
+    """A real 410 ends the collection's watch (WatchEndedError); a new list sees what changed
+    meanwhile, and a watch from the list's version goes on until the server ends it."""
+    events = EventStorage(api)
+    label = f"kt-gone-{time.monotonic_ns()}"
+    selected = {"label_selector": f"{label}=yes"}
+    events.create(event("a", namespace, **{label: "yes"}), namespace=namespace)
+
+    def names(into: set[str]) -> Callable[[JSON], None]:
+        return lambda obj: into.add(obj["metadata"]["name"])
+
+    first: set[str] = set()
+    version = run(api, list_every(api, EVENTS, page_size=10, each=names(first), **selected))
+    events.create(event("b", namespace, **{label: "yes"}), namespace=namespace)
+    _compacted_past(version, events, kubeconfig, namespace)
+
+    with pytest.raises(WatchEndedError, match="is too old"):
+        run(
+            api,
+            watch_every(
+                api, EVENTS, version=version, timeout=scaled(5), each=lambda *_: None, **selected
+            ),
+        )
+
+    listed: set[str] = set()
+    version = run(api, list_every(api, EVENTS, page_size=1, each=names(listed), **selected))
+    events.create(event("c", namespace, **{label: "yes"}), namespace=namespace)
+    changes: list[tuple[str, str]] = []
+    ended_at = run(
+        api,
+        watch_every(
+            api,
+            EVENTS,
+            version=version,
+            timeout=2,
+            each=lambda change, obj: changes.append((change, obj["metadata"]["name"])),
+            **selected,
+        ),
+    )
+    assert (first, listed) == ({"a"}, {"a", "b"})
+    assert changes == [("ADDED", "c")]
+    assert int(ended_at) > int(version)

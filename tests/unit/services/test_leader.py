@@ -9,9 +9,15 @@ from typing import Any
 
 import pytest
 
-from kuberth.exceptions import ConflictError, KubernetesUnavailableError, NotFoundError
+from kuberth.exceptions import KubernetesUnavailableError
 from kuberth.services.leader import LeaderElector
 from kuberth.storage.kubernetes.api import JSON
+from kuberth.storage.kubernetes.errors import (
+    KubernetesAlreadyExistsError,
+    KubernetesConflictError,
+    KubernetesNotFoundError,
+    Status,
+)
 from kuberth.storage.kubernetes.leases import parse_micro_time
 
 START = datetime.datetime(2030, 1, 1, tzinfo=datetime.UTC)
@@ -42,16 +48,17 @@ class FakeLeases:
     def create(self, body: JSON, *, namespace: str | None = None) -> JSON:
         self.server._check()
         if namespace not in self.server.namespaces:
-            raise NotFoundError(f"namespace {namespace} not found")
+            missing = Status(404, "NotFound", f'namespaces "{namespace}" not found')
+            raise KubernetesNotFoundError(missing, what=f"namespace {namespace}")
         if self.server.lease is not None:
-            raise ConflictError("already exists")
+            raise KubernetesAlreadyExistsError(Status(409, "AlreadyExists", "already exists"))
         return self._store(body)
 
     def replace(self, body: JSON) -> JSON:
         self.server._check()
         assert self.server.lease is not None
         if body["metadata"]["resourceVersion"] != self.server.lease["metadata"]["resourceVersion"]:
-            raise ConflictError("the object has been modified")
+            raise KubernetesConflictError(Status(409, "Conflict", "the object has been modified"))
         return self._store(body)
 
     def _store(self, body: JSON) -> JSON:

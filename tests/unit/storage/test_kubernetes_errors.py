@@ -13,9 +13,11 @@ from kuberth.exceptions import (
     InvalidInputError,
     KubernetesUnavailableError,
     KuberthError,
+    NamespaceTerminatingError,
     NotFoundError,
     UpstreamError,
 )
+from kuberth.storage.kubernetes import errors
 from kuberth.storage.kubernetes.api import Identity, translate_error
 
 
@@ -93,3 +95,122 @@ def test_writes_into_a_terminating_namespace_are_conflicts() -> None:
         "because it is being terminated",
     )
     assert isinstance(translate_error(403, body, {}, what="w", retry_after=5), ConflictError)
+
+
+@pytest.mark.parametrize(
+    ("code", "reason", "kubernetes", "domain"),
+    [
+        (400, "BadRequest", errors.KubernetesBadRequestError, BadRequestError),
+        (403, "Forbidden", errors.KubernetesForbiddenError, ForbiddenError),
+        (404, "NotFound", errors.KubernetesNotFoundError, NotFoundError),
+        (409, "AlreadyExists", errors.KubernetesAlreadyExistsError, ConflictError),
+        (409, "Conflict", errors.KubernetesConflictError, ConflictError),
+        (410, "Gone", errors.KubernetesGoneError, BadRequestError),
+        (410, "Expired", errors.KubernetesExpiredError, BadRequestError),
+        (422, "Invalid", errors.KubernetesInvalidError, InvalidInputError),
+        (429, "TooManyRequests", errors.KubernetesTooManyRequestsError, KubernetesUnavailableError),
+        (500, "InternalError", errors.KubernetesInternalError, UpstreamError),
+        (504, "Timeout", errors.KubernetesTimeoutError, KubernetesUnavailableError),
+    ],
+)
+def test_each_reason_is_its_own_class_and_the_domain_error_it_means(
+    code: int, reason: str, kubernetes: type[KuberthError], domain: type[KuberthError]
+) -> None:
+    """The class by the Status's reason, with the domain error's HTTP status and error code, and
+    the message the domain error had before (so the HTTP edge renders it as before)."""
+    error = translate_error(code, _status(code, reason, "m"), {}, what="thing", retry_after=5)
+    assert type(error) is kubernetes
+    assert isinstance(error, errors.KubernetesError)
+    assert isinstance(error, domain)
+    assert error.status_code == domain.status_code
+    assert error.error == domain.error
+    assert error.status == errors.Status(code, reason, "m")
+    plain = translate_error(code, _status(code, "X", "m"), {}, what="thing", retry_after=5)
+    assert (error.message, error.field) == (plain.message, plain.field)
+
+
+def test_every_reason_of_kubernetes_is_in_the_table_at_its_code() -> None:
+    assert len(errors.BY_REASON) == 18  # metav1.StatusReason, less Unknown ("")
+    for reason, cls in errors.BY_REASON.items():
+        assert cls.reason == reason
+        error = translate_error(
+            cls.code, _status(cls.code, reason, "m"), {}, what="w", retry_after=1
+        )
+        assert type(error) is cls
+
+
+def test_a_taken_name_and_a_stale_version_are_both_409_but_not_the_same_error() -> None:
+    taken = translate_error(409, _status(409, "AlreadyExists", "m"), {}, what="w", retry_after=5)
+    stale = translate_error(409, _status(409, "Conflict", "m"), {}, what="w", retry_after=5)
+    assert not isinstance(taken, errors.KubernetesConflictError)
+    assert not isinstance(stale, errors.KubernetesAlreadyExistsError)
+
+
+def test_a_reason_at_another_code_is_judged_by_its_code() -> None:
+    """An admission webhook may answer any reason at any code: only Kubernetes' own pairs are
+    classified."""
+    error = translate_error(403, _status(403, "NotFound", "m"), {}, what="w", retry_after=5)
+    assert type(error) is ForbiddenError
+
+
+def test_a_namespace_being_deleted_is_told_by_its_cause() -> None:
+    causes = [
+        {
+            "reason": "NamespaceTerminating",
+            "message": "namespace x is being terminated",
+            "field": "metadata.namespace",
+        }
+    ]
+    body = _status(403, "Forbidden", "unable to create new content in namespace x", causes)
+    error = translate_error(403, body, {}, what="w", retry_after=5)
+    assert type(error) is errors.KubernetesNamespaceTerminatingError
+    assert isinstance(error, NamespaceTerminatingError)
+    assert not isinstance(error, ForbiddenError)  # a conflict with its state, not a refusal
+    assert error.field is None
+
+
+def test_invalid_keeps_every_cause() -> None:
+    causes = [
+        {"reason": "FieldValueRequired", "message": "Required value", "field": "spec.a"},
+        {"reason": "FieldValueInvalid", "message": "bad", "field": "spec.b"},
+    ]
+    error = translate_error(
+        422, _status(422, "Invalid", "X is invalid", causes), {}, what="x", retry_after=5
+    )
+    assert isinstance(error, errors.KubernetesInvalidError)
+    assert error.field == "spec.a"
+    assert error.status.causes == (
+        errors.Cause("FieldValueRequired", "Required value", "spec.a"),
+        errors.Cause("FieldValueInvalid", "bad", "spec.b"),
+    )
+
+
+def test_a_busy_answer_waits_as_asked() -> None:
+    body = _status(429, "TooManyRequests", "slow down")
+    error = translate_error(429, body, {"Retry-After": "9"}, what="x", retry_after=5)
+    assert isinstance(error, errors.KubernetesTooManyRequestsError)
+    assert error.retry_after == 9
+    assert error.message == "the Kubernetes API server is busy (429): slow down"
+
+
+def test_expired_is_gone() -> None:
+    """A watch's "too old resource version" (Expired) is caught wherever Gone is."""
+    assert issubclass(errors.KubernetesExpiredError, errors.KubernetesGoneError)
+
+
+def test_a_prefixed_kubernetes_error_keeps_its_class_and_status() -> None:
+    error = translate_error(409, _status(409, "Conflict", "m"), {}, what="w", retry_after=5)
+    assert isinstance(error, errors.KubernetesConflictError)
+    prefixed = error.prefixed("updating the app")
+    assert type(prefixed) is errors.KubernetesConflictError
+    assert prefixed.message == "updating the app: m"
+    assert prefixed.status == error.status
+
+
+def test_a_watch_error_event_is_read_as_the_same_status() -> None:
+    """An ERROR event's object is a Status without a response around it: its own code counts."""
+    event_object = json.loads(_status(410, "Expired", "too old resource version: 1 (300)"))
+    status = errors.Status.of(event_object)
+    assert (status.code, status.reason) == (410, "Expired")
+    error = errors.from_status(status, what="w", retry_after=5)
+    assert isinstance(error, errors.KubernetesExpiredError)

@@ -2,8 +2,9 @@
 
 The generated client's models are skipped on purpose: responses stay plain JSON (no conversion into
 model objects on every call), and each call can carry its own impersonation headers over the one
-shared connection pool. ``ApiException``-style failures are translated here, once, into Kuberth's
-exceptions with the kind, name and Kubernetes' own message.
+shared connection pool. An error response is read here, once, into the Kubernetes error its Status's
+reason names (:mod:`kuberth.storage.kubernetes.errors`), with the kind, name and Kubernetes' own
+message.
 """
 
 from __future__ import annotations
@@ -25,16 +26,8 @@ import urllib3
 from kubernetes import client
 from prometheus_client import Counter, Histogram
 
-from kuberth.exceptions import (
-    BadRequestError,
-    ConflictError,
-    ForbiddenError,
-    InvalidInputError,
-    KubernetesUnavailableError,
-    NamespaceTerminatingError,
-    NotFoundError,
-    UpstreamError,
-)
+from kuberth.exceptions import KubernetesUnavailableError, KuberthError
+from kuberth.storage.kubernetes.errors import Status, from_status
 
 log = logging.getLogger(__name__)
 
@@ -204,8 +197,9 @@ class KubernetesApi:
         ``what`` names the object for error messages ("namespace alice").
 
         Raises:
-            NotFoundError, ConflictError, ForbiddenError, InvalidInputError, BadRequestError:
-                Kubernetes refused the request (4xx), with its message.
+            KubernetesError: Kubernetes refused the request (4xx), with its message: the class
+                of its Status's reason (KubernetesNotFoundError, KubernetesConflictError, ...),
+                which is also the matching domain error (NotFoundError, ConflictError, ...).
             KubernetesUnavailableError: unreachable, timed out, still throttled (429) after
                 waiting as long as ``throttle_budget`` allows, or 503.
             UpstreamError: any other failure on the API server's side.
@@ -673,33 +667,14 @@ def _unended(piece: str) -> bool:
 
 def translate_error(
     status: int, data: bytes, headers: Mapping[str, str], *, what: str, retry_after: int
-) -> Exception:
-    """Kuberth's exception for a Kubernetes error response (its ``Status`` body, if any)."""
-    try:
-        body: JSON = json.loads(data)
-    except ValueError:
-        body = {}
-    message = str(body.get("message") or data[:300].decode(errors="replace") or status)
-    causes = (body.get("details") or {}).get("causes") or []
-    field = next((c.get("field") for c in causes if c.get("field")), None)
-    if status == 404:
-        return NotFoundError(f"{what} not found")
-    if status == 409:
-        return ConflictError(message)
-    if status == 403 and "because it is being terminated" in message:
-        return NamespaceTerminatingError(message)
-    if status == 403:
-        return ForbiddenError(message)
-    if status == 422:
-        return InvalidInputError(message, field=field)
-    if status in (429, 503, 504):
-        return KubernetesUnavailableError(
-            f"the Kubernetes API server is busy ({status}): {message}",
-            retry_after=_retry_after_seconds(headers, default=retry_after),
-        )
-    if 400 <= status < 500:
-        return BadRequestError(message, field=field)
-    return UpstreamError(f"the Kubernetes API server failed ({status}): {message}")
+) -> KuberthError:
+    """The error of a Kubernetes error response (its ``Status`` body, if any): see
+    :func:`kuberth.storage.kubernetes.errors.from_status`."""
+    return from_status(
+        Status.parse(status, data),
+        what=what,
+        retry_after=_retry_after_seconds(headers, default=retry_after),
+    )
 
 
 def _is_quota_conflict(response: _Response, path: str) -> bool:
