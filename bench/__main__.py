@@ -24,7 +24,7 @@ from bench.stack import Cleanup, control_plane, own_plane, say
 
 #: Scale last: it leaves the most namespaces behind for the namespace controller to delete, and
 #: the scenarios after it would be timed while that work loads the machine.
-SCENARIOS = ("overhead", "deletion", "signup", "startup", "starvation", "scale")
+SCENARIOS = ("overhead", "framework", "deletion", "signup", "startup", "starvation", "scale")
 
 
 class Scenario(Protocol):
