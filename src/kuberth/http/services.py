@@ -20,6 +20,7 @@ from kuberth.services.dashboard import (
     ingress_part,
 )
 from kuberth.services.health import HealthService
+from kuberth.services.host_claims import IngressClaims
 from kuberth.services.hosts import HostClaims, Hosts, hosts_of, ingress_hosts
 from kuberth.services.kubeconfigs import KubeconfigService
 from kuberth.services.leader import LeaderElector, holder_identity
@@ -168,6 +169,13 @@ def build_services(settings: Settings) -> Services:
         index=host_index,
         index_wait=settings.kubernetes_request_timeout,
     )
+    policy = WorkloadPolicy(
+        apps_domain=settings.apps_domain,
+        custom_domains=settings.custom_domains,
+        ingress_classes=tuple(settings.ingress_classes),
+        service_types=tuple(settings.service_types),
+    )
+    ingress_claims = IngressClaims(hosts=host_claims, policy=policy, asessions=database.asession)
     workloads = WorkloadService(
         sessions=database.session,
         namespaces=namespace_service,
@@ -176,12 +184,8 @@ def build_services(settings: Settings) -> Services:
         events=EventStorage(api),
         endpoint_slices=EndpointSliceStorage(api),
         hosts=host_claims,
-        policy=WorkloadPolicy(
-            apps_domain=settings.apps_domain,
-            custom_domains=settings.custom_domains,
-            ingress_classes=tuple(settings.ingress_classes),
-            service_types=tuple(settings.service_types),
-        ),
+        claims=ingress_claims,
+        policy=policy,
         audit=audit,
         rollout_timeout=settings.rollout_timeout,
     )

@@ -14,7 +14,13 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
 
-from kuberth.exceptions import ConflictError, InvalidInputError, KuberthError, NotFoundError
+from kuberth.exceptions import (
+    ConflictError,
+    ForbiddenError,
+    InvalidInputError,
+    KuberthError,
+    NotFoundError,
+)
 from kuberth.services import summaries
 from kuberth.services.builders import workloads as build
 from kuberth.services.kinds import DEPLOYMENT, INGRESS, SERVICE, WorkloadKind
@@ -63,10 +69,7 @@ class AppService:
         async with self._workloads.audit.achange(principal, "create", "App", namespace, spec.name):
             for manifest in manifests:
                 check_size(manifest)
-            hosts = await self._check_host(principal, manifests[2], namespace)
-            await self._workloads.aclaim_hosts(
-                principal, hosts, namespace=namespace, ingress=spec.name
-            )
+            await self._claim(manifests[2], namespace)
             done: list[str] = []
             made: dict[str, JSON | None] = {}
             try:
@@ -88,7 +91,7 @@ class AppService:
                             identity=identity,
                         )
                     )
-                await self._workloads.arelease_hosts(namespace=namespace, ingress=spec.name)
+                await self._workloads.claims.arelease(namespace=namespace, ingress=spec.name)
                 raise
         # What the API server answered: no second read.
         return _summary(spec.name, made, self._url_template)
@@ -162,10 +165,7 @@ class AppService:
                 check_size(manifest)
             hosts: list[str] = []
             if change.host:
-                hosts = await self._check_host(principal, wanted[INGRESS.plural], namespace)
-                await self._workloads.aclaim_hosts(
-                    principal, hosts, namespace=namespace, ingress=name
-                )
+                hosts = await self._claim(wanted[INGRESS.plural], namespace)
             written: list[str] = []
             final: dict[str, JSON | None] = dict(current)
             try:
@@ -183,12 +183,12 @@ class AppService:
                     await _undo(partial(self._restore, plural, current[plural], identity))
                 if change.host:
                     old = summaries.ingress_hosts(current[INGRESS.plural])
-                    await self._workloads.arelease_hosts(
+                    await self._workloads.claims.arelease(
                         namespace=namespace, ingress=name, keep=old
                     )
                 raise
             if change.host:
-                await self._workloads.arelease_hosts(namespace=namespace, ingress=name, keep=hosts)
+                await self._workloads.claims.arelease(namespace=namespace, ingress=name, keep=hosts)
         return _summary(name, final, self._url_template)
 
     async def delete(self, principal: Principal, namespace: str, name: str) -> None:
@@ -209,13 +209,16 @@ class AppService:
                     )
                 except KuberthError as error:
                     raise error.prefixed(f"deleting the {kind.noun}") from error
-            await self._workloads.arelease_hosts(namespace=namespace, ingress=name)
+            await self._workloads.claims.arelease(namespace=namespace, ingress=name)
 
-    async def _check_host(self, principal: Principal, ingress: JSON, namespace: str) -> Hosts:
-        """The Ingress rules for the app's one host; an error names the app's ``host`` field."""
+    async def _claim(self, ingress: JSON, namespace: str) -> Hosts:
+        """Check and claim the Ingress's hosts (one transaction); a rule's refusal names the
+        app's ``host`` field, a holder's conflict is passed on as it is."""
         try:
-            return await self._workloads.acheck_rules(principal, INGRESS.plural, ingress, namespace)
-        except KuberthError as error:
+            return await self._workloads.claims.aclaim(
+                ingress, namespace=namespace, ingress=ingress["metadata"]["name"]
+            )
+        except (InvalidInputError, ForbiddenError) as error:
             prefixed = error.prefixed("checking the ingress host")
             prefixed.field = "host"
             raise prefixed from error
