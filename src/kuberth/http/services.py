@@ -12,6 +12,7 @@ from kuberth.services.apps import AppService
 from kuberth.services.audit import AuditService
 from kuberth.services.builders.admission import ingress_policy, service_policy
 from kuberth.services.builders.tenant import MANAGED_BY, TenantPolicy, tenant_cluster_role
+from kuberth.services.builders.workloads import KUBERTH_APP
 from kuberth.services.dashboard import (
     APP_SELECTOR,
     AppPart,
@@ -41,6 +42,7 @@ from kuberth.settings import Settings
 from kuberth.storage.database.engine import Database, make_engine, migrate
 from kuberth.storage.github import GitHubApi, GitHubMembership
 from kuberth.storage.kubernetes.api import KubernetesApi
+from kuberth.storage.kubernetes.apps import AppStorage
 from kuberth.storage.kubernetes.client import make_api_client
 from kuberth.storage.kubernetes.informer import Informer
 from kuberth.storage.kubernetes.leases import LeaseStorage
@@ -264,7 +266,14 @@ def build_services(settings: Settings) -> Services:
         informers=[quota_usage_cache, app_deployments, app_ingresses, host_index],
         workloads=workloads,
         apps=AppService(
-            workloads=workloads,
+            apps=AppStorage(api, label=KUBERTH_APP),
+            namespaces=namespace_service,
+            claims=ingress_claims,
+            policy=policy,
+            audit=audit,
+            pods=PodStorage(api),
+            events=EventStorage(api),
+            endpoint_slices=EndpointSliceStorage(api),
             apps_domain=settings.apps_domain,
             url_template=settings.app_url_template,
         ),
