@@ -12,6 +12,7 @@ from kuberth.services.apps import AppService
 from kuberth.services.audit import AuditService
 from kuberth.services.builders.admission import ingress_policy, service_policy
 from kuberth.services.builders.tenant import MANAGED_BY, TenantPolicy, tenant_cluster_role
+from kuberth.services.builders.workloads import KUBERTH_APP
 from kuberth.services.dashboard import (
     APP_SELECTOR,
     AppPart,
@@ -20,6 +21,7 @@ from kuberth.services.dashboard import (
     ingress_part,
 )
 from kuberth.services.health import HealthService
+from kuberth.services.host_claims import IngressClaims
 from kuberth.services.hosts import HostClaims, Hosts, hosts_of, ingress_hosts
 from kuberth.services.kubeconfigs import KubeconfigService
 from kuberth.services.leader import LeaderElector, holder_identity
@@ -40,6 +42,7 @@ from kuberth.settings import Settings
 from kuberth.storage.database.engine import Database, make_engine, migrate
 from kuberth.storage.github import GitHubApi, GitHubMembership
 from kuberth.storage.kubernetes.api import KubernetesApi
+from kuberth.storage.kubernetes.apps import AppStorage
 from kuberth.storage.kubernetes.client import make_api_client
 from kuberth.storage.kubernetes.informer import Informer
 from kuberth.storage.kubernetes.leases import LeaseStorage
@@ -168,6 +171,13 @@ def build_services(settings: Settings) -> Services:
         index=host_index,
         index_wait=settings.kubernetes_request_timeout,
     )
+    policy = WorkloadPolicy(
+        apps_domain=settings.apps_domain,
+        custom_domains=settings.custom_domains,
+        ingress_classes=tuple(settings.ingress_classes),
+        service_types=tuple(settings.service_types),
+    )
+    ingress_claims = IngressClaims(hosts=host_claims, policy=policy, asessions=database.asession)
     workloads = WorkloadService(
         sessions=database.session,
         namespaces=namespace_service,
@@ -176,12 +186,8 @@ def build_services(settings: Settings) -> Services:
         events=EventStorage(api),
         endpoint_slices=EndpointSliceStorage(api),
         hosts=host_claims,
-        policy=WorkloadPolicy(
-            apps_domain=settings.apps_domain,
-            custom_domains=settings.custom_domains,
-            ingress_classes=tuple(settings.ingress_classes),
-            service_types=tuple(settings.service_types),
-        ),
+        claims=ingress_claims,
+        policy=policy,
         audit=audit,
         rollout_timeout=settings.rollout_timeout,
     )
@@ -260,7 +266,14 @@ def build_services(settings: Settings) -> Services:
         informers=[quota_usage_cache, app_deployments, app_ingresses, host_index],
         workloads=workloads,
         apps=AppService(
-            workloads=workloads,
+            apps=AppStorage(api, label=KUBERTH_APP),
+            namespaces=namespace_service,
+            claims=ingress_claims,
+            policy=policy,
+            audit=audit,
+            pods=PodStorage(api),
+            events=EventStorage(api),
+            endpoint_slices=EndpointSliceStorage(api),
             apps_domain=settings.apps_domain,
             url_template=settings.app_url_template,
         ),

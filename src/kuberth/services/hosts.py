@@ -49,7 +49,7 @@ def hosts_of(hosts: Hosts) -> Iterable[str]:
     return hosts
 
 
-def _held_by(holder: IngressHost, *, namespace: str) -> ConflictError:
+def held_by(holder: IngressHost, *, namespace: str) -> ConflictError:
     """The 409 for a host another Ingress claimed: named when it is in the same namespace."""
     mine = holder.namespace == namespace
     where = f"ingress {holder.ingress}" if mine else "another tenant's ingress"
@@ -114,7 +114,7 @@ class HostClaims:
                     hosts, namespace=namespace, ingress=ingress, owner_id=owner_id
                 )
                 if holder is not None:
-                    raise _held_by(holder, namespace=namespace)
+                    raise held_by(holder, namespace=namespace)
                 if dry_run:
                     raise _DryRunError
         except _DryRunError:
@@ -149,7 +149,7 @@ class HostClaims:
                     session, hosts, namespace=namespace, ingress=ingress, owner_id=owner_id
                 )
                 if holder is not None:
-                    raise _held_by(holder, namespace=namespace)
+                    raise held_by(holder, namespace=namespace)
                 if dry_run:
                     raise _DryRunError
         except _DryRunError:
@@ -160,6 +160,21 @@ class HostClaims:
         if clash is not None:
             await self.arelease(namespace=namespace, ingress=ingress, dry_run=dry_run)
             raise ConflictError(f"host {clash} is already used", field="host")
+
+    async def aheld_elsewhere(
+        self, hosts: Collection[str], *, namespace: str, ingress: str
+    ) -> str | None:
+        """A host an Ingress other than this one serves, as the index says and a read confirms;
+        in a worker thread (it may wait for the index's first list).
+
+        Raises:
+            KubernetesUnavailableError: the index is not ready.
+        """
+        if not hosts:
+            return None
+        return await anyio.to_thread.run_sync(
+            partial(self._held_elsewhere, hosts, namespace=namespace, ingress=ingress)
+        )
 
     def release(
         self, *, namespace: str, ingress: str, keep: Collection[str] = (), dry_run: bool = False

@@ -12,14 +12,14 @@ from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from typing import Any
 
-import anyio
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
-from kuberth.exceptions import ConflictError, InvalidInputError, KuberthError, NotFoundError
+from kuberth.exceptions import InvalidInputError, KuberthError, NotFoundError
 from kuberth.services import summaries
 from kuberth.services.audit import AuditService
-from kuberth.services.hosts import HostClaims, ingress_hosts
+from kuberth.services.host_claims import IngressClaims, candidates, check_hosts, host_fields
+from kuberth.services.hosts import HostClaims
 from kuberth.services.kinds import DEPLOYMENT, KINDS, Neighbours, WorkloadKind
 from kuberth.services.merge import merge_patch
 from kuberth.services.namespaces import NamespaceService
@@ -77,11 +77,15 @@ class WorkloadService:
         endpoint_slices: EndpointSliceStorage,
         policy: WorkloadPolicy,
         hosts: HostClaims,
+        claims: IngressClaims,
         audit: AuditService,
         rollout_timeout: float,
     ) -> None:
         self._sessions = sessions
+        #: The index and rows of every host claim (started with the app).
         self.hosts = hosts
+        #: The API's claims for the Ingresses it writes.
+        self.claims = claims
         self._namespaces = namespaces
         self._storage: dict[str, ResourceStorage] = {
             kind.plural: kind.storage(api) for kind in KINDS.values()
@@ -159,54 +163,34 @@ class WorkloadService:
         check_size(manifest)
         return self.kind(plural).check(manifest, namespace=namespace, rules=self)
 
-    async def acheck_rules(
-        self, principal: Principal, plural: str, manifest: JSON, namespace: str
-    ) -> list[str]:
-        """:meth:`check_rules` on the event loop: only an Ingress's host rules read the database,
-        in a worker thread (the admission webhook, a thread of its own, shares them)."""
-        if not self.kind(plural).holds_hosts:
-            return self.check_rules(principal, plural, manifest, namespace)
-        return await anyio.to_thread.run_sync(
-            self.check_rules, principal, plural, manifest, namespace
-        )
-
     def check_ingress_hosts(self, manifest: JSON, namespace: str) -> list[str]:
-        """An Ingress's structural and host rules, for any writer (the API and the admission
-        webhook); returns the hosts it would hold, TLS hosts included."""
-        spec = manifest.setdefault("spec", {})
-        if not isinstance(spec, dict):
-            raise InvalidInputError("spec must be an object", field="spec")
-        spec.setdefault("ingressClassName", self.policy.ingress_classes[0])
-        fields = self.policy.check_ingress(manifest)
-        candidates = [c for _, host in fields for c in self.policy.host_namespaces(host)]
+        """An Ingress's structural and host rules, for the admission webhook (synchronous, a
+        thread of its own; the API's writes check them in their claim's transaction, see
+        :mod:`~kuberth.services.host_claims`); returns the hosts it would hold, TLS hosts
+        included."""
+        fields = host_fields(self.policy, manifest)
         with self._sessions() as session:  # one session for both questions
             store = NamespaceStore(session)
-            taken = store.existing(candidates)
+            taken = store.existing(candidates(self.policy, fields))
             row = store.get(namespace)
-        assert row is not None  # access was checked before
-        owner = row.owner_id
-        for field, host in fields:
-            self.policy.check_host(
-                host, field=field, namespace=namespace, owner_id=owner, taken=taken
-            )
-        return sorted({host for _, host in fields})
+        assert row is not None  # the namespace's row was read before (access, or the webhook)
+        return check_hosts(
+            self.policy, fields, namespace=namespace, owner_id=row.owner_id, taken=taken
+        )
 
-    async def aclaim_hosts(
-        self, principal: Principal, hosts: list[str], *, namespace: str, ingress: str
-    ) -> None:
-        """Hold the hosts for this Ingress, or 409 naming who has them (and hold nothing).
+    async def _check_and_claim(
+        self, principal: Principal, plural: str, manifest: JSON, namespace: str, name: str
+    ) -> list[str]:
+        """Size, then the kind's own rules; an Ingress's hosts are checked and claimed for it in
+        one transaction. Returns the hosts claimed (none for other kinds).
 
         Raises:
-            ConflictError: another Ingress holds one of them.
+            ConflictError: another Ingress holds one of them; nothing is claimed.
         """
-        if hosts:
-            owner = await self._namespaces.arequire_access(principal, namespace)
-            await self.hosts.aclaim(hosts, namespace=namespace, ingress=ingress, owner_id=owner)
-
-    async def arelease_hosts(
-        self, *, namespace: str, ingress: str, keep: list[str] | None = None
-    ) -> None:
-        await self.hosts.arelease(namespace=namespace, ingress=ingress, keep=keep or [])
+        if not self.kind(plural).holds_hosts:
+            return self.check_rules(principal, plural, manifest, namespace)
+        check_size(manifest)
+        return await self.claims.aclaim(manifest, namespace=namespace, ingress=name)
 
     # -- verbs ------------------------------------------------------------------------------------
     # On the event loop: each waits on Kubernetes and the database without holding a thread.
@@ -276,15 +260,14 @@ class WorkloadService:
         name = manifest["metadata"]["name"]
         async with self.audit.achange(principal, "create", self.kind(plural).kind, namespace, name):
             manifest.get("metadata", {}).pop("resourceVersion", None)
-            hosts = await self.acheck_rules(principal, plural, manifest, namespace)
-            await self.aclaim_hosts(principal, hosts, namespace=namespace, ingress=name)
+            hosts = await self._check_and_claim(principal, plural, manifest, namespace, name)
             try:
                 return await self._storage[plural].acreate(
                     manifest, namespace=namespace, identity=principal.kubernetes_identity
                 )
             except BaseException:
                 if hosts:
-                    await self.arelease_hosts(namespace=namespace, ingress=name)
+                    await self.claims.arelease(namespace=namespace, ingress=name)
                 raise
 
     async def replace(
@@ -340,37 +323,24 @@ class WorkloadService:
     async def _update(
         self, principal: Principal, plural: str, namespace: str, name: str, manifest: JSON
     ) -> JSON:
-        hosts = await self.acheck_rules(principal, plural, manifest, namespace)
+        hosts = await self._check_and_claim(principal, plural, manifest, namespace, name)
+        identity = principal.kubernetes_identity
         try:
-            await self.aclaim_hosts(principal, hosts, namespace=namespace, ingress=name)
-            result = await self._storage[plural].areplace(
-                manifest, identity=principal.kubernetes_identity
-            )
+            result = await self._storage[plural].areplace(manifest, identity=identity)
         except BaseException:
             if hosts:  # nothing was written (a stale version, say): hold what is stored, no more
                 with contextlib.suppress(KuberthError):  # the write's own error is the answer
-                    await self._hold_stored_hosts(
-                        principal, plural, namespace=namespace, ingress=name
+                    stored = await self._storage[plural].aread(
+                        name, namespace=namespace, identity=identity
+                    )
+                    owner = await self._namespaces.arequire_access(principal, namespace)
+                    await self.claims.ahold_stored(
+                        stored, namespace=namespace, ingress=name, owner_id=owner
                     )
             raise
         if self.kind(plural).holds_hosts:
-            await self.arelease_hosts(namespace=namespace, ingress=name, keep=hosts)
+            await self.claims.arelease(namespace=namespace, ingress=name, keep=hosts)
         return result
-
-    async def _hold_stored_hosts(
-        self, principal: Principal, plural: str, *, namespace: str, ingress: str
-    ) -> None:
-        """After a failed update, the Ingress holds exactly the hosts of its stored version again:
-        not those the failed write claimed (taken with no Ingress using them), and not fewer (a
-        clash with an Ingress made outside Kuberth releases all of this one's claims)."""
-        stored = await self._storage[plural].aread(
-            ingress, namespace=namespace, identity=principal.kubernetes_identity
-        )
-        held = list(ingress_hosts(stored)) if stored else []
-        await self.arelease_hosts(namespace=namespace, ingress=ingress, keep=held)
-        for host in held:  # a host another Ingress claimed meanwhile stays its own
-            with contextlib.suppress(ConflictError):
-                await self.aclaim_hosts(principal, [host], namespace=namespace, ingress=ingress)
 
     async def delete(self, principal: Principal, plural: str, namespace: str, name: str) -> None:
         await self._namespaces.arequire_access(principal, namespace)
@@ -381,7 +351,7 @@ class WorkloadService:
                 name, namespace=namespace, identity=principal.kubernetes_identity
             )
             if kind.holds_hosts:
-                await self.arelease_hosts(namespace=namespace, ingress=name)
+                await self.claims.arelease(namespace=namespace, ingress=name)
             if gone is None:
                 raise NotFoundError(f"{kind.noun} {name} not found")
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Delete, Select, delete, select
 from sqlalchemy.orm import Session
 
-from kuberth.storage.database.models import IngressHost
+from kuberth.storage.database.models import IngressHost, TenantNamespace
 from kuberth.storage.database.users import insert_for
 
 if TYPE_CHECKING:
@@ -60,6 +60,15 @@ async def aclaim(
         await session.execute(statement)
     rows = await session.scalars(_holders(hosts))
     return _other(rows, namespace=namespace, ingress=ingress)
+
+
+async def anamespace_owners(session: AsyncSession, names: Collection[str]) -> dict[str, int]:
+    """Which of these names are Kuberth namespaces, and their owners' GitHub ids: what the host
+    rules read, in the claim's own transaction."""
+    statement = select(TenantNamespace.name, TenantNamespace.owner_id).where(
+        TenantNamespace.name.in_(sorted(set(names)))
+    )
+    return {row.name: row.owner_id for row in await session.execute(statement)}
 
 
 async def arelease(
