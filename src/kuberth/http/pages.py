@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
@@ -114,16 +113,6 @@ async def _form(request: Request) -> FormData:
     if not csrf.matches_session(request, str(form.get("csrf", ""))):
         raise _BadFormError
     return form
-
-
-def _principal(request: Request) -> Principal:
-    """The signed-in user, for a page served in a worker thread (its services are synchronous)."""
-    try:
-        return _services(request).users.from_session(
-            request.session.get("user_id"), request.session.get(SESSION_KEY)
-        )
-    except UnauthenticatedError:
-        raise _NotSignedInError(request.url.path) from None
 
 
 async def _aprincipal(request: Request) -> Principal:
@@ -267,7 +256,7 @@ async def create_namespace(request: Request) -> Response:
     form = await _form(request)
     name = str(form.get("name", "")).strip()
     try:
-        await run_in_threadpool(_services(request).namespaces.create, principal, name)
+        await _services(request).namespaces.acreate(principal, name)
     except KuberthError as error:
         return await _dashboard(
             request, principal, errors=_field_errors(error, {"name"}), form={"name": name}
@@ -282,7 +271,7 @@ async def namespace_page(request: Request, namespace: str) -> Response:
     services = _services(request)
     try:
         ns = await services.namespaces.get(principal, namespace)
-        events = await run_in_threadpool(services.workloads.recent_events, principal, namespace)
+        events = await services.workloads.recent_events(principal, namespace)
         audit = await services.audit.list(principal, namespace=namespace, limit=20)
         context: dict[str, Any] = {
             "ns": ns,
@@ -398,10 +387,10 @@ def _app_page(
 
 
 @router.get("/namespaces/{namespace}/apps/new")
-def new_app(request: Request, namespace: str) -> Response:
-    principal = _principal(request)
+async def new_app(request: Request, namespace: str) -> Response:
+    principal = await _aprincipal(request)
     try:
-        _services(request).namespaces.require_access(principal, namespace)
+        await _services(request).namespaces.arequire_access(principal, namespace)
     except KuberthError as error:
         return _error_page(request, principal, error)
     return _app_page(request, principal, namespace, None)
@@ -553,12 +542,12 @@ def _resource_page(
 
 
 @router.get("/namespaces/{namespace}/{plural}/new")
-def new_resource(request: Request, namespace: str, plural: str) -> Response:
-    principal = _principal(request)
+async def new_resource(request: Request, namespace: str, plural: str) -> Response:
+    principal = await _aprincipal(request)
     if plural not in KINDS:
         return _error_page(request, principal, NotFoundError("no such page"))
     try:
-        _services(request).namespaces.require_access(principal, namespace)
+        await _services(request).namespaces.arequire_access(principal, namespace)
     except KuberthError as error:
         return _error_page(request, principal, error)
     kind = KINDS[plural]

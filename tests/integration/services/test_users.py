@@ -166,8 +166,8 @@ async def test_a_tokens_use_is_written_at_most_once_a_minute(database: Database)
 async def test_a_session_is_answered_as_the_sync_check_does(database: Database) -> None:
     add_users(database)
     users = users_of(database)
-    mine = users.start_session(ALICE, user_agent="test")
-    bobs = users.start_session(Principal(8, "bob", None, is_admin=False), user_agent=None)
+    mine = await users.astart_session(ALICE, user_agent="test")
+    bobs = await users.astart_session(Principal(8, "bob", None, is_admin=False), user_agent=None)
     answer = await same_answer(
         lambda: users.from_session(7, mine), lambda: users.afrom_session(7, mine)
     )
@@ -191,7 +191,7 @@ async def test_an_idle_session_ends_and_a_used_one_is_touched_once_a_minute(
 ) -> None:
     add_users(database)
     users = users_of(database)
-    secret = users.start_session(ALICE, user_agent=None)
+    secret = await users.astart_session(ALICE, user_agent=None)
 
     def last_seen() -> datetime.datetime | None:
         with database.session() as session:
@@ -218,9 +218,9 @@ async def test_an_idle_session_ends_and_a_used_one_is_touched_once_a_minute(
 async def test_a_users_browsers_are_listed_the_asking_one_marked(database: Database) -> None:
     add_users(database)
     users = users_of(database)
-    laptop = users.start_session(ALICE, user_agent="laptop")
-    users.start_session(ALICE, user_agent="phone")
-    users.start_session(Principal(9, "carol", None, is_admin=True), user_agent="carol's")
+    laptop = await users.astart_session(ALICE, user_agent="laptop")
+    await users.astart_session(ALICE, user_agent="phone")
+    await users.astart_session(Principal(9, "carol", None, is_admin=True), user_agent="carol's")
     with database.session() as session:  # the laptop was last used an hour ago
         session.execute(
             update(WebSession)
@@ -238,8 +238,8 @@ async def test_a_browser_is_ended_by_its_user_only(database: Database) -> None:
     add_users(database)
     users = users_of(database)
     carol = Principal(9, "carol", None, is_admin=True)
-    phone = users.start_session(ALICE, user_agent="phone")
-    users.start_session(carol, user_agent="carol's")
+    phone = await users.astart_session(ALICE, user_agent="phone")
+    await users.astart_session(carol, user_agent="carol's")
     [mine] = await users.web_sessions(ALICE, current=phone)
     [hers] = await users.web_sessions(carol, current=None)
 
