@@ -204,7 +204,7 @@ def build_services(settings: Settings) -> Services:
         api, IngressStorage.kind, label_selector=APP_SELECTOR, project=ingress_part
     )
     admin = AdminService(
-        sessions=database.session,
+        asessions=database.asession,
         areads=database.aread,
         provisioner=provisioner,
         role_bindings=RoleBindingStorage(api),
@@ -226,6 +226,7 @@ def build_services(settings: Settings) -> Services:
     )
     review = SignupReview(
         sessions=database.session,
+        asessions=database.asession,
         rules=signup,
         membership=membership,
         admin=admin,

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import datetime
 import logging
-from collections.abc import Callable, Iterable
-from contextlib import AbstractContextManager
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +17,7 @@ from kuberth.services.copies import require_synced
 from kuberth.services.principal import Principal
 from kuberth.services.provisioning import Provisioner
 from kuberth.services.suspension import AppSuspension
-from kuberth.storage.database.engine import AsyncReads
+from kuberth.storage.database.engine import AsyncReads, AsyncSessions
 from kuberth.storage.database.users import NamespaceStore, UserStore, atenant_page
 from kuberth.storage.database.web_sessions import WebSessionStore
 from kuberth.storage.kubernetes.errors import (
@@ -53,7 +52,7 @@ class AdminService:
     def __init__(
         self,
         *,
-        sessions: Callable[[], AbstractContextManager[Session]],
+        asessions: AsyncSessions,
         areads: AsyncReads,
         provisioner: Provisioner,
         role_bindings: RoleBindingStorage,
@@ -63,7 +62,7 @@ class AdminService:
         apps: AppSuspension,
         cache_wait: float = 10.0,
     ) -> None:
-        self._sessions = sessions
+        self._asessions = asessions
         self._areads = areads
         self._apps = apps
         self._provisioner = provisioner
@@ -115,15 +114,21 @@ class AdminService:
             )
         return total, tenants
 
-    def revoke(self, principal: Principal, github_id: int) -> None:
+    async def arevoke(self, principal: Principal, github_id: int) -> None:
         """Refuse the user's sign-ins, sessions and tokens, and remove its Kubernetes access: the
         kubeconfig service accounts (their tokens stop authenticating, and no new one can be
         minted) and the tenant RoleBindings (impersonation finds nothing). Their apps stop
-        serving: every Deployment is scaled to zero, its count remembered for a restore."""
+        serving: every Deployment is scaled to zero, its count remembered for a restore. On the
+        event loop.
+
+        Raises:
+            ForbiddenError: the caller is not an operator.
+            NotFoundError: no such user.
+        """
         self._require_admin(principal)
-        with self._audit.change(principal, "revoke", "User", None, str(github_id)):
-            for namespace in self._set_revoked(github_id, revoked=True):
-                self.withdraw(namespace, github_id=github_id)
+        async with self._audit.achange(principal, "revoke", "User", None, str(github_id)):
+            for namespace in await self._aset_revoked(github_id, revoked=True):
+                await self.awithdraw(namespace, github_id=github_id)
 
     def withdraw(self, namespace: str, *, github_id: int) -> None:
         """Take a revoked user's access and apps away in one namespace; running it again converges.
@@ -131,7 +136,9 @@ class AdminService:
         In this order: the kubeconfig service account and its RoleBinding (kubectl stops), the
         apps (scaled to zero as the tenant, whom only Kuberth can act as and who is refused by
         now), then the tenant RoleBinding. A failure leaves the RoleBinding, so a rerun (or the
-        reconciler) can still stop the apps; a namespace without it was done before.
+        reconciler) can still stop the apps; a namespace without it was done before. (The
+        reconcile pass's and the sign-up sweep's, in their thread; :meth:`awithdraw` is the event
+        loop's.)
         """
         account = tenant.kubectl_service_account_name(github_id)
         self._role_bindings.delete(account, namespace=namespace)
@@ -142,29 +149,54 @@ class AdminService:
             log.info("apps in %s not stopped: user %s has no access there", namespace, github_id)
         self._role_bindings.delete(tenant.BASELINE_NAME, namespace=namespace)
 
-    def restore(self, principal: Principal, github_id: int) -> None:
-        """Give the access back: the baseline (with its RoleBinding) is applied again, then the
-        apps a revoke stopped get their replicas back."""
-        self._require_admin(principal)
-        with self._audit.change(principal, "restore", "User", None, str(github_id)):
-            for namespace in self._set_revoked(github_id, revoked=False):
-                self.give_back(namespace, github_id=github_id)
+    async def awithdraw(self, namespace: str, *, github_id: int) -> None:
+        """:meth:`withdraw` on the event loop, in the same order."""
+        account = tenant.kubectl_service_account_name(github_id)
+        await self._role_bindings.adelete(account, namespace=namespace)
+        await self._service_accounts.adelete(account, namespace=namespace)
+        try:
+            await self._apps.astop(namespace, github_id=github_id)
+        except KubernetesForbiddenError:  # the tenant RoleBinding is gone already: done before
+            log.info("apps in %s not stopped: user %s has no access there", namespace, github_id)
+        await self._role_bindings.adelete(tenant.BASELINE_NAME, namespace=namespace)
 
-    def give_back(self, namespace: str, *, github_id: int) -> None:
+    async def arestore(self, principal: Principal, github_id: int) -> None:
+        """Give the access back: the baseline (with its RoleBinding) is applied again, then the
+        apps a revoke stopped get their replicas back. On the event loop.
+
+        Raises:
+            ForbiddenError: the caller is not an operator.
+            NotFoundError: no such user.
+        """
+        self._require_admin(principal)
+        async with self._audit.achange(principal, "restore", "User", None, str(github_id)):
+            for namespace in await self._aset_revoked(github_id, revoked=False):
+                await self.agive_back(namespace, github_id=github_id)
+
+    async def agive_back(self, namespace: str, *, github_id: int) -> None:
         """The baseline with its RoleBinding, then the apps as they were before the revoke."""
         try:
-            self._provisioner.apply_baseline(namespace, github_id=github_id)
+            await self._provisioner.aapply_baseline(namespace, github_id=github_id)
         except KubernetesNamespaceTerminatingError:
             return  # going away: there is no access to give back in it
-        self._apps.resume(namespace, github_id=github_id)
+        await self._apps.aresume(namespace, github_id=github_id)
 
-    def _set_revoked(self, github_id: int, *, revoked: bool) -> list[str]:
-        with self._sessions() as session:
-            if not UserStore(session).set_revoked(github_id, revoked=revoked):
-                raise NotFoundError(f"user {github_id} not found")
-            if revoked:  # every signed-in browser of theirs, ended (a restore does not revive them)
-                WebSessionStore(session).end_all(github_id)
-            return [n.name for n in NamespaceStore(session).owned_by(github_id)]
+    async def _aset_revoked(self, github_id: int, *, revoked: bool) -> list[str]:
+        async with self._asessions() as session:
+            return await session.run_sync(_set_revoked, github_id, revoked)
+
+
+def _set_revoked(session: Session, github_id: int, revoked: bool) -> list[str]:
+    """Mark (or unmark) the user revoked; the names of their namespaces (in an async session).
+
+    Raises:
+        NotFoundError: no such user.
+    """
+    if not UserStore(session).set_revoked(github_id, revoked=revoked):
+        raise NotFoundError(f"user {github_id} not found")
+    if revoked:  # every signed-in browser of theirs, ended (a restore does not revive them)
+        WebSessionStore(session).end_all(github_id)
+    return [n.name for n in NamespaceStore(session).owned_by(github_id)]
 
 
 _SHOWN = ("pods", "requests.cpu", "requests.memory")

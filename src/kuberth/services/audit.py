@@ -89,6 +89,12 @@ class AuditService:
         """Record a change that has already happened (as part of another, such as a sign-in)."""
         self._record(principal, action, kind, namespace, name, "ok", None)
 
+    async def adone(
+        self, principal: Principal, action: str, kind: str, namespace: str | None, name: str | None
+    ) -> None:
+        """:meth:`done` on the event loop."""
+        await self._arecord(principal, action, kind, namespace, name, "ok", None)
+
     def _record(
         self,
         principal: Principal,

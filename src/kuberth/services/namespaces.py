@@ -12,6 +12,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
+import anyio
 from sqlalchemy.orm import Session
 
 from kuberth.exceptions import ForbiddenError, InvalidInputError, NotFoundError
@@ -151,8 +152,13 @@ class NamespaceService:
             raise quota
         return _summary(row, live, quota)
 
-    def create(self, principal: Principal, name: str) -> NamespaceSummary:
-        """A namespace under the caller's prefix (operators: any name that is not reserved).
+    async def acreate(self, principal: Principal, name: str) -> NamespaceSummary:
+        """A namespace under the caller's prefix (operators: any name that is not reserved), on
+        the event loop.
+
+        Once past the name's check it runs to the end whatever becomes of the request, as the
+        worker thread it ran in did: cancelled half-way (the client gone, a shutdown), it would
+        leave a namespace without its baseline, row or audit record. So it is shielded.
 
         Raises:
             InvalidInputError: not a valid namespace name.
@@ -161,16 +167,16 @@ class NamespaceService:
         """
         if reason := invalid_name_reason(name):
             raise InvalidInputError(f"name {reason}", field="name")
-        with self._audit.change(principal, "create", "Namespace", name, name):
-            return self._create(principal, name)
+        with anyio.CancelScope(shield=True):
+            async with self._audit.achange(principal, "create", "Namespace", name, name):
+                created = await self._acreate(principal, name)
+        return created
 
-    def _create(self, principal: Principal, name: str) -> NamespaceSummary:
+    async def _acreate(self, principal: Principal, name: str) -> NamespaceSummary:
         if is_reserved(name, extra=self._reserved):
             raise ForbiddenError(f"namespace {name} is reserved", field="name")
-        with self._sessions() as session:
-            store = NamespaceStore(session)
-            personal = store.personal(principal.github_id)
-            count = store.count_owned_by(principal.github_id)
+        async with self._asessions() as session:
+            personal, count = await session.run_sync(_personal_and_count, principal.github_id)
         if not principal.is_admin:
             if personal is None:
                 raise ForbiddenError("sign in again to get your personal namespace first")
@@ -180,16 +186,13 @@ class NamespaceService:
                 )
             if count >= self._max_per_user:
                 raise ForbiddenError(f"you already have {count} namespaces, the most allowed")
-        live, quota = self._provisioner.provision_extra(
+        live, quota = await self._provisioner.aprovision_extra(
             name, github_id=principal.github_id, login=principal.login
         )
-        with self._sessions() as session:
-            store = NamespaceStore(session)
-            store.record(name=name, owner_id=principal.github_id, personal=False)
-            row = store.get(name)
-            assert row is not None
-            # From the writes' own answers: no read back as the tenant (see provision_extra).
-            return _summary(row, live, quota)
+        async with self._asessions() as session:
+            row = await session.run_sync(_record_extra, name, principal.github_id)
+        # From the writes' own answers: no read back as the tenant (see aprovision_extra).
+        return _summary(row, live, quota)
 
     async def delete(
         self, principal: Principal, name: str, *, wait: bool, timeout: float
@@ -252,6 +255,21 @@ class NamespaceService:
         """Drop the namespace's row: it is gone from Kubernetes."""
         async with self._asessions() as session:
             await aforget(session, name)
+
+
+def _personal_and_count(session: Session, owner_id: int) -> tuple[TenantNamespace | None, int]:
+    """The user's personal namespace and how many they have (run in an async session)."""
+    store = NamespaceStore(session)
+    return store.personal(owner_id), store.count_owned_by(owner_id)
+
+
+def _record_extra(session: Session, name: str, owner_id: int) -> TenantNamespace:
+    """Record a new namespace of the user's; its row (run in an async session)."""
+    store = NamespaceStore(session)
+    store.record(name=name, owner_id=owner_id, personal=False)
+    row = store.get(name)
+    assert row is not None
+    return row
 
 
 def _accessible(principal: Principal, name: str, row: TenantNamespace | None) -> TenantNamespace:

@@ -27,6 +27,18 @@ class CountedNamespaceStorage(NamespaceStorage):
         self, body: JSON, *, namespace: str | None = None, identity: Identity | None = None
     ) -> JSON:
         created = super().create(body, namespace=namespace, identity=identity)
-        labels = (body.get("metadata") or {}).get("labels") or {}
-        PROVISIONED.labels(personal="true" if labels.get(PERSONAL) == "true" else "false").inc()
+        _count(body)
         return created
+
+    async def acreate(
+        self, body: JSON, *, namespace: str | None = None, identity: Identity | None = None
+    ) -> JSON:
+        created = await super().acreate(body, namespace=namespace, identity=identity)
+        _count(body)
+        return created
+
+
+def _count(body: JSON) -> None:
+    """One more namespace made, personal or not as its labels say."""
+    labels = (body.get("metadata") or {}).get("labels") or {}
+    PROVISIONED.labels(personal="true" if labels.get(PERSONAL) == "true" else "false").inc()

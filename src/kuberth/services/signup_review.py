@@ -34,6 +34,7 @@ from kuberth.services.admin import AdminService
 from kuberth.services.audit import AuditService
 from kuberth.services.principal import Principal
 from kuberth.services.signup import SignupRules
+from kuberth.storage.database.engine import AsyncSessions
 from kuberth.storage.database.users import BY_SIGNUP_RULES, NamespaceStore, UserStore
 from kuberth.storage.database.web_sessions import WebSessionStore
 from kuberth.storage.github import GitHubMembership
@@ -58,6 +59,7 @@ class SignupReview:
         self,
         *,
         sessions: Callable[[], AbstractContextManager[Session]],
+        asessions: AsyncSessions,
         rules: SignupRules,
         membership: GitHubMembership | None,
         admin: AdminService,
@@ -66,6 +68,7 @@ class SignupReview:
         retry_after: float = 60.0,
     ) -> None:
         self._sessions = sessions
+        self._asessions = asessions
         self._rules = rules
         self._membership = membership
         self._admin = admin
@@ -195,20 +198,35 @@ class SignupReview:
                 self._admin.withdraw(namespace, github_id=github_id)
         return True
 
-    def readmit(self, github_id: int) -> None:
+    async def areadmit(self, github_id: int) -> None:
         """At a sign-in that passed the rules: a user the rules revoked gets its access and apps
         back (then is marked active, so a failure half-way leaves it revoked, and signing in
-        again converges). Anyone else is left as they are; an operator's revoke stays."""
-        with self._sessions() as session:
-            user = UserStore(session).get(github_id)
-            if user is None or user.revoked_at is None or user.revoked_reason != BY_SIGNUP_RULES:
-                return
-            names = [n.name for n in NamespaceStore(session).owned_by(github_id)]
-        with self._audit.change(KUBERTH, "restore", "User", None, str(github_id), detail=REASON):
+        again converges). Anyone else is left as they are; an operator's revoke stays. On the
+        event loop."""
+        async with self._asessions() as session:
+            names = await session.run_sync(_revoked_by_rules, github_id)
+        if names is None:
+            return
+        async with self._audit.achange(
+            KUBERTH, "restore", "User", None, str(github_id), detail=REASON
+        ):
             for namespace in names:
-                self._admin.give_back(namespace, github_id=github_id)
-            with self._sessions() as session:
-                store = UserStore(session)
-                current = store.get(github_id)
-                if current is not None and current.revoked_reason == BY_SIGNUP_RULES:
-                    store.set_revoked(github_id, revoked=False)
+                await self._admin.agive_back(namespace, github_id=github_id)
+            async with self._asessions() as session:
+                await session.run_sync(_readmitted, github_id)
+
+
+def _revoked_by_rules(session: Session, github_id: int) -> list[str] | None:
+    """The names of the user's namespaces when the sign-up rules revoked them; None otherwise."""
+    user = UserStore(session).get(github_id)
+    if user is None or user.revoked_at is None or user.revoked_reason != BY_SIGNUP_RULES:
+        return None
+    return [n.name for n in NamespaceStore(session).owned_by(github_id)]
+
+
+def _readmitted(session: Session, github_id: int) -> None:
+    """Mark the user active again, unless an operator revoked them meanwhile."""
+    store = UserStore(session)
+    current = store.get(github_id)
+    if current is not None and current.revoked_reason == BY_SIGNUP_RULES:
+        store.set_revoked(github_id, revoked=False)

@@ -17,6 +17,8 @@ from __future__ import annotations
 import logging
 import time
 
+import anyio
+
 from kuberth.services.builders.tenant import TENANTS_GROUP, tenant_user
 from kuberth.storage.kubernetes.api import JSON, Identity
 from kuberth.storage.kubernetes.errors import KubernetesForbiddenError
@@ -46,7 +48,8 @@ class AppSuspension:
     def stop(self, namespace: str, *, github_id: int) -> list[str]:
         """Scale every running Deployment in ``namespace`` to zero, remembering its count; returns
         the ones stopped now. One already stopped by a revoke keeps the count it remembers (a second
-        revoke must not overwrite it with 0); one at zero without the annotation stays so.
+        revoke must not overwrite it with 0); one at zero without the annotation stays so. (The
+        reconcile pass's, in its thread; :meth:`astop` is the event loop's.)
 
         Raises:
             KubernetesForbiddenError: the tenant has no access here any more (its RoleBinding
@@ -55,36 +58,45 @@ class AppSuspension:
         identity = tenant_identity(github_id)
         listed = self._deployments.list(namespace=namespace, identity=identity)
         stopped = []
-        for deployment in listed.get("items") or []:
-            name = deployment["metadata"]["name"]
-            replicas = deployment.get("spec", {}).get("replicas", 1)
-            if not replicas:
-                continue
-            patch: JSON = {"spec": {"replicas": 0}}
-            if REPLICAS_BEFORE_REVOKE not in _annotations(deployment):
-                patch["metadata"] = {"annotations": {REPLICAS_BEFORE_REVOKE: str(replicas)}}
+        for name, patch in _stops(listed):
             self._deployments.patch(name, patch, namespace=namespace, identity=identity)
             stopped.append(name)
         return stopped
 
-    def resume(self, namespace: str, *, github_id: int) -> list[str]:
+    async def astop(self, namespace: str, *, github_id: int) -> list[str]:
+        """:meth:`stop` on the event loop.
+
+        Raises:
+            KubernetesForbiddenError: the tenant has no access here any more (its RoleBinding
+                is gone).
+        """
+        identity = tenant_identity(github_id)
+        listed = await self._deployments.alist(namespace=namespace, identity=identity)
+        stopped = []
+        for name, patch in _stops(listed):
+            await self._deployments.apatch(name, patch, namespace=namespace, identity=identity)
+            stopped.append(name)
+        return stopped
+
+    async def aresume(self, namespace: str, *, github_id: int) -> list[str]:
         """Give every Deployment a revoke stopped its count back, and drop the annotation; others
         are left alone. Returns the ones resumed. A 403 (the tenant's RoleBinding, just applied,
-        not yet seen by the authorizer) is tried again for up to ``access_wait`` seconds."""
+        not yet seen by the authorizer) is tried again for up to ``access_wait`` seconds, asleep
+        on the event loop."""
         deadline = time.monotonic() + self._access_wait
         delay = 0.05
         while True:
             try:
-                return self._resume(namespace, github_id=github_id)
+                return await self._aresume(namespace, github_id=github_id)
             except KubernetesForbiddenError:
                 if time.monotonic() + delay > deadline:
                     raise
-                time.sleep(delay)
+                await anyio.sleep(delay)
                 delay = min(delay * 2, 1.0)
 
-    def _resume(self, namespace: str, *, github_id: int) -> list[str]:
+    async def _aresume(self, namespace: str, *, github_id: int) -> list[str]:
         identity = tenant_identity(github_id)
-        listed = self._deployments.list(namespace=namespace, identity=identity)
+        listed = await self._deployments.alist(namespace=namespace, identity=identity)
         resumed = []
         for deployment in listed.get("items") or []:
             remembered = _annotations(deployment).get(REPLICAS_BEFORE_REVOKE)
@@ -96,6 +108,20 @@ class AppSuspension:
                 patch["spec"] = {"replicas": int(remembered)}
             else:  # not written by Kuberth: nothing to give back but the annotation's removal
                 log.warning("deployment %s in %s: bad %s", name, namespace, REPLICAS_BEFORE_REVOKE)
-            self._deployments.patch(name, patch, namespace=namespace, identity=identity)
+            await self._deployments.apatch(name, patch, namespace=namespace, identity=identity)
             resumed.append(name)
         return resumed
+
+
+def _stops(listed: JSON) -> list[tuple[str, JSON]]:
+    """The patch that stops each running Deployment of a list, by name."""
+    stops = []
+    for deployment in listed.get("items") or []:
+        replicas = deployment.get("spec", {}).get("replicas", 1)
+        if not replicas:
+            continue
+        patch: JSON = {"spec": {"replicas": 0}}
+        if REPLICAS_BEFORE_REVOKE not in _annotations(deployment):
+            patch["metadata"] = {"annotations": {REPLICAS_BEFORE_REVOKE: str(replicas)}}
+        stops.append((deployment["metadata"]["name"], patch))
+    return stops

@@ -9,6 +9,7 @@ from math import inf
 from typing import Protocol
 
 import anyio
+from sqlalchemy.orm import Session
 
 from kuberth.exceptions import ForbiddenError, NotFoundError, UnauthenticatedError
 from kuberth.services.audit import AuditService
@@ -115,39 +116,61 @@ class UserService:
 
         Kubernetes first, database second: if provisioning fails nothing is recorded, and if the
         database fails afterwards the namespace's owner label lets the next sign-in adopt it.
+        (The synchronous twin of :meth:`asign_in`, for callers in threads: the scale benchmark
+        populates with it, and tests sign users in with it.)
 
         Raises:
             KuberthError: provisioning failed (the user can sign in again; it converges).
         """
         with self._sessions() as session:
-            existing = UserStore(session).get(github_user.id)
-            if existing is not None and existing.revoked_at is not None:
-                raise ForbiddenError(revoked_message(existing.revoked_reason))
-            known = NamespaceStore(session).personal(github_user.id)
-            known_name = known.name if known else None
+            known_name = _known_personal(session, github_user.id)
         namespace = self._provisioner.provision_personal(
             github_id=github_user.id, login=github_user.login, known=known_name
         )
         with self._sessions() as session:
-            user = UserStore(session).upsert(
-                github_id=github_user.id, login=github_user.login, name=github_user.name
-            )
-            store = NamespaceStore(session)
-            if known_name and known_name != namespace:
-                store.forget(known_name)
-            store.record(name=namespace, owner_id=github_user.id, personal=True)
-            principal = self.principal(user)
+            principal = self._record_sign_in(session, github_user, namespace, known_name)
         if namespace != known_name:  # a personal namespace made (or adopted) by this sign-in
             self._audit.done(principal, "create", "Namespace", namespace, namespace)
         return principal, namespace
 
-    def start_session(self, principal: Principal, *, user_agent: str | None) -> str:
+    async def asign_in(self, github_user: GitHubUser) -> tuple[Principal, str]:
+        """:meth:`sign_in` on the event loop (the OAuth callback).
+
+        Raises:
+            ForbiddenError: the user was revoked.
+            KuberthError: provisioning failed (the user can sign in again; it converges).
+        """
+        async with self._asessions() as session:
+            known_name = await session.run_sync(_known_personal, github_user.id)
+        namespace = await self._provisioner.aprovision_personal(
+            github_id=github_user.id, login=github_user.login, known=known_name
+        )
+        async with self._asessions() as session:
+            principal = await session.run_sync(
+                self._record_sign_in, github_user, namespace, known_name
+            )
+        if namespace != known_name:  # a personal namespace made (or adopted) by this sign-in
+            await self._audit.adone(principal, "create", "Namespace", namespace, namespace)
+        return principal, namespace
+
+    def _record_sign_in(
+        self, session: Session, github_user: GitHubUser, namespace: str, known_name: str | None
+    ) -> Principal:
+        """The user upserted, their personal namespace recorded (a renamed one forgotten)."""
+        user = UserStore(session).upsert(
+            github_id=github_user.id, login=github_user.login, name=github_user.name
+        )
+        store = NamespaceStore(session)
+        if known_name and known_name != namespace:
+            store.forget(known_name)
+        store.record(name=namespace, owner_id=github_user.id, personal=True)
+        return self.principal(user)
+
+    async def astart_session(self, principal: Principal, *, user_agent: str | None) -> str:
         """A new signed-in browser; returns the secret its cookie carries (stored as a digest)."""
         secret = secrets.token_urlsafe(32)
-        with self._sessions() as session:
-            WebSessionStore(session).add(
-                user_id=principal.github_id, secret=secret, user_agent=user_agent
-            )
+        async with self._asessions() as session:
+            await session.run_sync(_add_web_session, principal.github_id, secret, user_agent)
         return secret
 
     def from_session(self, user_id: object, secret: object) -> Principal:
@@ -308,6 +331,23 @@ class UserService:
             is_admin=owner.user_id in self._admin_ids,
             namespaces=frozenset(owned.split(",")) if owned else frozenset(),
         )
+
+
+def _known_personal(session: Session, github_id: int) -> str | None:
+    """The name of the user's recorded personal namespace (None: a first sign-in).
+
+    Raises:
+        ForbiddenError: the user was revoked.
+    """
+    existing = UserStore(session).get(github_id)
+    if existing is not None and existing.revoked_at is not None:
+        raise ForbiddenError(revoked_message(existing.revoked_reason))
+    known = NamespaceStore(session).personal(github_id)
+    return known.name if known else None
+
+
+def _add_web_session(session: Session, user_id: int, secret: str, user_agent: str | None) -> None:
+    WebSessionStore(session).add(user_id=user_id, secret=secret, user_agent=user_agent)
 
 
 def _live_token(owner: TokenOwner | None, now: datetime.datetime) -> TokenOwner:

@@ -214,10 +214,14 @@ class WorkloadService:
             raise NotFoundError(f"{noun} {name} not found")
         return obj
 
-    def recent_events(self, principal: Principal, namespace: str, limit: int = 15) -> JSONList:
-        """The namespace's newest events, read as the caller."""
-        self._namespaces.require_access(principal, namespace)
-        items = self._events.list(namespace=namespace, identity=principal.kubernetes_identity)
+    async def recent_events(
+        self, principal: Principal, namespace: str, limit: int = 15
+    ) -> JSONList:
+        """The namespace's newest events, read as the caller, on the event loop."""
+        await self._namespaces.arequire_access(principal, namespace)
+        items = await self._events.alist(
+            namespace=namespace, identity=principal.kubernetes_identity
+        )
         events = [summaries.event(e) for e in items.get("items", [])]
         events.sort(key=lambda e: e["last_seen"] or "", reverse=True)
         return events[:limit]

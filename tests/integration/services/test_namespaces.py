@@ -1,18 +1,29 @@
 """Who may use a namespace, and which namespaces are the caller's, decided on the event loop as
-the sync methods do, on SQLite and PostgreSQL."""
+the sync methods do, on SQLite and PostgreSQL; a namespace made on the event loop, whole or not at
+all, against the real API server."""
 
 from __future__ import annotations
 
-import pytest
+import secrets
+import time
+from collections.abc import Callable
 
-from kuberth.exceptions import NotFoundError
+import pytest
+from kubernetes import client
+
+from kuberth.exceptions import ConflictError, ForbiddenError, KuberthError, NotFoundError
+from kuberth.http.services import Services
 from kuberth.services.audit import AuditService
+from kuberth.services.builders.tenant import BASELINE_NAME
 from kuberth.services.namespaces import NamespaceService
 from kuberth.services.principal import Principal
-from kuberth.storage.database.engine import Database
+from kuberth.storage.database.engine import Database, make_engine, migrate
 from kuberth.storage.database.models import TenantNamespace
-from kuberth.storage.database.users import NamespaceStore, UserStore
+from kuberth.storage.database.users import NamespaceStore, UserStore, afind_namespace
+from kuberth.storage.github import GitHubUser
+from tests.integration.postgres import PostgresServer
 from tests.integration.services.twins import same_answer
+from tests.integration.slowing import DELAY, SlowProxy, ticks_while
 
 pytestmark = pytest.mark.anyio
 
@@ -129,3 +140,100 @@ async def test_a_principal_that_came_with_its_namespaces_needs_no_query() -> Non
     assert await namespaces.arequire_access(operator, "carol") == 9
     with pytest.raises(AssertionError, match="the database was asked"):
         await namespaces.arequire_access(operator, "bob")
+
+
+def _operator(services: Services, github_id: int) -> Principal:
+    """An operator with a user row (a namespace's row refers to its owner's)."""
+    login = f"o{secrets.token_hex(3)}"
+    with services.database.session() as session:
+        UserStore(session).upsert(github_id=github_id, login=login, name=None)
+    return Principal(github_id, login, None, is_admin=True)
+
+
+async def test_a_namespace_is_made_whole_its_row_and_audit_record_with_it(
+    build: Callable[..., Services], admin_api: client.ApiClient, new_id: Callable[[], int]
+) -> None:
+    services = build()
+    principal, personal = await services.users.asign_in(
+        GitHubUser(new_id(), f"c{secrets.token_hex(3)}", None)
+    )
+    name = f"{personal}-x"
+
+    made = await services.namespaces.acreate(principal, name)
+
+    assert (made.name, made.personal, made.owner_id) == (name, False, principal.github_id)
+    assert made.quota["pods"]["hard"] == "50"  # from the writes' own answers
+    rbac = client.RbacAuthorizationV1Api(admin_api)
+    assert rbac.read_namespaced_role_binding(BASELINE_NAME, name)  # the baseline, access last
+    assert [n.name for n in (await services.namespaces.alist(principal))[1]] == [personal, name]
+    logged = await services.audit.list(principal, namespace=name)
+    assert [(e.action, e.kind, e.name, e.result) for e in logged] == [
+        ("create", "Namespace", name, "ok")
+    ]
+    with pytest.raises(ConflictError, match="already exists"):
+        await services.namespaces.acreate(principal, name)
+    with pytest.raises(ForbiddenError, match="must be named"):
+        await services.namespaces.acreate(principal, f"x{name}")
+
+
+async def test_a_namespace_whose_baseline_is_refused_is_not_left_behind(
+    build: Callable[..., Services], admin_api: client.ApiClient, new_id: Callable[[], int]
+) -> None:
+    """Kubernetes refuses the quota (not a quantity) after the namespace was made: the namespace
+    is deleted again, no row is recorded, and the audit log has the failure."""
+    services = build(tenant_quota={"pods": "lots"})
+    operator = _operator(services, new_id())
+    name = f"kt-half-{secrets.token_hex(3)}"
+
+    with pytest.raises(KuberthError) as refused:
+        await services.namespaces.acreate(operator, name)
+
+    left = [  # gone, or still being deleted
+        ns.metadata.deletion_timestamp
+        for ns in client.CoreV1Api(admin_api).list_namespace().items
+        if ns.metadata.name == name
+    ]
+    assert len(left) <= 1
+    assert all(left), left  # one still there has its deletion under way
+    async with services.database.aread() as connection:
+        assert await afind_namespace(connection, name) is None
+    logged = await services.audit.list(operator, namespace=name)
+    assert [(e.action, e.result) for e in logged] == [("create", refused.value.error)]
+
+
+async def test_a_create_leaves_the_event_loop_free_while_kubernetes_answers(
+    slow_services: Services, new_id: Callable[[], int]
+) -> None:
+    """Five writes, each answered DELAY late: the loop's other work runs meanwhile."""
+    operator = _operator(slow_services, new_id())
+    name = f"kt-slow-{secrets.token_hex(3)}"
+    started = time.monotonic()
+
+    made, ticks = await ticks_while(slow_services.namespaces.acreate(operator, name))
+
+    took = time.monotonic() - started
+    assert made.name == name
+    assert took >= 5 * DELAY  # the namespace and four baseline objects
+    assert ticks >= 20, (ticks, took)  # ~100 on an idle machine; none had it held the loop
+
+
+async def test_a_form_checks_access_with_the_event_loop_free_while_the_database_answers(
+    postgres: PostgresServer,
+) -> None:
+    """The new-app and new-object forms' check (``arequire_access``) on a PostgreSQL that
+    answers DELAY late."""
+    url = postgres.create_database(f"kt_{secrets.token_hex(6)}")
+    direct = Database(make_engine(url))
+    migrate(direct.engine)
+    with direct.session() as session:
+        UserStore(session).upsert(github_id=7, login="alice", name=None)
+        NamespaceStore(session).record(name="alice", owner_id=7, personal=True)
+    direct.engine.dispose()
+    with SlowProxy(postgres.port, delay=DELAY) as proxy:
+        slow = Database(make_engine(url.replace(f":{postgres.port}/", f":{proxy.port}/")))
+        try:
+            owner, ticks = await ticks_while(service_of(slow).arequire_access(ALICE, "alice"))
+        finally:
+            await slow.adispose()
+    assert owner == 7
+    assert ticks >= 2 * DELAY / 0.01 / 4, ticks  # connecting and asking take round trips

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import Callable, Iterator
 
@@ -18,7 +19,14 @@ from tests.integration.watching import wait_deleted
 
 
 @pytest.fixture
-def services(kuberth_settings: Callable[..., Settings]) -> Iterator[Services]:
+def loop() -> Iterator[asyncio.Runner]:
+    """One event loop for the test's async service calls (a namespace's create, a revoke)."""
+    with asyncio.Runner() as runner:
+        yield runner
+
+
+@pytest.fixture
+def services(kuberth_settings: Callable[..., Settings], loop: asyncio.Runner) -> Iterator[Services]:
     built = build_services(kuberth_settings())
     built.provisioner.ensure_cluster_objects()
     yield built
@@ -26,6 +34,13 @@ def services(kuberth_settings: Callable[..., Settings]) -> Iterator[Services]:
         informer.stop()
     built.kubernetes.close()
     built.database.engine.dispose()
+    loop.run(_aclose(built))
+
+
+async def _aclose(services: Services) -> None:
+    """Close what the loop opened, in it."""
+    await services.kubernetes.aclose()
+    await services.database.adispose()
 
 
 def test_a_removed_baseline_piece_comes_back_in_one_cheap_pass(
@@ -54,13 +69,13 @@ def test_a_removed_baseline_piece_comes_back_in_one_cheap_pass(
 
 
 def test_a_namespace_the_database_lost_is_recorded_for_its_owner(
-    services: Services, new_id: Callable[[], int]
+    services: Services, loop: asyncio.Runner, new_id: Callable[[], int]
 ) -> None:
     principal, personal = services.users.sign_in(
         GitHubUser(new_id(), f"r{secrets.token_hex(3)}", None)
     )
     extra = f"{personal}-lost"
-    services.namespaces.create(principal, extra)
+    loop.run(services.namespaces.acreate(principal, extra))
     with services.database.session() as session:
         NamespaceStore(session).forget(extra)  # as if the request died before recording it
 
@@ -71,13 +86,13 @@ def test_a_namespace_the_database_lost_is_recorded_for_its_owner(
 
 
 def test_a_namespace_deleted_behind_kuberths_back_is_forgotten(
-    services: Services, admin_api: client.ApiClient, new_id: Callable[[], int]
+    services: Services, loop: asyncio.Runner, admin_api: client.ApiClient, new_id: Callable[[], int]
 ) -> None:
     principal, personal = services.users.sign_in(
         GitHubUser(new_id(), f"r{secrets.token_hex(3)}", None)
     )
     extra = f"{personal}-gone"
-    services.namespaces.create(principal, extra)
+    loop.run(services.namespaces.acreate(principal, extra))
     core = client.CoreV1Api(admin_api)
     core.delete_namespace(extra)
     core.delete_namespace(personal)
@@ -94,6 +109,7 @@ def test_a_namespace_deleted_behind_kuberths_back_is_forgotten(
 
 def test_a_revoked_owner_stays_revoked_through_every_pass(
     kuberth_settings: Callable[..., Settings],
+    loop: asyncio.Runner,
     admin_api: client.ApiClient,
     new_id: Callable[[], int],
 ) -> None:
@@ -124,7 +140,7 @@ def test_a_revoked_owner_stays_revoked_through_every_pass(
                 raise
             return True
 
-        services.admin.revoke(operator, tenant_id)
+        loop.run(services.admin.arevoke(operator, tenant_id))
         assert not has_access()
         networking.delete_namespaced_network_policy(BASELINE_NAME, namespace)
         report = services.reconciler.reconcile()
@@ -143,7 +159,7 @@ def test_a_revoked_owner_stays_revoked_through_every_pass(
         assert stopped.spec.replicas == 0
         assert stopped.metadata.annotations[REPLICAS_BEFORE_REVOKE] == "2"
 
-        services.admin.restore(operator, tenant_id)
+        loop.run(services.admin.arestore(operator, tenant_id))
         assert has_access()
         assert apps.read_namespaced_deployment("web", namespace).spec.replicas == 2
         report = services.reconciler.reconcile()
@@ -152,6 +168,7 @@ def test_a_revoked_owner_stays_revoked_through_every_pass(
     finally:
         services.kubernetes.close()
         services.database.engine.dispose()
+        loop.run(_aclose(services))
 
 
 def _deployment(name: str, *, replicas: int) -> dict[str, object]:

@@ -1,26 +1,32 @@
-"""Recognising a token's or a session's user on the event loop, as the sync checks do, on SQLite
-and PostgreSQL."""
+"""Recognising a token's or a session's user on the event loop, as the sync checks do, and signing
+in there (against the real API server), on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
 import datetime
+import secrets
 import time
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 
 import anyio
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import select, update
 
 from kuberth.exceptions import ForbiddenError, NotFoundError, UnauthenticatedError
+from kuberth.http.services import Services
 from kuberth.services.audit import AuditService
 from kuberth.services.principal import Principal
 from kuberth.services.users import SESSION_ENDED, Recheck, UserService
-from kuberth.storage.database.engine import Database
+from kuberth.storage.database.engine import Database, make_engine, migrate
 from kuberth.storage.database.models import ApiToken, WebSession
 from kuberth.storage.database.tokens import TokenStore
 from kuberth.storage.database.users import NamespaceStore, UserStore
 from kuberth.storage.database.web_sessions import WebSessionStore
+from kuberth.storage.github import GitHubUser
+from tests.integration.postgres import PostgresServer
 from tests.integration.services.twins import same_answer
+from tests.integration.slowing import DELAY, SlowProxy, ticks_while
 
 pytestmark = pytest.mark.anyio
 
@@ -166,8 +172,8 @@ async def test_a_tokens_use_is_written_at_most_once_a_minute(database: Database)
 async def test_a_session_is_answered_as_the_sync_check_does(database: Database) -> None:
     add_users(database)
     users = users_of(database)
-    mine = users.start_session(ALICE, user_agent="test")
-    bobs = users.start_session(Principal(8, "bob", None, is_admin=False), user_agent=None)
+    mine = await users.astart_session(ALICE, user_agent="test")
+    bobs = await users.astart_session(Principal(8, "bob", None, is_admin=False), user_agent=None)
     answer = await same_answer(
         lambda: users.from_session(7, mine), lambda: users.afrom_session(7, mine)
     )
@@ -191,7 +197,7 @@ async def test_an_idle_session_ends_and_a_used_one_is_touched_once_a_minute(
 ) -> None:
     add_users(database)
     users = users_of(database)
-    secret = users.start_session(ALICE, user_agent=None)
+    secret = await users.astart_session(ALICE, user_agent=None)
 
     def last_seen() -> datetime.datetime | None:
         with database.session() as session:
@@ -218,9 +224,9 @@ async def test_an_idle_session_ends_and_a_used_one_is_touched_once_a_minute(
 async def test_a_users_browsers_are_listed_the_asking_one_marked(database: Database) -> None:
     add_users(database)
     users = users_of(database)
-    laptop = users.start_session(ALICE, user_agent="laptop")
-    users.start_session(ALICE, user_agent="phone")
-    users.start_session(Principal(9, "carol", None, is_admin=True), user_agent="carol's")
+    laptop = await users.astart_session(ALICE, user_agent="laptop")
+    await users.astart_session(ALICE, user_agent="phone")
+    await users.astart_session(Principal(9, "carol", None, is_admin=True), user_agent="carol's")
     with database.session() as session:  # the laptop was last used an hour ago
         session.execute(
             update(WebSession)
@@ -238,8 +244,8 @@ async def test_a_browser_is_ended_by_its_user_only(database: Database) -> None:
     add_users(database)
     users = users_of(database)
     carol = Principal(9, "carol", None, is_admin=True)
-    phone = users.start_session(ALICE, user_agent="phone")
-    users.start_session(carol, user_agent="carol's")
+    phone = await users.astart_session(ALICE, user_agent="phone")
+    await users.astart_session(carol, user_agent="carol's")
     [mine] = await users.web_sessions(ALICE, current=phone)
     [hers] = await users.web_sessions(carol, current=None)
 
@@ -257,3 +263,81 @@ async def test_a_browser_is_ended_by_its_user_only(database: Database) -> None:
         await users.afrom_session(7, phone)  # every copy of its cookie is refused
     assert await users.web_sessions(ALICE, current=phone) == []
     assert [s.user_agent for s in await users.web_sessions(carol, current=None)] == ["carol's"]
+
+
+def _provisioned(personal: str) -> float:
+    counted = REGISTRY.get_sample_value(
+        "kuberth_tenant_namespaces_provisioned_total", {"personal": personal}
+    )
+    return counted or 0.0
+
+
+async def test_a_sign_in_on_the_event_loop_answers_as_the_sync_one(
+    build: Callable[..., Services], new_id: Callable[[], int]
+) -> None:
+    """A first sign-in makes the personal namespace (counted, audited); a later one, sync or
+    async, adopts it; a revoked user is refused by both."""
+    services = build()
+    user = GitHubUser(new_id(), f"s{secrets.token_hex(3)}", "Sam")
+    made = _provisioned("true")
+
+    principal, namespace = await services.users.asign_in(user)
+
+    assert (principal.github_id, principal.login, namespace) == (user.id, user.login, user.login)
+    assert _provisioned("true") == made + 1
+    logged = await services.audit.list(principal, namespace=namespace)
+    assert [(e.action, e.kind, e.result) for e in logged] == [("create", "Namespace", "ok")]
+    again = await same_answer(
+        lambda: services.users.sign_in(user), lambda: services.users.asign_in(user)
+    )
+    assert again == (principal, namespace)
+    assert _provisioned("true") == made + 1  # adopted, not made again
+    with services.database.session() as session:
+        UserStore(session).set_revoked(user.id, revoked=True)
+    refused = await same_answer(
+        lambda: services.users.sign_in(user), lambda: services.users.asign_in(user)
+    )
+    assert isinstance(refused, ForbiddenError)
+
+
+async def test_a_sign_in_leaves_the_event_loop_free_while_kubernetes_answers(
+    slow_services: Services, new_id: Callable[[], int]
+) -> None:
+    """The namespace and its four baseline objects, each answered DELAY late."""
+    user = GitHubUser(new_id(), f"s{secrets.token_hex(3)}", None)
+    started = time.monotonic()
+
+    (principal, _), ticks = await ticks_while(slow_services.users.asign_in(user))
+
+    took = time.monotonic() - started
+    assert principal.github_id == user.id
+    assert took >= 5 * DELAY
+    assert ticks >= 20, (ticks, took)  # ~100 or more on an idle machine; none had it held the loop
+
+
+async def test_a_sign_out_leaves_the_event_loop_free_while_the_database_answers(
+    postgres: PostgresServer,
+) -> None:
+    """What the sign-out asks (the session's user, then its end) of a PostgreSQL that answers
+    DELAY late."""
+    url = postgres.create_database(f"kt_{secrets.token_hex(6)}")
+    direct = Database(make_engine(url))
+    migrate(direct.engine)
+    add_users(direct)
+    with direct.session() as session:
+        WebSessionStore(session).add(user_id=7, secret="s3cret", user_agent=None)
+    direct.engine.dispose()
+
+    async def sign_out(users: UserService) -> None:
+        await users.afrom_session(7, "s3cret")
+        await users.aend_session("s3cret")
+
+    with SlowProxy(postgres.port, delay=DELAY) as proxy:
+        slow = Database(make_engine(url.replace(f":{postgres.port}/", f":{proxy.port}/")))
+        try:
+            _, ticks = await ticks_while(sign_out(users_of(slow)))
+            with pytest.raises(UnauthenticatedError, match=SESSION_ENDED):
+                await users_of(slow).afrom_session(7, "s3cret")
+        finally:
+            await slow.adispose()
+    assert ticks >= 3 * DELAY / 0.01 / 4, ticks  # connecting and three statements

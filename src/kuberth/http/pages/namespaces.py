@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from kuberth.exceptions import KuberthError, NotFoundError
@@ -27,7 +26,7 @@ async def create_namespace(
     form = await checked_form(request)
     name = str(form.get("name", "")).strip()
     try:
-        await run_in_threadpool(services.namespaces.create, principal, name)
+        await services.namespaces.acreate(principal, name)
     except KuberthError as error:
         return await dashboard_page(
             request, principal, services, errors=field_errors(error, {"name"}), form={"name": name}
@@ -42,7 +41,7 @@ async def namespace_page(
 ) -> Response:
     try:
         ns = await services.namespaces.get(principal, namespace)
-        events = await run_in_threadpool(services.workloads.recent_events, principal, namespace)
+        events = await services.workloads.recent_events(principal, namespace)
         audit = await services.audit.list(principal, namespace=namespace, limit=20)
         context: dict[str, Any] = {
             "ns": ns,

@@ -39,8 +39,8 @@ async def tenants(
     status_code=204,
     responses=error_responses(401, 403, 404, 503),
 )
-def revoke(github_id: int, principal: CurrentPrincipal, services: ServicesDep) -> Response:
-    services.admin.revoke(principal, github_id)
+async def revoke(github_id: int, principal: CurrentPrincipal, services: ServicesDep) -> Response:
+    await services.admin.arevoke(principal, github_id)
     return Response(status_code=204)
 
 
@@ -50,6 +50,6 @@ def revoke(github_id: int, principal: CurrentPrincipal, services: ServicesDep) -
     status_code=204,
     responses=error_responses(401, 403, 404, 503),
 )
-def restore(github_id: int, principal: CurrentPrincipal, services: ServicesDep) -> Response:
-    services.admin.restore(principal, github_id)
+async def restore(github_id: int, principal: CurrentPrincipal, services: ServicesDep) -> Response:
+    await services.admin.arestore(principal, github_id)
     return Response(status_code=204)

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import logging
-from functools import partial
 from typing import Any
 
 import httpx
 from authlib.integrations.base_client import OAuthError
 from fastapi import APIRouter, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response
 
 from kuberth.exceptions import BadRequestError, ForbiddenError, KuberthError
@@ -81,18 +79,16 @@ async def callback(request: Request, services: ServicesDep) -> Response:
         log.info("sign-up refused for GitHub user %s (%d)", github_user.login, github_user.id)
         raise ForbiddenError(f"{github_user.login} may not sign up here")
     # Passing the rules again gives back what the rules took (not what an operator took).
-    await run_in_threadpool(services.review.readmit, github_user.id)
-    principal, namespace = await run_in_threadpool(services.users.sign_in, github_user)
+    await services.review.areadmit(github_user.id)
+    principal, namespace = await services.users.asign_in(github_user)
     target = safe_next(request.session.get("next"))
     request.session.clear()  # a fresh session: nothing from before sign-in carries over
     request.session["user_id"] = principal.github_id
     # Made now, not on first use: every later answer's cookie then carries the same token, so
     # concurrent requests cannot drop it from the client's cookie.
     csrf.session_token(request)
-    request.session[SESSION_KEY] = await run_in_threadpool(
-        partial(
-            services.users.start_session, principal, user_agent=request.headers.get("user-agent")
-        )
+    request.session[SESSION_KEY] = await services.users.astart_session(
+        principal, user_agent=request.headers.get("user-agent")
     )
     log.info("signed in %s (%d) with namespace %s", principal.login, principal.github_id, namespace)
     return RedirectResponse(target, status_code=302)
@@ -108,14 +104,14 @@ async def callback(request: Request, services: ServicesDep) -> Response:
     status_code=204,
     responses=error_responses(403),
 )
-def logout(request: Request, services: ServicesDep) -> Response:
+async def logout(request: Request, services: ServicesDep) -> Response:
     secret = request.session.get(SESSION_KEY)
     try:
-        services.users.from_session(request.session.get("user_id"), secret)
+        await services.users.afrom_session(request.session.get("user_id"), secret)
     except KuberthError:
         pass  # no live session: nothing another site could end, only a stale cookie to drop
     else:
         csrf.check_cookie_write(request, services.settings.public_url)
-    services.users.end_session(secret)
+    await services.users.aend_session(secret)
     request.session.clear()
     return Response(status_code=204)

@@ -6,7 +6,6 @@ from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
@@ -83,7 +82,7 @@ async def create_namespace(
     request: Request, principal: CurrentPrincipal, services: ServicesDep
 ) -> Namespace:
     body = await _create_body(request)
-    summary = await run_in_threadpool(services.namespaces.create, principal, body.name)
+    summary = await services.namespaces.acreate(principal, body.name)
     return Namespace.model_validate(summary)
 
 
