@@ -7,12 +7,14 @@ development stand-in work the same way.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import httpx
 from pydantic import BaseModel, ConfigDict, PositiveInt, StringConstraints, ValidationError
 
 from kuberth.exceptions import UnavailableError, UpstreamError
+
+if TYPE_CHECKING:  # imported at the first sign-in: httpx (its CLI's imports with it) and a
+    import httpx  # client's TLS context are start-up CPU that /readyz does not need
 
 #: GitHub asks every API client to send this media type.
 _HEADERS = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28"}
@@ -45,16 +47,29 @@ class GitHubApi:
     """Calls made with the signing-in user's access token, which is never stored."""
 
     def __init__(self, api_url: str, *, timeout: float = 10.0) -> None:
-        self._client = httpx.AsyncClient(
-            base_url=api_url.rstrip("/"), headers=_HEADERS, timeout=timeout
-        )
+        self._base_url = api_url.rstrip("/")
+        self._timeout = timeout
+        self._client: httpx.AsyncClient | None = None
+
+    def _http(self) -> httpx.AsyncClient:
+        """The client, made at the first sign-in rather than at start-up."""
+        if self._client is None:
+            import httpx
+
+            self._client = httpx.AsyncClient(
+                base_url=self._base_url, headers=_HEADERS, timeout=self._timeout
+            )
+        return self._client
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        if self._client is not None:
+            await self._client.aclose()
 
     async def _get(self, path: str, token: str) -> httpx.Response:
+        import httpx
+
         try:
-            return await self._client.get(path, headers={"Authorization": f"Bearer {token}"})
+            return await self._http().get(path, headers={"Authorization": f"Bearer {token}"})
         except httpx.HTTPError as error:
             raise UnavailableError(
                 f"GitHub is unreachable ({type(error).__name__})", retry_after=10
@@ -99,6 +114,8 @@ class GitHubMembership:
     """
 
     def __init__(self, api_url: str, token: str, *, timeout: float = 10.0) -> None:
+        import httpx
+
         self._client = httpx.Client(
             base_url=api_url.rstrip("/"),
             headers={**_HEADERS, "Authorization": f"Bearer {token}"},
@@ -110,6 +127,8 @@ class GitHubMembership:
         self._client.close()
 
     def _get(self, path: str) -> httpx.Response | None:
+        import httpx
+
         try:
             return self._client.get(path)
         except httpx.HTTPError:

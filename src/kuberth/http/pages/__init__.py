@@ -23,7 +23,7 @@ from kuberth.exceptions import ForbiddenError
 from kuberth.http.pages import account, admin, apps, auth, dashboard, namespaces, workloads
 from kuberth.http.pages.dependencies import NotSignedInError
 from kuberth.http.pages.forms import BadFormError
-from kuberth.http.pages.rendering import error_page, templates
+from kuberth.http.pages.rendering import STATIC_PATH, error_page, templates
 
 __all__ = ["install_pages", "router", "templates"]
 
@@ -46,7 +46,7 @@ async def _bad_form(request: Request, _: Exception) -> Response:
 
 def install_pages(app: FastAPI) -> None:
     """Add the pages, their static files, and the redirect to sign-in for signed-out visitors."""
-    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.mount(STATIC_PATH, StaticFiles(directory=STATIC), name="static")
     app.include_router(router)
     app.add_exception_handler(NotSignedInError, _not_signed_in)
     app.add_exception_handler(BadFormError, _bad_form)

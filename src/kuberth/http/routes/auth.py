@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import logging
+import ssl
+from functools import cache
 from typing import Any
 
-import httpx
-from authlib.integrations.base_client import OAuthError
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
@@ -21,17 +21,27 @@ router = APIRouter(route_class=BoundedJSONRoute, prefix="/auth", tags=["auth"])
 
 DEFAULT_NEXT = "/dashboard"
 
-#: authlib makes a new httpx client for every login and every callback, and httpx would load the
-#: CA bundle into a new SSL context for each: ~25 ms of CPU on the event loop, twice per sign-in,
-#: which was half of Kuberth's CPU per sign-up and what capped first sign-ins at ~6/s on 2 cores.
-#: One context, made once, serves them all (it is what httpx would make: same CAs, same env).
-_TLS = httpx.create_ssl_context()
+
+@cache
+def _tls() -> ssl.SSLContext:
+    """authlib makes a new httpx client for every login and every callback, and httpx would load
+    the CA bundle into a new SSL context for each: ~25 ms of CPU on the event loop, twice per
+    sign-in, which was half of Kuberth's CPU per sign-up and what capped first sign-ins at ~6/s on
+    2 cores. One context, made once, serves them all (it is what httpx would make: same CAs, same
+    env). Made at the first sign-in, when authlib and httpx are imported: start-up does not pay."""
+    import httpx
+
+    return httpx.create_ssl_context()
 
 
 def _github(request: Request) -> Any:
-    """The registered GitHub client (authlib's, untyped), its per-request clients sharing _TLS."""
-    github = request.app.state.oauth.github
-    github.client_kwargs.setdefault("verify", _TLS)
+    """The registered GitHub client (authlib's, untyped), its per-request clients sharing one
+    TLS context; the OAuth registry is made at the first sign-in (see ``create_app``)."""
+    state = request.app.state
+    if state.oauth is None:
+        state.oauth = state.make_oauth()
+    github = state.oauth.github
+    github.client_kwargs.setdefault("verify", _tls())
     return github
 
 
@@ -66,6 +76,8 @@ async def login(request: Request, services: ServicesDep, next: str | None = None
     responses=error_responses(400, 403, 503),
 )
 async def callback(request: Request, services: ServicesDep) -> Response:
+    from authlib.integrations.base_client import OAuthError
+
     try:
         token = await _github(request).authorize_access_token(request)
     except OAuthError as error:

@@ -100,24 +100,20 @@ async def atenant_page(
     One statement (the page joined to its namespaces, the count riding along), where it took
     three; only a page past the end asks again for the count.
     """
-    page = select(*_USER_ROW).order_by(User.id).offset(offset).limit(limit).subquery("page")
-    total = select(func.count()).select_from(User).scalar_subquery().label("total")
-    statement = (
-        select(*page.c, TenantNamespace.name.label("namespace"), total)
-        .select_from(page)
-        .outerjoin(TenantNamespace, TenantNamespace.owner_id == page.c.id)
-        .order_by(page.c.id, TenantNamespace.personal.desc(), TenantNamespace.name)
-    )
-    rows = (await connection.execute(statement)).all()
+    rows = (await connection.execute(_TENANT_PAGE, {"offset": offset, "limit": limit})).all()
     if not rows:
         return await _acount(connection, User), []
+    width = len(_USER_ROW)
     users: list[tuple[UserRow, list[str]]] = []
+    last = None
     for row in rows:
-        if not users or users[-1][0].id != row.id:
-            users.append((UserRow(*row[: len(_USER_ROW)]), []))
-        if row.namespace is not None:
-            users[-1][1].append(row.namespace)
-    return rows[0].total, users
+        if row[0] != last:
+            last = row[0]
+            names: list[str] = []
+            users.append((UserRow._make(row[:width]), names))
+        if row[width] is not None:
+            names.append(row[width])
+    return rows[0][width + 1], users
 
 
 async def _acount(connection: AsyncConnection, model: type[User] | type[TenantNamespace]) -> int:
@@ -157,6 +153,29 @@ _USER_ROW = (
     User.last_sign_in_at,
     User.revoked_at,
     User.revoked_reason,
+)
+
+
+#: :func:`atenant_page`'s statement, built once. The page is chosen on the primary key alone
+#: (the rows an OFFSET skips are index entries, not whole users), then joined to its users and
+#: their namespaces; the count of users rides along on every row.
+_PAGE_IDS = (
+    select(User.id)
+    .order_by(User.id)
+    .offset(bindparam("offset"))
+    .limit(bindparam("limit"))
+    .subquery("page")
+)
+_TENANT_PAGE = (
+    select(
+        *_USER_ROW,
+        TenantNamespace.name.label("namespace"),
+        select(func.count()).select_from(User).correlate(None).scalar_subquery().label("total"),
+    )
+    .select_from(_PAGE_IDS)
+    .join(User, User.id == _PAGE_IDS.c.id)
+    .outerjoin(TenantNamespace, TenantNamespace.owner_id == User.id)
+    .order_by(User.id, TenantNamespace.personal.desc(), TenantNamespace.name)
 )
 
 
