@@ -6,7 +6,6 @@ from __future__ import annotations
 import concurrent.futures
 import threading
 import time
-from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import get_args
 
@@ -14,7 +13,6 @@ import anyio
 import anyio.to_thread
 import pytest
 from fastapi.dependencies.models import Dependant
-from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
 from kuberth.exceptions import TooManyRequestsError
@@ -22,6 +20,7 @@ from kuberth.http.app import create_app
 from kuberth.http.dependencies import CurrentPrincipal
 from kuberth.http.fairness import LongWaits, RateLimiter
 from kuberth.settings import Settings
+from tests.app_routes import api_routes
 from tests.kubeconfigs import unreachable
 from tests.timing import scaled
 
@@ -184,16 +183,6 @@ def test_readyz_answers_503_when_a_check_hangs(tmp_path: Path) -> None:
     assert took < scaled(10)
 
 
-def _routes(routes: Iterable[object]) -> Iterator[APIRoute]:
-    """The app's routes, included routers walked into."""
-    for route in routes:
-        if isinstance(route, APIRoute):
-            yield route
-        included = getattr(route, "original_router", None)
-        if included is not None:
-            yield from _routes(included.routes)
-
-
 def _calls(dependant: Dependant) -> set[object]:
     """Every function in a route's tree of dependencies."""
     found: set[object] = set()
@@ -217,7 +206,7 @@ def test_every_api_route_is_rate_limited_and_no_page_is(tmp_path: Path) -> None:
         kubeconfig=unreachable(tmp_path / "kubeconfig"),
         database_url=f"sqlite:///{tmp_path}/kuberth.db",
     )
-    routes = list(_routes(create_app(settings).routes))
+    routes = list(api_routes(create_app(settings).routes))
     api = [route for route in routes if route.path.startswith("/api/v1")]
     pages = [route for route in routes if route.endpoint.__module__.startswith(PAGES)]
     assert len(api) > 40
