@@ -44,7 +44,7 @@ async def _aclose(services: Services) -> None:
 
 
 def test_a_removed_baseline_piece_comes_back_in_one_cheap_pass(
-    services: Services, admin_api: client.ApiClient, new_id: Callable[[], int]
+    services: Services, loop: asyncio.Runner, admin_api: client.ApiClient, new_id: Callable[[], int]
 ) -> None:
     _, namespace = services.users.sign_in(GitHubUser(new_id(), f"r{secrets.token_hex(3)}", None))
     networking = client.NetworkingV1Api(admin_api)
@@ -52,7 +52,7 @@ def test_a_removed_baseline_piece_comes_back_in_one_cheap_pass(
 
     api = services.kubernetes
     before = api.requests_sent
-    report = services.reconciler.reconcile()
+    report = loop.run(services.reconciler.areconcile())
     sent = api.requests_sent - before
 
     assert namespace in report.completed
@@ -79,7 +79,7 @@ def test_a_namespace_the_database_lost_is_recorded_for_its_owner(
     with services.database.session() as session:
         NamespaceStore(session).forget(extra)  # as if the request died before recording it
 
-    report = services.reconciler.reconcile()
+    report = loop.run(services.reconciler.areconcile())
 
     assert extra in report.recorded
     assert [ns.name for ns in services.namespaces.list(principal)[1]] == [personal, extra]
@@ -98,7 +98,7 @@ def test_a_namespace_deleted_behind_kuberths_back_is_forgotten(
     core.delete_namespace(personal)
     wait_deleted(core.read_namespace, core.list_namespace, extra)  # deleted is not gone yet
 
-    report = services.reconciler.reconcile()
+    report = loop.run(services.reconciler.areconcile())
 
     assert extra in report.forgotten
     assert personal not in report.forgotten  # the owner's next sign-in makes it again
@@ -143,7 +143,7 @@ def test_a_revoked_owner_stays_revoked_through_every_pass(
         loop.run(services.admin.arevoke(operator, tenant_id))
         assert not has_access()
         networking.delete_namespaced_network_policy(BASELINE_NAME, namespace)
-        report = services.reconciler.reconcile()
+        report = loop.run(services.reconciler.areconcile())
         assert namespace in report.completed  # the missing NetworkPolicy...
         assert networking.read_namespaced_network_policy(BASELINE_NAME, namespace)
         assert not has_access()  # ...but not the access
@@ -152,7 +152,7 @@ def test_a_revoked_owner_stays_revoked_through_every_pass(
         assert has_access()
         apps = client.AppsV1Api(admin_api)
         apps.create_namespaced_deployment(namespace, _deployment("web", replicas=2))
-        report = services.reconciler.reconcile()
+        report = loop.run(services.reconciler.areconcile())
         assert namespace in report.withheld
         assert not has_access()
         stopped = apps.read_namespaced_deployment("web", namespace)
@@ -162,7 +162,7 @@ def test_a_revoked_owner_stays_revoked_through_every_pass(
         loop.run(services.admin.arestore(operator, tenant_id))
         assert has_access()
         assert apps.read_namespaced_deployment("web", namespace).spec.replicas == 2
-        report = services.reconciler.reconcile()
+        report = loop.run(services.reconciler.areconcile())
         assert namespace not in report.withheld
         assert has_access()
     finally:
