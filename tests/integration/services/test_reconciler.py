@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import threading
+import time
 from collections.abc import Callable, Iterator
 
 import pytest
 from kubernetes import client
+from prometheus_client import REGISTRY
 
 from kuberth.http.services import Services, build_services
 from kuberth.services.builders.tenant import BASELINE_NAME
@@ -15,6 +18,7 @@ from kuberth.services.suspension import REPLICAS_BEFORE_REVOKE
 from kuberth.settings import Settings
 from kuberth.storage.database.users import NamespaceStore
 from kuberth.storage.github import GitHubUser
+from tests.integration.slowing import DELAY, ticks_while
 from tests.integration.watching import wait_deleted
 
 
@@ -171,6 +175,46 @@ def test_a_revoked_owner_stays_revoked_through_every_pass(
         loop.run(_aclose(services))
 
 
+@pytest.mark.anyio
+async def test_a_pass_leaves_the_event_loop_free_while_kubernetes_answers(
+    slow_services: Services, admin_api: client.ApiClient, new_id: Callable[[], int]
+) -> None:
+    """Five lists, then an apply per missing piece, each answered DELAY late: the loop's other
+    work runs meanwhile."""
+    _, namespace = await slow_services.users.asign_in(
+        GitHubUser(new_id(), f"r{secrets.token_hex(3)}", None)
+    )
+    client.NetworkingV1Api(admin_api).delete_namespaced_network_policy(BASELINE_NAME, namespace)
+    started = time.monotonic()
+
+    report, ticks = await ticks_while(slow_services.reconciler.areconcile())
+
+    took = time.monotonic() - started
+    assert namespace in report.completed
+    assert took >= 9 * DELAY  # five lists and four applies at least
+    assert ticks >= 30, (ticks, took)  # ~took / 0.01 on an idle machine; none had it held the loop
+
+
+@pytest.mark.anyio
+async def test_a_cancelled_run_stops_its_pass_at_the_next_namespace(
+    slow_services: Services, new_id: Callable[[], int]
+) -> None:
+    """Cancelled while the pass lists (leadership lost), ``run`` sets ``stop``, waits for the
+    pass to stop before its first namespace, and ends cancelled; the pass counts as stopped."""
+    await slow_services.users.asign_in(GitHubUser(new_id(), f"r{secrets.token_hex(3)}", None))
+    before = _stopped_passes()
+    stop = threading.Event()
+    running = asyncio.create_task(slow_services.reconciler.run(stop, interval=3600))
+    await asyncio.sleep(2 * DELAY)  # in the first of the five lists
+
+    running.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await running
+
+    assert stop.is_set()
+    assert _stopped_passes() == before + 1
+
+
 def _deployment(name: str, *, replicas: int) -> dict[str, object]:
     labels = {"app": name}
     return {
@@ -186,3 +230,7 @@ def _deployment(name: str, *, replicas: int) -> dict[str, object]:
             },
         },
     }
+
+
+def _stopped_passes() -> float:
+    return REGISTRY.get_sample_value("kuberth_reconcile_passes_total", {"result": "stopped"}) or 0.0
