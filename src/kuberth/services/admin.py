@@ -137,8 +137,8 @@ class AdminService:
         apps (scaled to zero as the tenant, whom only Kuberth can act as and who is refused by
         now), then the tenant RoleBinding. A failure leaves the RoleBinding, so a rerun (or the
         reconciler) can still stop the apps; a namespace without it was done before. (The
-        reconcile pass's and the sign-up sweep's, in their thread; :meth:`awithdraw` is the event
-        loop's.)
+        sign-up sweep's, in its thread; :meth:`awithdraw` is the event loop's, the reconcile
+        pass's among them.)
         """
         account = tenant.kubectl_service_account_name(github_id)
         self._role_bindings.delete(account, namespace=namespace)

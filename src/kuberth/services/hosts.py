@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from kuberth.exceptions import ConflictError
 from kuberth.services import summaries
+from kuberth.services.copies import require_synced
 from kuberth.storage.database import hosts as host_rows
 from kuberth.storage.database.engine import AsyncSessions
 from kuberth.storage.database.hosts import HostStore
@@ -213,24 +214,41 @@ class HostClaims:
         items = found.get("items") or []
         return ingress_hosts(items[0]) if items else ()
 
-    def release_orphans(self, *, older_than: datetime.timedelta) -> int:
+    async def _astored_hosts(self, namespace: str, name: str) -> Hosts:
+        """:meth:`_stored_hosts` on the event loop."""
+        found = await self._ingresses.alist(
+            namespace=namespace, field_selector=f"metadata.name={name}"
+        )
+        items = found.get("items") or []
+        return ingress_hosts(items[0]) if items else ()
+
+    async def arelease_orphans(self, *, older_than: datetime.timedelta) -> int:
         """Release claims of Ingresses that do not exist (a namespace deleted with its Ingresses,
-        a kubectl write refused after the webhook claimed its hosts); returns how many.
+        a kubectl write refused after the webhook claimed its hosts); returns how many. On the
+        event loop: the reconcile pass's step.
 
         Only claims older than ``older_than`` go: a younger one may belong to a write in flight.
+        The claims are read in one transaction and the orphans released in another, none held
+        open while Kubernetes is asked: a release deletes a claim only if the same Ingress still
+        holds it, so a claim made in between is kept.
         """
-        self._index.require_synced(self._index_wait)
+        await require_synced(self._index, self._index_wait)
         cutoff = datetime.datetime.now(datetime.UTC) - older_than
-        released = 0
-        with self._sessions() as session:
-            store = HostStore(session)
-            for row in store.older_than(cutoff):
-                if (row.namespace, row.ingress) in self._index.holders(row.host):
-                    continue
-                if row.host in self._stored_hosts(row.namespace, row.ingress):
-                    continue  # the index lags a creation: the Ingress is there
-                store.release_one(row.host, namespace=row.namespace, ingress=row.ingress)
-                released += 1
-        if released:
-            log.info("released %d host claims of Ingresses that no longer exist", released)
-        return released
+        async with self._asessions() as session:
+            rows = await host_rows.aolder_than(session, cutoff)
+        orphans = []
+        for row in rows:
+            if (row.namespace, row.ingress) in self._index.holders(row.host):
+                continue
+            if row.host in await self._astored_hosts(row.namespace, row.ingress):
+                continue  # the index lags a creation: the Ingress is there
+            orphans.append(row)
+        if not orphans:
+            return 0
+        async with self._asessions() as session:
+            for row in orphans:
+                await host_rows.arelease_one(
+                    session, row.host, namespace=row.namespace, ingress=row.ingress
+                )
+        log.info("released %d host claims of Ingresses that no longer exist", len(orphans))
+        return len(orphans)

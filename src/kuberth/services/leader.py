@@ -354,8 +354,8 @@ class LeaderElector:
 
 
 async def _wind_down(work: asyncio.Task[None], lost: threading.Event, *, within: float) -> None:
-    """Ask the work to end (``lost`` for what runs in a thread, a cancel for the task) and wait up
-    to ``within`` seconds for it."""
+    """Ask the work to end (``lost``, which a reconcile pass checks between namespaces; a cancel
+    for the task) and wait up to ``within`` seconds for it."""
     lost.set()
     work.cancel()
     await asyncio.wait({work}, timeout=within)

@@ -121,12 +121,14 @@ class Provisioner:
             for manifest in self._baseline_manifests(name, github_id=github_id, access=access)
         }
 
-    async def aapply_baseline(self, name: str, *, github_id: int) -> dict[str, JSON]:
-        """:meth:`apply_baseline` (with access) on the event loop: one apply after the other, so
-        the RoleBinding still comes last."""
+    async def aapply_baseline(
+        self, name: str, *, github_id: int, access: bool = True
+    ) -> dict[str, JSON]:
+        """:meth:`apply_baseline` on the event loop: one apply after the other, so the RoleBinding
+        still comes last."""
         return {
             manifest["kind"]: await self._baseline[manifest["kind"]].aapply(manifest)
-            for manifest in self._baseline_manifests(name, github_id=github_id, access=True)
+            for manifest in self._baseline_manifests(name, github_id=github_id, access=access)
         }
 
     def _baseline_manifests(self, name: str, *, github_id: int, access: bool) -> list[JSON]:

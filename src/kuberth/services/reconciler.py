@@ -19,9 +19,9 @@ import datetime
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
-from contextlib import AbstractContextManager
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from prometheus_client import Counter, Gauge, Histogram
 from sqlalchemy.orm import Session
@@ -30,7 +30,8 @@ from kuberth.exceptions import KuberthError
 from kuberth.services.builders.tenant import BASELINE_NAME, MANAGED_BY, OWNER_ID, PERSONAL
 from kuberth.services.hosts import HostClaims
 from kuberth.services.provisioning import ACCESS_KIND, Provisioner
-from kuberth.storage.database.users import NamespaceStore, UserStore
+from kuberth.storage.database.engine import AsyncSessions
+from kuberth.storage.database.users import NamespaceStore, UserStore, aforget
 from kuberth.storage.kubernetes.namespaces import NamespaceStorage
 from kuberth.storage.kubernetes.resources import ResourceStorage
 
@@ -81,37 +82,47 @@ class ReconcileReport:
     stopped: bool = False  # cut short (shutdown, or leadership lost); the next pass goes on
 
 
+class Stop(Protocol):
+    """What a pass checks between namespaces: a ``threading.Event`` or an ``asyncio.Event``."""
+
+    def is_set(self) -> bool: ...
+
+
 class Reconciler:
     def __init__(
         self,
         *,
-        sessions: Callable[[], AbstractContextManager[Session]],
+        asessions: AsyncSessions,
         namespaces: NamespaceStorage,
         baseline_storage: Mapping[str, ResourceStorage],
         provisioner: Provisioner,
         hosts: HostClaims | None = None,
         orphan_grace: datetime.timedelta = ORPHAN_GRACE,
-        withdraw: Callable[..., None] | None = None,
+        withdraw: Callable[..., Awaitable[None]] | None = None,
         sweep: Callable[[threading.Event], object] | None = None,
         sweep_interval: float = 300.0,
     ) -> None:
-        self._sessions = sessions
+        self._asessions = asessions
         self._namespaces = namespaces
         self._baseline = baseline_storage
         self._provisioner = provisioner
         self._hosts = hosts
         self._orphan_grace = orphan_grace
-        #: Takes a revoked owner's access and apps away in a namespace (AdminService.withdraw);
+        #: Takes a revoked owner's access and apps away in a namespace (AdminService.awithdraw);
         #: without it, just the access.
         self._withdraw = withdraw
         #: A separate step run by the same leader after each pass and every ``sweep_interval``
-        #: seconds in between: the sign-up rules' re-check (SignupReview.run_sweep).
+        #: seconds in between: the sign-up rules' re-check (SignupReview.run_sweep, synchronous:
+        #: in a worker thread).
         self._sweep = sweep
         self._sweep_interval = sweep_interval
 
-    def reconcile(self, *, stop: threading.Event | None = None) -> ReconcileReport:
-        """One pass over every Kuberth namespace; ``stop`` ends it early, between namespaces, so a
-        replica shutting down hands its Lease over without finishing a long pass.
+    async def areconcile(self, *, stop: Stop | None = None) -> ReconcileReport:
+        """One pass over every Kuberth namespace, on the event loop; ``stop`` ends it early,
+        between namespaces, so a replica shutting down hands its Lease over without finishing a
+        long pass: a namespace's steps are never cut half-way by it. (:meth:`run` turns a cancel
+        into ``stop``; a pass cancelled directly ends where it waits, its namespace finished by
+        the next pass, every step being idempotent.)
 
         Raises:
             KuberthError: the cluster or the database could not be read (nothing was changed).
@@ -119,19 +130,16 @@ class Reconciler:
         report = ReconcileReport()
         # Records are read before the cluster: a record written after this read belongs to a
         # namespace made after it too, so a namespace missing from the list below is truly gone.
-        with self._sessions() as session:
-            records = {
-                row.name: (row.owner_id, row.personal) for row in NamespaceStore(session).all()
-            }
-            revoked = UserStore(session).revoked_ids()
+        async with self._asessions() as session:
+            records, revoked = await session.run_sync(_records_and_revoked)
         live = {
             ns["metadata"]["name"]: ns
-            for ns in self._namespaces.list_all(label_selector=MANAGED, metadata_only=True)
+            async for ns in self._namespaces.alist_all(label_selector=MANAGED, metadata_only=True)
         }
         has = {
             kind: {
                 item["metadata"]["namespace"]
-                for item in storage.list_all(label_selector=MANAGED, metadata_only=True)
+                async for item in storage.alist_all(label_selector=MANAGED, metadata_only=True)
                 if item["metadata"]["name"] == BASELINE_NAME
             }
             for kind, storage in self._baseline.items()
@@ -142,28 +150,31 @@ class Reconciler:
                 report.stopped = True
                 return report
             try:
-                self._converge(name, namespace, records.get(name), has, revoked, report)
+                await self._converge(name, namespace, records.get(name), has, revoked, report)
             except KuberthError as error:
                 report.failed[name] = error.message
         for name, (_, personal) in records.items():
             # A personal record stays: the owner's next sign-in makes the namespace again.
             if name not in live and not personal:
-                self._forget(name)
+                async with self._asessions() as session:
+                    await aforget(session, name)
                 report.forgotten.append(name)
-        self._release_orphan_hosts(report)
+        await self._release_orphan_hosts(report)
         return report
 
-    def _release_orphan_hosts(self, report: ReconcileReport) -> None:
+    async def _release_orphan_hosts(self, report: ReconcileReport) -> None:
         """A separate step: host claims of Ingresses that are gone (a deleted namespace's, a
         delete the webhook missed while Kuberth was down) are released."""
         if self._hosts is None:
             return
         try:
-            report.released_hosts = self._hosts.release_orphans(older_than=self._orphan_grace)
+            report.released_hosts = await self._hosts.arelease_orphans(
+                older_than=self._orphan_grace
+            )
         except KuberthError as error:
             report.failed["(ingress host claims)"] = error.message
 
-    def _converge(
+    async def _converge(
         self,
         name: str,
         namespace: dict[str, object],
@@ -188,64 +199,50 @@ class Reconciler:
         access = github_id not in revoked
         needed = {kind: names for kind, names in has.items() if access or kind != ACCESS_KIND}
         if any(name not in namespaces for namespaces in needed.values()):
-            self._provisioner.apply_baseline(name, github_id=github_id, access=access)
+            await self._provisioner.aapply_baseline(name, github_id=github_id, access=access)
             report.completed.append(name)
         if not access and name in has.get(ACCESS_KIND, set()):
             # Apps first (as the tenant, while the RoleBinding still lets Kuberth act for them).
             if self._withdraw is not None:
-                self._withdraw(name, github_id=github_id)
+                await self._withdraw(name, github_id=github_id)
             else:
-                self._baseline[ACCESS_KIND].delete(BASELINE_NAME, namespace=name)
+                await self._baseline[ACCESS_KIND].adelete(BASELINE_NAME, namespace=name)
             report.withheld.append(name)
-        if record is None and self._record(
-            name, github_id, personal=labels.get(PERSONAL) == "true"
-        ):
-            report.recorded.append(name)
-
-    def _record(self, name: str, github_id: int, *, personal: bool) -> bool:
-        """Record a namespace made by a request that died before writing it down.
-
-        Only for owners who have signed in before: a first sign-up cut short is completed by the
-        owner's next sign-in, which adopts the namespace by its owner label.
-        """
-        with self._sessions() as session:
-            if UserStore(session).get(github_id) is None:
-                return False
-            store = NamespaceStore(session)
-            if personal and store.personal(github_id) is not None:
-                return False  # a second personal namespace: leave it to the operator
-            store.record(name=name, owner_id=github_id, personal=personal)
-            return True
-
-    def _forget(self, name: str) -> None:
-        with self._sessions() as session:
-            NamespaceStore(session).forget(name)
+        if record is None:
+            async with self._asessions() as session:
+                recorded = await session.run_sync(
+                    _record, name, github_id, labels.get(PERSONAL) == "true"
+                )
+            if recorded:
+                report.recorded.append(name)
 
     async def run(self, stop: threading.Event, *, interval: float) -> None:
         """Reconcile now and then every ``interval`` seconds until ``stop`` is set or the task is
         cancelled (leadership lost, shutdown); the sweep step runs after each pass and every
         ``sweep_interval`` seconds in between.
 
-        Each pass and each sweep is synchronous code (the database and Kubernetes in turn) and
-        runs in a worker thread: one at a time, for the one leading replica, never a request's. A
-        cancel sets ``stop`` so that it ends at its next namespace, and waits for it.
+        Each pass runs on the event loop (the database and Kubernetes through their async
+        clients); cancelled, it is told to stop and awaited: it ends at its next namespace, as
+        the worker thread it replaces did, so no namespace is left half-way by a cancel and the
+        pass is counted as stopped. The sweep is synchronous code (GitHub's membership calls)
+        and runs in a worker thread, ended the same way through ``stop``.
         """
         next_pass = time.monotonic()
         while not stop.is_set():
             if time.monotonic() >= next_pass:
-                await _in_thread(self._pass, stop)
+                await _to_the_end(self._pass(stop), stop)
                 next_pass = time.monotonic() + interval
             if self._sweep is not None and not stop.is_set():
-                await _in_thread(self._sweep, stop)
+                await _to_the_end(asyncio.to_thread(self._sweep, stop), stop)
             wait = next_pass - time.monotonic()
             if self._sweep is not None:
                 wait = min(wait, self._sweep_interval)
             await asyncio.sleep(max(wait, 0.0))
 
-    def _pass(self, stop: threading.Event) -> None:
+    async def _pass(self, stop: Stop) -> None:
         started = time.monotonic()
         try:
-            report = self.reconcile(stop=stop)
+            report = await self.areconcile(stop=stop)
         except KuberthError as error:
             PASSES.labels(result="error").inc()
             log.warning("reconcile failed, retrying in the next pass: %s", error.message)
@@ -264,10 +261,35 @@ class Reconciler:
             log.warning("could not reconcile namespace %s: %s", name, why)
 
 
-async def _in_thread(work: Callable[[threading.Event], object], stop: threading.Event) -> None:
-    """``work(stop)`` in a worker thread. Cancelled, it sets ``stop`` and waits for the thread to
-    end (no pass goes on behind a new leader's back, or after the clients it uses are closed)."""
-    running = asyncio.ensure_future(asyncio.to_thread(work, stop))
+def _records_and_revoked(session: Session) -> tuple[dict[str, tuple[int, bool]], set[int]]:
+    """Every namespace's owner and whether it is personal, and the revoked owners (in an async
+    session)."""
+    records = {row.name: (row.owner_id, row.personal) for row in NamespaceStore(session).all()}
+    return records, UserStore(session).revoked_ids()
+
+
+def _record(session: Session, name: str, github_id: int, personal: bool) -> bool:
+    """Record a namespace made by a request that died before writing it down (in an async
+    session).
+
+    Only for owners who have signed in before: a first sign-up cut short is completed by the
+    owner's next sign-in, which adopts the namespace by its owner label.
+    """
+    if UserStore(session).get(github_id) is None:
+        return False
+    store = NamespaceStore(session)
+    if personal and store.personal(github_id) is not None:
+        return False  # a second personal namespace: leave it to the operator
+    store.record(name=name, owner_id=github_id, personal=personal)
+    return True
+
+
+async def _to_the_end(work: Awaitable[object], stop: threading.Event) -> None:
+    """Await ``work`` (a pass, or a sweep in its thread). Cancelled, it sets ``stop`` and waits
+    for the work to end at its next namespace (or user): no pass goes on behind a new leader's
+    back, or after the clients it uses are closed, and none is cut half-way through a
+    namespace."""
+    running = asyncio.ensure_future(work)
     try:
         await asyncio.shield(running)
     except asyncio.CancelledError:

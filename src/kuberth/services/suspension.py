@@ -49,7 +49,7 @@ class AppSuspension:
         """Scale every running Deployment in ``namespace`` to zero, remembering its count; returns
         the ones stopped now. One already stopped by a revoke keeps the count it remembers (a second
         revoke must not overwrite it with 0); one at zero without the annotation stays so. (The
-        reconcile pass's, in its thread; :meth:`astop` is the event loop's.)
+        sign-up sweep's, in its thread; :meth:`astop` is the event loop's.)
 
         Raises:
             KubernetesForbiddenError: the tenant has no access here any more (its RoleBinding

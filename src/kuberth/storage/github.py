@@ -107,7 +107,7 @@ class GitHubApi:
 class GitHubMembership:
     """Org and team membership asked with the operator's token (``read:org``), not the user's,
     which Kuberth does not keep: the sign-up rules' re-checks after sign-in. Synchronous: it is
-    asked from worker threads (a request whose verdict went stale, the reconciler).
+    asked from worker threads (a request whose verdict went stale, the leader's sign-up sweep).
 
     Each answer is True (a member), False (GitHub said not), or None (no answer to trust: GitHub
     unreachable or failing, the token refused or rate-limited, or unable to see the members).

@@ -7,10 +7,11 @@ checks its own outcome and a failure names the step.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +22,8 @@ from kuberth.devtools.github import StandInServer
 from kuberth.http.services import Services
 from kuberth.services.builders.tenant import BASELINE_NAME, OWNER_ID
 from kuberth.services.leader import RECONCILER_LEASE
-from kuberth.services.reconciler import Reconciler
+from kuberth.services.reconciler import Reconciler, ReconcileReport
+from kuberth.storage.database.engine import Database
 from kuberth.storage.kubernetes.api import JSON, METADATA_ONLY
 from kuberth.storage.kubernetes.namespaces import NamespaceStorage
 from kuberth.storage.kubernetes.resources import BASELINE_STORAGE, ResourceStorage
@@ -107,10 +109,10 @@ class _OwnNamespaces(NamespaceStorage):
         super().__init__(inner._api)
         self._owners = ",".join(map(str, owners))
 
-    def list_all(
+    def alist_all(
         self, *, label_selector: str, page_size: int = 500, metadata_only: bool = False
-    ) -> Iterator[JSON]:
-        return super().list_all(
+    ) -> AsyncIterator[JSON]:
+        return super().alist_all(
             label_selector=f"{label_selector},{OWNER_ID} in ({self._owners})",
             page_size=page_size,
             metadata_only=metadata_only,
@@ -126,17 +128,18 @@ class _InNamespace(ResourceStorage):
         self.kind = inner.kind
         self._namespace = namespace
 
-    def list_all(
+    async def alist_all(
         self, *, label_selector: str, page_size: int = 500, metadata_only: bool = False
-    ) -> Iterator[JSON]:
+    ) -> AsyncIterator[JSON]:
         query = {
             "labelSelector": label_selector,
             "fieldSelector": f"metadata.namespace={self._namespace}",
         }
-        page = self._api.request(
+        page = await self._api.arequest(
             "GET", self.kind.path(), query=query, accept=METADATA_ONLY if metadata_only else None
         )
-        return iter(page.get("items") or [])
+        for item in page.get("items") or []:
+            yield item
 
 
 def run(scenario: Scenario) -> None:
@@ -327,8 +330,10 @@ def _run(s: Scenario, tenant: httpx.Client, operator: httpx.Client, again: httpx
 
     with s.step("reconcile: complete a baseline that lost a piece"):
         client.CoreV1Api(s.admin_api).delete_namespaced_limit_range(BASELINE_NAME, ns)
+        # A pool of its own for this thread's event loop (the app's belongs to the server's).
+        database = Database(services.database.engine)
         reconciler = Reconciler(
-            sessions=services.database.session,
+            asessions=database.asession,
             namespaces=_OwnNamespaces(services.provisioner._namespaces, [tenant_id]),
             baseline_storage={
                 kind: _InNamespace(storage(services.kubernetes), ns)
@@ -336,7 +341,7 @@ def _run(s: Scenario, tenant: httpx.Client, operator: httpx.Client, again: httpx
             },
             provisioner=services.provisioner,
         )
-        report = reconciler.reconcile()
+        report = asyncio.run(_reconcile_once(reconciler, services, database))
         assert report.completed == [ns], report
         assert not report.failed, report
 
@@ -344,3 +349,14 @@ def _run(s: Scenario, tenant: httpx.Client, operator: httpx.Client, again: httpx
         for informer in services.informers:
             assert informer.synced, informer
             assert informer.lists == 1, f"{informer._kind.plural} listed {informer.lists} times"
+
+
+async def _reconcile_once(
+    reconciler: Reconciler, services: Services, database: Database
+) -> ReconcileReport:
+    """One pass on this thread's loop; the async pools it opened are closed on it."""
+    try:
+        return await reconciler.areconcile()
+    finally:
+        await services.kubernetes.aclose()
+        await database.async_engine.dispose()

@@ -7,6 +7,7 @@ another tenant's host.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime
 import secrets
@@ -22,8 +23,9 @@ from sqlalchemy import create_engine, insert, select, update
 
 from kuberth.cluster.plane import free_port
 from kuberth.devtools.github import StandInServer
-from kuberth.http.services import build_services
+from kuberth.http.services import Services, build_services
 from kuberth.services.builders.admission import HOST_WEBHOOK
+from kuberth.services.reconciler import ReconcileReport
 from kuberth.settings import Settings
 from kuberth.storage.database.models import IngressHost
 from tests.integration.conftest import Tenant
@@ -319,7 +321,7 @@ def test_claims_of_ingresses_that_are_gone_are_released_by_the_reconciler(
 
     services = build_services(kuberth_settings(kuberth_namespace=namespace))
     try:
-        report = services.reconciler.reconcile()
+        report = asyncio.run(_reconcile_once(services))
     finally:
         for informer in services.informers:
             informer.stop()
@@ -330,3 +332,12 @@ def test_claims_of_ingresses_that_are_gone_are_released_by_the_reconciler(
     assert gone not in claims
     assert claims[kept] == (alice.namespace, "kept")
     assert claims[young] == (alice.namespace, "young")
+
+
+async def _reconcile_once(services: Services) -> ReconcileReport:
+    """One reconcile pass on a loop of its own, whose async pools it closes."""
+    try:
+        return await services.reconciler.areconcile()
+    finally:
+        await services.kubernetes.aclose()
+        await services.database.adispose()

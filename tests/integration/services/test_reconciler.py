@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import threading
+import time
 from collections.abc import Callable, Iterator
 
 import pytest
 from kubernetes import client
+from prometheus_client import REGISTRY
 
 from kuberth.http.services import Services, build_services
 from kuberth.services.builders.tenant import BASELINE_NAME
@@ -15,6 +18,7 @@ from kuberth.services.suspension import REPLICAS_BEFORE_REVOKE
 from kuberth.settings import Settings
 from kuberth.storage.database.users import NamespaceStore
 from kuberth.storage.github import GitHubUser
+from tests.integration.slowing import DELAY, ticks_while
 from tests.integration.watching import wait_deleted
 
 
@@ -44,7 +48,7 @@ async def _aclose(services: Services) -> None:
 
 
 def test_a_removed_baseline_piece_comes_back_in_one_cheap_pass(
-    services: Services, admin_api: client.ApiClient, new_id: Callable[[], int]
+    services: Services, loop: asyncio.Runner, admin_api: client.ApiClient, new_id: Callable[[], int]
 ) -> None:
     _, namespace = services.users.sign_in(GitHubUser(new_id(), f"r{secrets.token_hex(3)}", None))
     networking = client.NetworkingV1Api(admin_api)
@@ -52,7 +56,7 @@ def test_a_removed_baseline_piece_comes_back_in_one_cheap_pass(
 
     api = services.kubernetes
     before = api.requests_sent
-    report = services.reconciler.reconcile()
+    report = loop.run(services.reconciler.areconcile())
     sent = api.requests_sent - before
 
     assert namespace in report.completed
@@ -79,7 +83,7 @@ def test_a_namespace_the_database_lost_is_recorded_for_its_owner(
     with services.database.session() as session:
         NamespaceStore(session).forget(extra)  # as if the request died before recording it
 
-    report = services.reconciler.reconcile()
+    report = loop.run(services.reconciler.areconcile())
 
     assert extra in report.recorded
     assert [ns.name for ns in services.namespaces.list(principal)[1]] == [personal, extra]
@@ -98,7 +102,7 @@ def test_a_namespace_deleted_behind_kuberths_back_is_forgotten(
     core.delete_namespace(personal)
     wait_deleted(core.read_namespace, core.list_namespace, extra)  # deleted is not gone yet
 
-    report = services.reconciler.reconcile()
+    report = loop.run(services.reconciler.areconcile())
 
     assert extra in report.forgotten
     assert personal not in report.forgotten  # the owner's next sign-in makes it again
@@ -143,7 +147,7 @@ def test_a_revoked_owner_stays_revoked_through_every_pass(
         loop.run(services.admin.arevoke(operator, tenant_id))
         assert not has_access()
         networking.delete_namespaced_network_policy(BASELINE_NAME, namespace)
-        report = services.reconciler.reconcile()
+        report = loop.run(services.reconciler.areconcile())
         assert namespace in report.completed  # the missing NetworkPolicy...
         assert networking.read_namespaced_network_policy(BASELINE_NAME, namespace)
         assert not has_access()  # ...but not the access
@@ -152,7 +156,7 @@ def test_a_revoked_owner_stays_revoked_through_every_pass(
         assert has_access()
         apps = client.AppsV1Api(admin_api)
         apps.create_namespaced_deployment(namespace, _deployment("web", replicas=2))
-        report = services.reconciler.reconcile()
+        report = loop.run(services.reconciler.areconcile())
         assert namespace in report.withheld
         assert not has_access()
         stopped = apps.read_namespaced_deployment("web", namespace)
@@ -162,13 +166,53 @@ def test_a_revoked_owner_stays_revoked_through_every_pass(
         loop.run(services.admin.arestore(operator, tenant_id))
         assert has_access()
         assert apps.read_namespaced_deployment("web", namespace).spec.replicas == 2
-        report = services.reconciler.reconcile()
+        report = loop.run(services.reconciler.areconcile())
         assert namespace not in report.withheld
         assert has_access()
     finally:
         services.kubernetes.close()
         services.database.engine.dispose()
         loop.run(_aclose(services))
+
+
+@pytest.mark.anyio
+async def test_a_pass_leaves_the_event_loop_free_while_kubernetes_answers(
+    slow_services: Services, admin_api: client.ApiClient, new_id: Callable[[], int]
+) -> None:
+    """Five lists, then an apply per missing piece, each answered DELAY late: the loop's other
+    work runs meanwhile."""
+    _, namespace = await slow_services.users.asign_in(
+        GitHubUser(new_id(), f"r{secrets.token_hex(3)}", None)
+    )
+    client.NetworkingV1Api(admin_api).delete_namespaced_network_policy(BASELINE_NAME, namespace)
+    started = time.monotonic()
+
+    report, ticks = await ticks_while(slow_services.reconciler.areconcile())
+
+    took = time.monotonic() - started
+    assert namespace in report.completed
+    assert took >= 9 * DELAY  # five lists and four applies at least
+    assert ticks >= 30, (ticks, took)  # ~took / 0.01 on an idle machine; none had it held the loop
+
+
+@pytest.mark.anyio
+async def test_a_cancelled_run_stops_its_pass_at_the_next_namespace(
+    slow_services: Services, new_id: Callable[[], int]
+) -> None:
+    """Cancelled while the pass lists (leadership lost), ``run`` sets ``stop``, waits for the
+    pass to stop before its first namespace, and ends cancelled; the pass counts as stopped."""
+    await slow_services.users.asign_in(GitHubUser(new_id(), f"r{secrets.token_hex(3)}", None))
+    before = _stopped_passes()
+    stop = threading.Event()
+    running = asyncio.create_task(slow_services.reconciler.run(stop, interval=3600))
+    await asyncio.sleep(2 * DELAY)  # in the first of the five lists
+
+    running.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await running
+
+    assert stop.is_set()
+    assert _stopped_passes() == before + 1
 
 
 def _deployment(name: str, *, replicas: int) -> dict[str, object]:
@@ -186,3 +230,7 @@ def _deployment(name: str, *, replicas: int) -> dict[str, object]:
             },
         },
     }
+
+
+def _stopped_passes() -> float:
+    return REGISTRY.get_sample_value("kuberth_reconcile_passes_total", {"result": "stopped"}) or 0.0

@@ -78,6 +78,22 @@ async def arelease(
     await session.execute(_release(namespace=namespace, ingress=ingress, keep=keep))
 
 
+async def aolder_than(session: AsyncSession, cutoff: datetime.datetime) -> list[IngressHost]:
+    """Every claim made before ``cutoff``."""
+    return list(await session.scalars(select(IngressHost).where(IngressHost.created_at < cutoff)))
+
+
+async def arelease_one(session: AsyncSession, host: str, *, namespace: str, ingress: str) -> None:
+    """Release one host if this Ingress still holds it (another may have claimed it since)."""
+    await session.execute(
+        delete(IngressHost).where(
+            IngressHost.host == host,
+            IngressHost.namespace == namespace,
+            IngressHost.ingress == ingress,
+        )
+    )
+
+
 class HostStore:
     def __init__(self, session: Session) -> None:
         self._session = session
@@ -99,18 +115,3 @@ class HostStore:
     def release(self, *, namespace: str, ingress: str, keep: Collection[str] = ()) -> None:
         """Release this Ingress's hosts, except ``keep``."""
         self._session.execute(_release(namespace=namespace, ingress=ingress, keep=keep))
-
-    def older_than(self, cutoff: datetime.datetime) -> list[IngressHost]:
-        return list(
-            self._session.scalars(select(IngressHost).where(IngressHost.created_at < cutoff))
-        )
-
-    def release_one(self, host: str, *, namespace: str, ingress: str) -> None:
-        """Release one host if this Ingress still holds it (another may have claimed it since)."""
-        self._session.execute(
-            delete(IngressHost).where(
-                IngressHost.host == host,
-                IngressHost.namespace == namespace,
-                IngressHost.ingress == ingress,
-            )
-        )

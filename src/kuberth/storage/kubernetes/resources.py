@@ -81,6 +81,7 @@ class _Call(Generic[R]):
     query: Mapping[str, str | int | bool] | None = None
     body: JSON | None = None
     content_type: str | None = None
+    accept: str | None = None
     identity: Identity | None = None
     write: bool = False
 
@@ -101,6 +102,15 @@ def _gone(_error: NotFoundError) -> None:
 def _raise(error: NotFoundError) -> NoReturn:
     """A 404 that is the caller's to see."""
     raise error
+
+
+def _next_page(page: JSON, query: dict[str, str | int]) -> bool:
+    """Point ``query`` at the page after ``page``; False when it was the last."""
+    token = (page.get("metadata") or {}).get("continue")
+    if not token:
+        return False
+    query["continue"] = token
+    return True
 
 
 class ResourceStorage:
@@ -124,6 +134,7 @@ class ResourceStorage:
                 query=call.query,
                 body=call.body,
                 content_type=call.content_type,
+                accept=call.accept,
                 identity=call.identity,
                 what=call.what,
             )
@@ -139,6 +150,7 @@ class ResourceStorage:
                 query=call.query,
                 body=call.body,
                 content_type=call.content_type,
+                accept=call.accept,
                 identity=call.identity,
                 what=call.what,
             )
@@ -224,25 +236,28 @@ class ResourceStorage:
             identity=identity,
         )
 
-    def list_all(
+    async def alist_all(
         self, *, label_selector: str, page_size: int = 500, metadata_only: bool = False
-    ) -> Iterator[JSON]:
+    ) -> AsyncIterator[JSON]:
         """Every matching object in the cluster, a page at a time, so memory stays bounded at any
-        number of tenants; ``metadata_only`` asks for just their metadata."""
+        number of tenants; ``metadata_only`` asks for just their metadata. On the event loop."""
         query: dict[str, str | int] = {"labelSelector": label_selector, "limit": page_size}
         while True:
-            page = self._api.request(
-                "GET",
-                self.kind.path(),
-                query=query,
-                accept=METADATA_ONLY if metadata_only else None,
-                what=self._what(None, None),
-            )
-            yield from page.get("items") or []
-            token = (page.get("metadata") or {}).get("continue")
-            if not token:
+            page = await self._asend(self._page(query, metadata_only))
+            for item in page.get("items") or []:
+                yield item
+            if not _next_page(page, query):
                 return
-            query["continue"] = token
+
+    def _page(self, query: Mapping[str, str | int], metadata_only: bool) -> _Call[NoReturn]:
+        return _Call(
+            "GET",
+            self.kind.path(),
+            self._what(None, None),
+            _raise,
+            query=dict(query),
+            accept=METADATA_ONLY if metadata_only else None,
+        )
 
     def watch(
         self,
