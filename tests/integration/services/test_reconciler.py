@@ -34,11 +34,16 @@ def services(kuberth_settings: Callable[..., Settings], loop: asyncio.Runner) ->
     built = build_services(kuberth_settings())
     built.provisioner.ensure_cluster_objects()
     yield built
-    for informer in built.informers:  # the host claims step starts the Ingress index
+    _close(built, loop)
+
+
+def _close(services: Services, loop: asyncio.Runner) -> None:
+    """Stop what the services started: the host claims step starts the Ingress index."""
+    for informer in services.informers:
         informer.stop()
-    built.kubernetes.close()
-    built.database.engine.dispose()
-    loop.run(_aclose(built))
+    services.kubernetes.close()
+    services.database.engine.dispose()
+    loop.run(_aclose(services))
 
 
 async def _aclose(services: Services) -> None:
@@ -170,9 +175,7 @@ def test_a_revoked_owner_stays_revoked_through_every_pass(
         assert namespace not in report.withheld
         assert has_access()
     finally:
-        services.kubernetes.close()
-        services.database.engine.dispose()
-        loop.run(_aclose(services))
+        _close(services, loop)
 
 
 @pytest.mark.anyio

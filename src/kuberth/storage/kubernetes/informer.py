@@ -36,6 +36,8 @@ T = TypeVar("T")
 PAGE_SIZE = 500
 #: How long one watch request lasts before it is resumed (the server ends it then).
 WATCH_SECONDS = 240.0
+#: How long :meth:`Informer.stop` waits for a copy's own thread to end.
+STOP_SECONDS = 5.0
 #: Longest wait between attempts while the API server cannot be reached.
 MAX_BACKOFF = 30.0
 
@@ -77,6 +79,7 @@ class Informer(Generic[T]):
         #: The event loop the task runs on when started (None: one of its own, in a thread).
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
+        self._thread: threading.Thread | None = None  # its own, when no loop was attached
         self._started = False
         self._stopped = False
         #: Lists made so far (the first and every re-list), for measurements and tests.
@@ -137,18 +140,24 @@ class Informer(Generic[T]):
         if loop is not None:
             loop.call_soon_threadsafe(self._spawn, loop)
         else:
-            threading.Thread(
+            self._thread = threading.Thread(
                 target=self._run_alone, name=f"kuberth-informer-{self._kind.plural}", daemon=True
-            ).start()
+            )
+            self._thread.start()
 
     def stop(self) -> None:
-        """Cancel the task (from any thread); its watch is closed as it ends."""
+        """Cancel the task (from any thread); its watch is closed as it ends. A copy running in
+        a thread of its own is waited for (a few seconds at most), so nothing it does outlives
+        the caller's clients."""
         with self._lock:
             self._stopped = True
             task = self._task
         if task is not None and not task.done():
             with contextlib.suppress(RuntimeError):  # its loop already closed: nothing to cancel
                 task.get_loop().call_soon_threadsafe(task.cancel)
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(STOP_SECONDS)
 
     async def aclose(self) -> None:
         """Cancel the task and wait until it has ended, its watch closed (on the attached loop)."""
