@@ -12,40 +12,13 @@ from kubernetes import client
 
 from kuberth.exceptions import ForbiddenError, NotFoundError, UnauthenticatedError
 from kuberth.http.services import Services
-from kuberth.services.builders.tenant import BASELINE_NAME
 from kuberth.services.principal import Principal
 from kuberth.services.suspension import REPLICAS_BEFORE_REVOKE
 from kuberth.storage.github import GitHubUser
+from tests.integration.revocation import deployment, has_access
 from tests.integration.slowing import DELAY, ticks_while
 
 pytestmark = pytest.mark.anyio
-
-
-def _deployment(name: str, *, replicas: int) -> dict[str, object]:
-    labels = {"app": name}
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {"containers": [{"name": "web", "image": "nginx"}]},
-            },
-        },
-    }
-
-
-def _has_access(rbac: client.RbacAuthorizationV1Api, namespace: str) -> bool:
-    try:
-        rbac.read_namespaced_role_binding(BASELINE_NAME, namespace)
-    except client.ApiException as error:
-        if error.status == 404:
-            return False
-        raise
-    return True
 
 
 async def test_a_revoke_takes_access_sessions_and_apps_and_a_restore_gives_them_back(
@@ -61,11 +34,11 @@ async def test_a_revoke_takes_access_sessions_and_apps_and_a_restore_gives_them_
     )
     browser = await services.users.astart_session(tenant, user_agent=None)
     apps, rbac = client.AppsV1Api(admin_api), client.RbacAuthorizationV1Api(admin_api)
-    apps.create_namespaced_deployment(namespace, _deployment("web", replicas=2))
+    apps.create_namespaced_deployment(namespace, deployment("web", replicas=2))
 
     await services.admin.arevoke(operator, tenant_id)
 
-    assert not _has_access(rbac, namespace)
+    assert not has_access(rbac, namespace)
     stopped = apps.read_namespaced_deployment("web", namespace)
     assert stopped.spec.replicas == 0
     assert stopped.metadata.annotations[REPLICAS_BEFORE_REVOKE] == "2"
@@ -76,7 +49,7 @@ async def test_a_revoke_takes_access_sessions_and_apps_and_a_restore_gives_them_
 
     await services.admin.arestore(operator, tenant_id)
 
-    assert _has_access(rbac, namespace)
+    assert has_access(rbac, namespace)
     resumed = apps.read_namespaced_deployment("web", namespace)
     assert resumed.spec.replicas == 2
     assert REPLICAS_BEFORE_REVOKE not in (resumed.metadata.annotations or {})

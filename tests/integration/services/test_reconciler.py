@@ -18,6 +18,7 @@ from kuberth.services.suspension import REPLICAS_BEFORE_REVOKE
 from kuberth.settings import Settings
 from kuberth.storage.database.users import NamespaceStore
 from kuberth.storage.github import GitHubUser
+from tests.integration.revocation import deployment, has_access
 from tests.integration.slowing import DELAY, ticks_while
 from tests.integration.watching import wait_deleted
 
@@ -140,40 +141,31 @@ def test_a_revoked_owner_stays_revoked_through_every_pass(
             client.NetworkingV1Api(admin_api),
         )
 
-        def has_access() -> bool:
-            try:
-                rbac.read_namespaced_role_binding(BASELINE_NAME, namespace)
-            except client.ApiException as error:
-                if error.status == 404:
-                    return False
-                raise
-            return True
-
         loop.run(services.admin.arevoke(operator, tenant_id))
-        assert not has_access()
+        assert not has_access(rbac, namespace)
         networking.delete_namespaced_network_policy(BASELINE_NAME, namespace)
         report = loop.run(services.reconciler.areconcile())
         assert namespace in report.completed  # the missing NetworkPolicy...
         assert networking.read_namespaced_network_policy(BASELINE_NAME, namespace)
-        assert not has_access()  # ...but not the access
+        assert not has_access(rbac, namespace)  # ...but not the access
 
         services.provisioner.apply_baseline(namespace, github_id=tenant_id)  # as before the fix
-        assert has_access()
+        assert has_access(rbac, namespace)
         apps = client.AppsV1Api(admin_api)
-        apps.create_namespaced_deployment(namespace, _deployment("web", replicas=2))
+        apps.create_namespaced_deployment(namespace, deployment("web", replicas=2))
         report = loop.run(services.reconciler.areconcile())
         assert namespace in report.withheld
-        assert not has_access()
+        assert not has_access(rbac, namespace)
         stopped = apps.read_namespaced_deployment("web", namespace)
         assert stopped.spec.replicas == 0
         assert stopped.metadata.annotations[REPLICAS_BEFORE_REVOKE] == "2"
 
         loop.run(services.admin.arestore(operator, tenant_id))
-        assert has_access()
+        assert has_access(rbac, namespace)
         assert apps.read_namespaced_deployment("web", namespace).spec.replicas == 2
         report = loop.run(services.reconciler.areconcile())
         assert namespace not in report.withheld
-        assert has_access()
+        assert has_access(rbac, namespace)
     finally:
         _close(services, loop)
 
@@ -216,23 +208,6 @@ async def test_a_cancelled_run_stops_its_pass_at_the_next_namespace(
 
     assert stop.is_set()
     assert _stopped_passes() == before + 1
-
-
-def _deployment(name: str, *, replicas: int) -> dict[str, object]:
-    labels = {"app": name}
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {"containers": [{"name": name, "image": "registry.example/shop:1.0"}]},
-            },
-        },
-    }
 
 
 def _stopped_passes() -> float:
