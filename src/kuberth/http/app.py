@@ -18,7 +18,7 @@ import kuberth
 from kuberth.exceptions import KuberthError
 from kuberth.http.admission import AdmissionServer
 from kuberth.http.body_limit import BodyLimitMiddleware
-from kuberth.http.errors import error_responses, install_error_handlers
+from kuberth.http.errors import install_error_handlers
 from kuberth.http.fairness import Fairness, LongWaits, RateLimiter
 from kuberth.http.observability import install_metrics
 from kuberth.http.pages import install_pages
@@ -36,6 +36,7 @@ from kuberth.http.routes import (
     tokens,
     workloads,
 )
+from kuberth.http.routing import adopt
 from kuberth.http.services import Services, build_services
 from kuberth.settings import Settings
 
@@ -47,6 +48,24 @@ log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 4 * 1024 * 1024
 
 SESSION_COOKIE = "kuberth_session"
+
+#: The API's routers, and the sign-in and health checks', in the order they are matched: the
+#: tenants' most frequent calls (workloads, namespaces, apps, logs) first. No two of them answer
+#: the same request (a unit test checks), so the order changes nothing else.
+ROUTERS = (
+    workloads.router,
+    namespaces.router,
+    apps.router,
+    logs.router,
+    health.router,
+    auth.router,
+    me.router,
+    kubeconfig.router,
+    tokens.router,
+    sessions.router,
+    audit.router,
+    admin.router,
+)
 SESSION_MAX_AGE = 14 * 24 * 3600
 
 
@@ -198,32 +217,11 @@ def create_app(settings: Settings) -> FastAPI:
     # Well above the 1 MiB an object may have, far below what would hurt the server.
     app.add_middleware(BodyLimitMiddleware, max_bytes=MAX_BODY_BYTES)
     install_error_handlers(app)
-    # Routes are matched in order, and FastAPI tries every route of each router before the one
-    # that matches: the tenants' most frequent calls (workloads, namespaces, apps, logs) first.
-    # No two routers' paths overlap, so the order changes nothing else.
-    routers = (
-        workloads,
-        namespaces,
-        apps,
-        logs,
-        health,
-        auth,
-        me,
-        kubeconfig,
-        tokens,
-        sessions,
-        audit,
-        admin,
-    )
     app.state.fairness = Fairness(
         LongWaits(per_tenant=settings.long_waits_per_tenant, total=settings.long_waits_total),
         RateLimiter(rate=settings.rate_limit_per_second, burst=settings.rate_limit_burst),
     )
-    for module in routers:
-        if module.router.prefix.startswith("/api/v1"):  # the API: its caller is rate-limited
-            app.include_router(module.router, responses=error_responses(429))
-        else:
-            app.include_router(module.router)
+    adopt(app, *ROUTERS)
     # After the API: routes are matched in order, and every API request would otherwise be
     # tried against each page's path first.
     install_pages(app)

@@ -5,34 +5,52 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from kuberth.http.app import create_app
+from fastapi.routing import APIRoute
+
+from kuberth.http import pages
+from kuberth.http.app import ROUTERS, create_app
 from kuberth.settings import Settings
-from tests.app_routes import api_routes
 from tests.kubeconfigs import unreachable
 
 
-def test_no_two_routers_answer_the_same_request(tmp_path: Path) -> None:
-    """create_app puts the busiest routers first (FastAPI tries routers in order); that is only
-    safe while no request could match routes of two routers."""
+def test_no_two_routers_answer_the_same_request() -> None:
+    """create_app puts the busiest routers first (routes are tried in order); that is only safe
+    while no request could match routes of two routers. The pages are one group: their own
+    order matters (see :mod:`kuberth.http.pages`), and they come after the API."""
+    groups = [list(router.routes) for router in ROUTERS]
+    groups.append([route for router in pages.ROUTERS for route in router.routes])
+    owned = [
+        (number, route)
+        for number, routes in enumerate(groups)
+        for route in routes
+        if isinstance(route, APIRoute)
+    ]
+    assert len(owned) > 60
+    overlaps = [
+        (route.path, other.path)
+        for group, route in owned
+        for other_group, other in owned
+        if group != other_group
+        and route.methods & other.methods
+        and other.path_regex.match(re.sub(r"\{[^}]+\}", "x1", route.path))
+    ]
+    assert overlaps == []
+
+
+def test_the_app_serves_every_routers_routes_in_order(tmp_path: Path) -> None:
+    """The routers' routes are adopted into the app's own list, the API's before the pages'."""
     settings = Settings(
         environment="development",
         kubeconfig=unreachable(tmp_path / "kubeconfig"),
         database_url=f"sqlite:///{tmp_path}/kuberth.db",
     )
     app = create_app(settings)
-    owned = [
-        (id(router.original_router), route)
-        for router in app.routes
-        if hasattr(router, "original_router")
-        for route in api_routes([router])
+    ours = [route for route in app.routes if isinstance(route, APIRoute)]
+    expected = [
+        route
+        for router in (*ROUTERS, *pages.ROUTERS)
+        for route in router.routes
+        if isinstance(route, APIRoute)
     ]
-    assert len(owned) > 60
-    overlaps = [
-        (route.path, other.path)
-        for router, route in owned
-        for other_router, other in owned
-        if router != other_router
-        and route.methods & other.methods
-        and other.path_regex.match(re.sub(r"\{[^}]+\}", "x1", route.path))
-    ]
-    assert overlaps == []
+    assert ours[: len(expected)] == expected
+    assert [route.path for route in ours[len(expected) :]] == ["/metrics"]

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
@@ -24,14 +24,16 @@ from kuberth.http.pages import account, admin, apps, auth, dashboard, namespaces
 from kuberth.http.pages.dependencies import NotSignedInError
 from kuberth.http.pages.forms import BadFormError
 from kuberth.http.pages.rendering import STATIC_PATH, error_page, templates
+from kuberth.http.routing import adopt
 
-__all__ = ["install_pages", "router", "templates"]
+__all__ = ["ROUTERS", "install_pages", "templates"]
 
 STATIC = Path(__file__).parent.parent / "static"
 
-router = APIRouter(include_in_schema=False)
-for _area in (auth, dashboard, namespaces, account, apps, workloads, admin):
-    router.include_router(_area.router)
+#: The areas' routers, in the order their routes are matched.
+ROUTERS = tuple(
+    area.router for area in (auth, dashboard, namespaces, account, apps, workloads, admin)
+)
 
 
 async def _not_signed_in(_: Request, exc: Exception) -> Response:
@@ -47,6 +49,6 @@ async def _bad_form(request: Request, _: Exception) -> Response:
 def install_pages(app: FastAPI) -> None:
     """Add the pages, their static files, and the redirect to sign-in for signed-out visitors."""
     app.mount(STATIC_PATH, StaticFiles(directory=STATIC), name="static")
-    app.include_router(router)
+    adopt(app, *ROUTERS)
     app.add_exception_handler(NotSignedInError, _not_signed_in)
     app.add_exception_handler(BadFormError, _bad_form)

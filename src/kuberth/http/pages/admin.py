@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import Response
 
 from kuberth.exceptions import KuberthError
 from kuberth.http.dependencies import ServicesDep
-from kuberth.http.json_bodies import BoundedJSONRoute
 from kuberth.http.pages.dependencies import SignedIn
 from kuberth.http.pages.rendering import error_page, render
+from kuberth.http.routing import page_router
 
-router = APIRouter(route_class=BoundedJSONRoute)
+router = page_router()
 
 _PER_PAGE = 50
 

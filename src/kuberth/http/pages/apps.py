@@ -4,24 +4,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 from starlette.datastructures import FormData
 
 from kuberth.exceptions import InvalidInputError, KuberthError, NotFoundError
 from kuberth.http.dependencies import ServicesDep
-from kuberth.http.json_bodies import BoundedJSONRoute
 from kuberth.http.pages.dependencies import SignedIn
 from kuberth.http.pages.forms import act, checked_form, field_errors
 from kuberth.http.pages.logs import recent_logs
 from kuberth.http.pages.rendering import error_page, flash, redirect, render
+from kuberth.http.routing import page_router
 from kuberth.http.services import Services
 from kuberth.services.kinds import DEPLOYMENT
 from kuberth.services.principal import Principal
 from kuberth.services.specs import AppSpec, AppUpdate
 
-router = APIRouter(route_class=BoundedJSONRoute)
+router = page_router()
 
 _APP_FIELDS = {"name", "image", "replicas", "port", "host", "env"}
 

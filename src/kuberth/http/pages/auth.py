@@ -3,15 +3,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import Response
 
 from kuberth.http.dependencies import SESSION_KEY, ServicesDep
-from kuberth.http.json_bodies import BoundedJSONRoute
 from kuberth.http.pages.forms import checked_form
 from kuberth.http.pages.rendering import redirect, render
+from kuberth.http.routing import page_router
 
-router = APIRouter(route_class=BoundedJSONRoute)
+router = page_router()
 
 
 @router.get("/")

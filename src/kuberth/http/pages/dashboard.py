@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import Response
 
 from kuberth.exceptions import KuberthError
 from kuberth.http.dependencies import ServicesDep
-from kuberth.http.json_bodies import BoundedJSONRoute
 from kuberth.http.pages.dependencies import SignedIn
 from kuberth.http.pages.rendering import error_page, render
+from kuberth.http.routing import page_router
 from kuberth.http.services import Services
 from kuberth.services.principal import Principal
 
-router = APIRouter(route_class=BoundedJSONRoute)
+router = page_router()
 
 
 async def dashboard_page(

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import Response
 
 from kuberth.exceptions import KuberthError, NotFoundError
 from kuberth.http.dependencies import ServicesDep
-from kuberth.http.json_bodies import BoundedJSONRoute
 from kuberth.http.pages.dashboard import dashboard_page
 from kuberth.http.pages.dependencies import SignedIn
 from kuberth.http.pages.forms import act, checked_form, field_errors
 from kuberth.http.pages.rendering import error_page, flash, redirect, render
+from kuberth.http.routing import page_router
 from kuberth.services.kinds import KINDS
 
-router = APIRouter(route_class=BoundedJSONRoute)
+router = page_router()
 
 
 @router.post("/namespaces")

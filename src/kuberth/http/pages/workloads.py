@@ -10,22 +10,22 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import Response
 
 from kuberth.exceptions import KuberthError, NotFoundError
 from kuberth.http import json_bodies
 from kuberth.http.dependencies import ServicesDep
-from kuberth.http.json_bodies import BoundedJSONRoute
 from kuberth.http.pages.dependencies import SignedIn
 from kuberth.http.pages.forms import act, checked_form, field_errors
 from kuberth.http.pages.logs import recent_logs
 from kuberth.http.pages.rendering import error_page, flash, redirect, render
+from kuberth.http.routing import page_router
 from kuberth.http.services import Services
 from kuberth.services.kinds import KINDS
 from kuberth.services.principal import Principal
 
-router = APIRouter(route_class=BoundedJSONRoute)
+router = page_router()
 
 _NO_SUCH_PAGE = "no such page"
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import Response
 
 from kuberth.http.dependencies import CurrentPrincipal, PageLimit, PageOffset, ServicesDep
 from kuberth.http.errors import error_responses
-from kuberth.http.json_bodies import BoundedJSONRoute
+from kuberth.http.routing import api_router
 
-router = APIRouter(route_class=BoundedJSONRoute, prefix="/api/v1/admin", tags=["admin"])
+router = api_router(prefix="/api/v1/admin", tags=["admin"])
 
 
 @router.get(

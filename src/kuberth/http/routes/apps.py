@@ -4,18 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import Response
 
 from kuberth.http.dependencies import CurrentPrincipal, ServicesDep
 from kuberth.http.errors import error_responses
-from kuberth.http.json_bodies import BoundedJSONRoute
 from kuberth.http.routes.namespaces import NamespaceName
+from kuberth.http.routing import api_router
 from kuberth.http.schemas import App, AppList
 from kuberth.services.specs import AppSpec, AppUpdate
 
-router = APIRouter(
-    route_class=BoundedJSONRoute, prefix="/api/v1/namespaces/{namespace}/apps", tags=["Apps"]
-)
+router = api_router(prefix="/api/v1/namespaces/{namespace}/apps", tags=["Apps"])
 
 
 @router.get(

@@ -5,13 +5,13 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 
 from kuberth.http.dependencies import CurrentPrincipal, ServicesDep
 from kuberth.http.errors import error_responses
-from kuberth.http.json_bodies import BoundedJSONRoute
+from kuberth.http.routing import api_router
 
-router = APIRouter(route_class=BoundedJSONRoute, prefix="/api/v1/audit", tags=["audit"])
+router = api_router(prefix="/api/v1/audit", tags=["audit"])
 
 
 @router.get(

@@ -7,17 +7,17 @@ import ssl
 from functools import cache
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 
 from kuberth.exceptions import BadRequestError, ForbiddenError, KuberthError
 from kuberth.http import csrf
 from kuberth.http.dependencies import SESSION_KEY, ServicesDep
 from kuberth.http.errors import error_responses
-from kuberth.http.json_bodies import BoundedJSONRoute
+from kuberth.http.routing import plain_router
 
 log = logging.getLogger(__name__)
-router = APIRouter(route_class=BoundedJSONRoute, prefix="/auth", tags=["auth"])
+router = plain_router(prefix="/auth", tags=["auth"])
 
 DEFAULT_NEXT = "/dashboard"
 

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import anyio
 import anyio.to_thread
-from fastapi import APIRouter, Request
+from fastapi import Request
 from pydantic import BaseModel
 
 from kuberth.exceptions import UnavailableError
 from kuberth.http.dependencies import ServicesDep
 from kuberth.http.errors import ErrorBody
-from kuberth.http.json_bodies import BoundedJSONRoute
+from kuberth.http.routing import plain_router
 
-router = APIRouter(route_class=BoundedJSONRoute, tags=["health"])
+router = plain_router(tags=["health"])
 
 
 class HealthStatus(BaseModel):

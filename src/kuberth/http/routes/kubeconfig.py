@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import Response
 
 from kuberth.http.dependencies import CurrentPrincipal, ServicesDep
 from kuberth.http.errors import error_responses
-from kuberth.http.json_bodies import BoundedJSONRoute
 from kuberth.http.routes.namespaces import NamespaceName
+from kuberth.http.routing import api_router
 
-router = APIRouter(
-    route_class=BoundedJSONRoute,
-    prefix="/api/v1/namespaces/{namespace}/kubeconfig",
-    tags=["kubeconfig"],
-)
+router = api_router(prefix="/api/v1/namespaces/{namespace}/kubeconfig", tags=["kubeconfig"])
 
 
 @router.get(

@@ -13,7 +13,7 @@ from functools import partial
 from typing import Annotated, Any
 
 import anyio
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import Depends, Query, Request, Response
 from fastapi.responses import PlainTextResponse
 from prometheus_client import Gauge
 from starlette.types import Receive, Scope, Send
@@ -21,8 +21,8 @@ from starlette.types import Receive, Scope, Send
 from kuberth.http.dependencies import CurrentPrincipal, ServicesDep
 from kuberth.http.errors import error_responses
 from kuberth.http.fairness import fairness, tenant_key
-from kuberth.http.json_bodies import BoundedJSONRoute
 from kuberth.http.routes.namespaces import NamespaceName
+from kuberth.http.routing import api_router
 from kuberth.http.services import Services
 from kuberth.services.logs import (
     SINCE_PATTERN,
@@ -34,7 +34,7 @@ from kuberth.services.logs import (
 )
 from kuberth.services.principal import Principal
 
-router = APIRouter(route_class=BoundedJSONRoute, prefix="/api/v1/namespaces/{namespace}")
+router = api_router(prefix="/api/v1/namespaces/{namespace}")
 
 TEXT = "text/plain; charset=utf-8"
 

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 
 from kuberth.http import csrf
 from kuberth.http.dependencies import CurrentPrincipal, ServicesDep, authenticated_by_cookie
 from kuberth.http.errors import error_responses
-from kuberth.http.json_bodies import BoundedJSONRoute
+from kuberth.http.routing import api_router
 from kuberth.http.schemas import Me, Namespace
 
-router = APIRouter(route_class=BoundedJSONRoute, prefix="/api/v1", tags=["users"])
+router = api_router(prefix="/api/v1", tags=["users"])
 
 
 @router.get(

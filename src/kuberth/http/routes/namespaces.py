@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import partial
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
@@ -14,10 +14,10 @@ from kuberth.http import json_bodies
 from kuberth.http.dependencies import CurrentPrincipal, PageLimit, PageOffset, ServicesDep
 from kuberth.http.errors import error_responses
 from kuberth.http.fairness import long_wait
-from kuberth.http.json_bodies import BoundedJSONRoute
+from kuberth.http.routing import api_router
 from kuberth.http.schemas import DeletionPending, Namespace, NamespaceCreate, NamespaceList
 
-router = APIRouter(route_class=BoundedJSONRoute, prefix="/api/v1/namespaces", tags=["namespaces"])
+router = api_router(prefix="/api/v1/namespaces", tags=["namespaces"])
 
 NamespaceName = Annotated[str, Path(description="The namespace", max_length=253)]
 

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 
 from kuberth.http.dependencies import SESSION_KEY, CurrentPrincipal, RowId, ServicesDep
 from kuberth.http.errors import error_responses
-from kuberth.http.json_bodies import BoundedJSONRoute
+from kuberth.http.routing import api_router
 from kuberth.http.schemas import WebSession, WebSessionList
 
-router = APIRouter(route_class=BoundedJSONRoute, prefix="/api/v1/sessions", tags=["sessions"])
+router = api_router(prefix="/api/v1/sessions", tags=["sessions"])
 
 
 @router.get(

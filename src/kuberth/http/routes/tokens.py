@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import Response
 
 from kuberth.http.dependencies import CurrentPrincipal, RowId, ServicesDep
 from kuberth.http.errors import error_responses
-from kuberth.http.json_bodies import BoundedJSONRoute
+from kuberth.http.routing import api_router
 from kuberth.http.schemas import Token, TokenCreate, TokenCreated, TokenList
 
-router = APIRouter(route_class=BoundedJSONRoute, prefix="/api/v1/tokens", tags=["tokens"])
+router = api_router(prefix="/api/v1/tokens", tags=["tokens"])
 
 
 @router.get("", summary="Your API tokens (never their values)", responses=error_responses(401))

@@ -10,7 +10,7 @@ see each kind's body type as a real object.)
 from functools import partial
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Query, Request, Response
+from fastapi import Body, Query, Request, Response
 from pydantic import BaseModel, BeforeValidator
 from pydantic_core import PydanticCustomError
 
@@ -18,12 +18,12 @@ from kuberth.http import schemas
 from kuberth.http.dependencies import CurrentPrincipal, ServicesDep
 from kuberth.http.errors import error_responses
 from kuberth.http.fairness import long_wait
-from kuberth.http.json_bodies import BoundedJSONRoute
 from kuberth.http.routes.namespaces import NamespaceName
+from kuberth.http.routing import api_router
 from kuberth.services.kinds import DEPLOYMENT, KINDS, WorkloadKind
 from kuberth.services.specs import Replicas
 
-router = APIRouter(route_class=BoundedJSONRoute, prefix="/api/v1/namespaces/{namespace}")
+router = api_router(prefix="/api/v1/namespaces/{namespace}")
 
 Full = Annotated[bool, Query(description="Include the full Kubernetes object as `object`")]
 
