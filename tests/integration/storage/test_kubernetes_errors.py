@@ -8,14 +8,21 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 from kubernetes import client
 
-from kuberth.exceptions import ConflictError, ForbiddenError, InvalidInputError, NotFoundError
+from kuberth.exceptions import (
+    ConflictError,
+    ForbiddenError,
+    InvalidInputError,
+    NotFoundError,
+    UpstreamError,
+)
 from kuberth.storage.kubernetes import errors
 from kuberth.storage.kubernetes.api import Identity
 from kuberth.storage.kubernetes.resources import ServiceStorage
 from tests.integration.conftest import TEST_LABEL
-from tests.integration.storage.test_kubernetes_async import api_of, service
+from tests.integration.storage.test_kubernetes_async import api_of, run, service
 
 
 @pytest.fixture
@@ -108,3 +115,29 @@ def test_a_404_without_a_status_is_only_the_domains_not_found(kubeconfig: Path) 
         assert raised.value.message == "nothings not found"
     finally:
         api.close()
+
+
+def test_credentials_the_api_server_refuses_are_kuberths_fault(
+    kubeconfig: Path, tmp_path: Path
+) -> None:
+    """The same cluster, with a token the API server does not know: its 401 is read as Kuberth's
+    own credentials refused (a 502 to the client), on both the synchronous and the event loop's
+    path."""
+    refused = yaml.safe_load(kubeconfig.read_text())
+    for entry in refused["users"]:
+        entry["user"] = {"token": "not-a-token-" + secrets.token_hex(8)}
+    path = tmp_path / "refused.kubeconfig"
+    path.write_text(yaml.safe_dump(refused))
+    api = api_of(path)
+    try:
+        with pytest.raises(errors.KubernetesUnauthorizedError) as raised:
+            api.request("GET", "/api/v1/namespaces", what="namespaces")
+        with pytest.raises(errors.KubernetesUnauthorizedError) as araised:
+            run(api, api.arequest("GET", "/api/v1/namespaces", what="namespaces"))
+    finally:
+        api.close()
+    for error in (raised.value, araised.value):
+        assert isinstance(error, UpstreamError)
+        assert error.status_code == 502
+        assert error.status.reason == "Unauthorized"
+        assert "did not accept Kuberth's own credentials (401)" in error.message

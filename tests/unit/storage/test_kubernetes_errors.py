@@ -47,6 +47,7 @@ def _status(
         (429, KubernetesUnavailableError),
         (500, UpstreamError),
         (503, KubernetesUnavailableError),
+        (401, UpstreamError),
     ],
 )
 def test_statuses_map_to_typed_errors(status: int, expected: type[KuberthError]) -> None:
@@ -110,6 +111,7 @@ def test_writes_into_a_terminating_namespace_are_conflicts() -> None:
         (422, "Invalid", errors.KubernetesInvalidError, InvalidInputError),
         (429, "TooManyRequests", errors.KubernetesTooManyRequestsError, KubernetesUnavailableError),
         (500, "InternalError", errors.KubernetesInternalError, UpstreamError),
+        (401, "Unauthorized", errors.KubernetesUnauthorizedError, UpstreamError),
         (504, "Timeout", errors.KubernetesTimeoutError, KubernetesUnavailableError),
     ],
 )
@@ -191,6 +193,28 @@ def test_a_busy_answer_waits_as_asked() -> None:
     assert isinstance(error, errors.KubernetesTooManyRequestsError)
     assert error.retry_after == 9
     assert error.message == "the Kubernetes API server is busy (429): slow down"
+
+
+def test_kuberths_own_credentials_refused_is_not_the_clients_fault() -> None:
+    """Kuberth calls with its own credentials whatever the tenant sent: a 401 is a 502 that says
+    whose credentials, never a 4xx the client would try to fix."""
+    body = _status(401, "Unauthorized", "Unauthorized")
+    error = translate_error(401, body, {}, what="x", retry_after=5)
+    assert isinstance(error, errors.KubernetesUnauthorizedError)
+    assert error.status_code == 502
+    assert error.field is None
+    assert error.message == (
+        "the Kubernetes API server did not accept Kuberth's own credentials (401): Unauthorized"
+    )
+
+
+def test_a_server_timeout_is_busy_and_says_when_to_come_back() -> None:
+    body = _status(500, "ServerTimeout", "the server cannot complete the requested operation")
+    error = translate_error(500, body, {"Retry-After": "2"}, what="x", retry_after=5)
+    assert isinstance(error, errors.KubernetesServerTimeoutError)
+    assert isinstance(error, KubernetesUnavailableError)
+    assert (error.status_code, error.retry_after) == (503, 2)
+    assert error.message.startswith("the Kubernetes API server is busy (500): ")
 
 
 def test_expired_is_gone() -> None:

@@ -142,10 +142,19 @@ class KubernetesBadRequestError(KubernetesError, BadRequestError):
     reason, code, names_field = "BadRequest", 400, True
 
 
-class KubernetesUnauthorizedError(KubernetesError, BadRequestError):
-    """Kuberth's own credentials were not accepted (a 400 to the client, as every other 4xx)."""
+class KubernetesUnauthorizedError(KubernetesError, UpstreamError):
+    """Kuberth's own credentials were not accepted. Kuberth always calls with them (the tenant
+    only by impersonation), so this is never the client's fault: a 502 that says so, whatever
+    the tenant sent (an expired or revoked service account token, a kubeconfig gone stale)."""
 
-    reason, code, names_field = "Unauthorized", 401, True
+    reason, code = "Unauthorized", 401
+
+    @classmethod
+    def describe(cls, status: Status, what: str) -> str:
+        return (
+            "the Kubernetes API server did not accept Kuberth's own credentials "
+            f"({status.code}): {status.message}"
+        )
 
 
 class KubernetesForbiddenError(KubernetesError, ForbiddenError):
@@ -242,6 +251,13 @@ class KubernetesServiceUnavailableError(KubernetesBusyError):
     reason, code = "ServiceUnavailable", 503
 
 
+class KubernetesServerTimeoutError(KubernetesBusyError):
+    """The server could not finish in time and says the request may be sent again after a wait
+    (a 500 with ``retryAfterSeconds``): busy, not broken, so a 503 with Retry-After."""
+
+    reason, code = "ServerTimeout", 500
+
+
 class KubernetesTimeoutError(KubernetesBusyError):
     """The request could not be completed in time (504); it may have been done."""
 
@@ -258,12 +274,6 @@ class KubernetesServerError(KubernetesError, UpstreamError):
 
 class KubernetesInternalError(KubernetesServerError):
     reason, code = "InternalError", 500
-
-
-class KubernetesServerTimeoutError(KubernetesServerError):
-    """The server could not finish in time (500, with a suggested wait); may be sent again."""
-
-    reason, code = "ServerTimeout", 500
 
 
 #: Every reason Kubernetes defines (``metav1.StatusReason``), to its class.
@@ -330,6 +340,8 @@ _DOMAIN_BY_CODE: dict[int, type[KuberthError]] = {
 def _by_code(status: Status, *, what: str, retry_after: int) -> KuberthError:
     if status.code in BUSY_CODES:
         return KubernetesUnavailableError(_busy(status), retry_after=retry_after)
+    if status.code == 401:  # a proxy in front of the API server may answer it without a reason
+        return UpstreamError(KubernetesUnauthorizedError.describe(status, what))
     if status.code >= 500 or status.code < 400:
         return UpstreamError(_failed(status))
     domain = _DOMAIN_BY_CODE.get(status.code, BadRequestError)
