@@ -136,21 +136,27 @@ class UserService:
     async def asign_in(self, github_user: GitHubUser) -> tuple[Principal, str]:
         """:meth:`sign_in` on the event loop (the OAuth callback).
 
+        Shielded from cancellation, as a namespace's creation is: cut off half-way (the browser
+        gone, a shutdown), it would leave a namespace made but not recorded, or recorded with no
+        audit record of its making. A later sign-in would adopt the namespace, but the record of
+        who made it, and when, would be lost.
+
         Raises:
             ForbiddenError: the user was revoked.
             KuberthError: provisioning failed (the user can sign in again; it converges).
         """
-        async with self._asessions() as session:
-            known_name = await session.run_sync(_known_personal, github_user.id)
-        namespace = await self._provisioner.aprovision_personal(
-            github_id=github_user.id, login=github_user.login, known=known_name
-        )
-        async with self._asessions() as session:
-            principal = await session.run_sync(
-                self._record_sign_in, github_user, namespace, known_name
+        with anyio.CancelScope(shield=True):
+            async with self._asessions() as session:
+                known_name = await session.run_sync(_known_personal, github_user.id)
+            namespace = await self._provisioner.aprovision_personal(
+                github_id=github_user.id, login=github_user.login, known=known_name
             )
-        if namespace != known_name:  # a personal namespace made (or adopted) by this sign-in
-            await self._audit.adone(principal, "create", "Namespace", namespace, namespace)
+            async with self._asessions() as session:
+                principal = await session.run_sync(
+                    self._record_sign_in, github_user, namespace, known_name
+                )
+            if namespace != known_name:  # a personal namespace made (or adopted) by this sign-in
+                await self._audit.adone(principal, "create", "Namespace", namespace, namespace)
         return principal, namespace
 
     def _record_sign_in(

@@ -315,6 +315,27 @@ async def test_a_sign_in_leaves_the_event_loop_free_while_kubernetes_answers(
     assert ticks >= 20, (ticks, took)  # ~100 or more on an idle machine; none had it held the loop
 
 
+async def test_a_sign_in_cut_off_half_way_still_makes_the_user_whole(
+    slow_services: Services, new_id: Callable[[], int]
+) -> None:
+    """Cancelled while Kubernetes answers (the browser gone, a shutdown), the sign-in still ends
+    with the namespace made, the user recorded and the making audited."""
+    user = GitHubUser(new_id(), f"s{secrets.token_hex(3)}", None)
+    async with anyio.create_task_group() as group:
+        group.start_soon(slow_services.users.asign_in, user)
+        await anyio.sleep(2.5 * DELAY)  # the namespace asked for, its baseline not yet
+        group.cancel_scope.cancel()
+    with slow_services.database.session() as session:
+        recorded = UserStore(session).get(user.id)
+        assert recorded is not None
+        principal = slow_services.users.principal(recorded)
+        personal = NamespaceStore(session).personal(user.id)
+    assert personal is not None and personal.name == user.login
+    assert (await slow_services.namespaces.get(principal, user.login)).name == user.login
+    logged = await slow_services.audit.list(principal, namespace=user.login)
+    assert [(e.action, e.kind, e.result) for e in logged] == [("create", "Namespace", "ok")]
+
+
 async def test_a_sign_out_leaves_the_event_loop_free_while_the_database_answers(
     postgres: PostgresServer,
 ) -> None:
