@@ -6,7 +6,7 @@ from typing import Protocol
 
 
 class ReadinessProbe(Protocol):
-    def check_ready(self) -> None:
+    async def acheck_ready(self) -> None:
         """Return when the dependency is usable; raise a `KuberthError` when it is not."""
 
 
@@ -16,12 +16,13 @@ class HealthService:
     def __init__(self, *, probes: dict[str, ReadinessProbe]) -> None:
         self._probes = probes
 
-    def check_ready(self) -> dict[str, str]:
-        """Run every probe, returning ``{dependency: "ok"}``.
+    async def acheck_ready(self) -> dict[str, str]:
+        """Run every probe, one after the other, on the event loop (no thread is held while a
+        dependency answers), returning ``{dependency: "ok"}``.
 
         Raises:
             KuberthError: the first dependency that is not usable, as the probe raised it.
         """
         for probe in self._probes.values():
-            probe.check_ready()
+            await probe.acheck_ready()
         return dict.fromkeys(self._probes, "ok")

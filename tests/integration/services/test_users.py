@@ -330,7 +330,8 @@ async def test_a_sign_in_cut_off_half_way_still_makes_the_user_whole(
         assert recorded is not None
         principal = slow_services.users.principal(recorded)
         personal = NamespaceStore(session).personal(user.id)
-    assert personal is not None and personal.name == user.login
+    assert personal is not None
+    assert personal.name == user.login
     assert (await slow_services.namespaces.get(principal, user.login)).name == user.login
     logged = await slow_services.audit.list(principal, namespace=user.login)
     assert [(e.action, e.kind, e.result) for e in logged] == [("create", "Namespace", "ok")]

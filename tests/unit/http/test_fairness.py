@@ -4,7 +4,6 @@ thread of the requests'."""
 from __future__ import annotations
 
 import concurrent.futures
-import threading
 import time
 from pathlib import Path
 from typing import get_args
@@ -170,13 +169,16 @@ def test_readyz_answers_503_when_a_check_hangs(tmp_path: Path) -> None:
         kubernetes_request_timeout=1,
         kubernetes_retry_after=3,
     )
-    release = threading.Event()
+
+    async def hang() -> dict[str, str]:
+        await anyio.sleep(scaled(60))
+        return {}
+
     with TestClient(create_app(settings)) as http:
-        http.app.state.services.health.check_ready = lambda: release.wait(scaled(60))  # type: ignore[attr-defined]
+        http.app.state.services.health.acheck_ready = hang  # type: ignore[attr-defined]
         started = time.monotonic()
         response = http.get("/readyz")
         took = time.monotonic() - started
-        release.set()
     assert response.status_code == 503
     assert response.headers["Retry-After"] == "3"
     assert "did not finish within 2 s" in response.json()["message"]
@@ -189,9 +191,6 @@ def _calls(dependant: Dependant) -> set[object]:
     for sub in dependant.dependencies:
         found |= {sub.call, *_calls(sub)}
     return found
-
-
-PAGES = "kuberth.http.pages."
 
 
 PAGES = "kuberth.http.pages."

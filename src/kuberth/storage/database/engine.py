@@ -333,15 +333,15 @@ class Database:
                 "the database is unavailable", retry_after=self._retry_after
             ) from error
 
-    def check_ready(self) -> None:
-        """A trivial query.
+    async def acheck_ready(self) -> None:
+        """A trivial query, on the event loop's engine (the one requests use).
 
         Raises:
             DatabaseUnavailableError: the database cannot be reached.
         """
         try:
-            with self.engine.connect() as connection:
-                connection.exec_driver_sql("SELECT 1")
+            async with self._async_engines().reads.connect() as connection:
+                await connection.exec_driver_sql("SELECT 1")
         except DBAPIError as error:
             raise DatabaseUnavailableError(
                 "the database is unavailable", retry_after=self._retry_after

@@ -427,17 +427,16 @@ class KubernetesApi:
         if session is not None:
             await session.close()
 
-    def check_ready(self) -> None:
-        """Ask the API server's ``/readyz`` (one request).
+    async def acheck_ready(self) -> None:
+        """Ask the API server's ``/readyz`` (one request, on the event loop).
 
         Raises:
             KubernetesUnavailableError: unreachable, too slow, or not ready.
         """
-        response = self._send("GET", "/readyz", None, None, None, None, self.timeout)
-        response.read()
-        if response.status != 200:
+        answer = await self._asend("GET", "/readyz", None, None, None, None, None)
+        if answer.status != 200:
             raise KubernetesUnavailableError(
-                f"the Kubernetes API server is not ready ({response.status} {response.reason})",
+                f"the Kubernetes API server is not ready ({answer.status})",
                 retry_after=self.retry_after,
             )
 
