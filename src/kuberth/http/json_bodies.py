@@ -79,6 +79,8 @@ class BoundedJSONRoute(APIRoute):
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
+        if self.body_field is None:  # reads no JSON body (a GET, a DELETE): nothing to bound
+            return handler
 
         async def bounded(request: Request) -> Response:
             return await handler(_BoundedJSONRequest(request.scope, request.receive))
