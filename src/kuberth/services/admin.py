@@ -13,7 +13,6 @@ from sqlalchemy.orm import Session
 from kuberth.exceptions import ForbiddenError, NotFoundError
 from kuberth.services.audit import AuditService
 from kuberth.services.builders import tenant
-from kuberth.services.copies import require_synced
 from kuberth.services.principal import Principal
 from kuberth.services.provisioning import Provisioner
 from kuberth.services.suspension import AppSuspension
@@ -92,7 +91,7 @@ class AdminService:
             KubernetesUnavailableError: the copy of the quotas could not be read in time.
         """
         self._require_admin(principal)
-        await require_synced(self._quotas, self._cache_wait)
+        await self._quotas.arequire_synced(self._cache_wait)
         async with self._areads() as connection:
             total, page = await atenant_page(connection, offset=offset, limit=limit)
         tenants = []

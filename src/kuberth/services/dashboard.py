@@ -19,7 +19,6 @@ from typing import Any
 
 from kuberth.services import summaries
 from kuberth.services.builders.workloads import KUBERTH_APP
-from kuberth.services.copies import require_synced
 from kuberth.services.namespaces import NamespaceService
 from kuberth.services.principal import Principal
 from kuberth.storage.kubernetes.informer import Informer
@@ -85,8 +84,8 @@ class DashboardService:
             KubernetesUnavailableError: the copies could not be read in time (only while they
                 make their first list).
         """
-        await require_synced(self._deployments, self._cache_wait)
-        await require_synced(self._ingresses, self._cache_wait)
+        await self._deployments.arequire_synced(self._cache_wait)
+        await self._ingresses.arequire_synced(self._cache_wait)
         return [
             NamespaceApps(ns.name, ns.personal, self._apps(ns.name))
             for ns in await self._namespaces.owned(principal)  # the ownership check

@@ -15,14 +15,11 @@ import datetime
 import logging
 from collections.abc import Callable, Collection, Iterable
 from contextlib import AbstractContextManager
-from functools import partial
 
-import anyio.to_thread
 from sqlalchemy.orm import Session
 
 from kuberth.exceptions import ConflictError
 from kuberth.services import summaries
-from kuberth.services.copies import require_synced
 from kuberth.storage.database import hosts as host_rows
 from kuberth.storage.database.engine import AsyncSessions
 from kuberth.storage.database.hosts import HostStore
@@ -135,8 +132,8 @@ class HostClaims:
         owner_id: int,
         dry_run: bool = False,
     ) -> None:
-        """:meth:`claim` with the database on the event loop. The index's check (which may wait
-        for its first list, and reads an Ingress that holds a host) runs in a worker thread.
+        """:meth:`claim` on the event loop: the database, the wait for the index's first list
+        and the read of an Ingress that holds a host (see :meth:`aheld_elsewhere`).
 
         Raises:
             ConflictError: another Ingress holds one of them.
@@ -155,9 +152,7 @@ class HostClaims:
                     raise _DryRunError
         except _DryRunError:
             pass
-        clash = await anyio.to_thread.run_sync(
-            partial(self._held_elsewhere, hosts, namespace=namespace, ingress=ingress)
-        )
+        clash = await self.aheld_elsewhere(hosts, namespace=namespace, ingress=ingress)
         if clash is not None:
             await self.arelease(namespace=namespace, ingress=ingress, dry_run=dry_run)
             raise ConflictError(f"host {clash} is already used", field="host")
@@ -166,16 +161,21 @@ class HostClaims:
         self, hosts: Collection[str], *, namespace: str, ingress: str
     ) -> str | None:
         """A host an Ingress other than this one serves, as the index says and a read confirms;
-        in a worker thread (it may wait for the index's first list).
+        on the event loop (the wait for the index's first list included: no thread is held).
 
         Raises:
             KubernetesUnavailableError: the index is not ready.
         """
         if not hosts:
             return None
-        return await anyio.to_thread.run_sync(
-            partial(self._held_elsewhere, hosts, namespace=namespace, ingress=ingress)
-        )
+        await self._index.arequire_synced(self._index_wait)
+        for host in sorted(hosts):
+            for other_namespace, other in sorted(self._index.holders(host)):
+                if (other_namespace, other) == (namespace, ingress):
+                    continue
+                if host in await self._astored_hosts(other_namespace, other):
+                    return host
+        return None
 
     def release(
         self, *, namespace: str, ingress: str, keep: Collection[str] = (), dry_run: bool = False
@@ -232,7 +232,7 @@ class HostClaims:
         open while Kubernetes is asked: a release deletes a claim only if the same Ingress still
         holds it, so a claim made in between is kept.
         """
-        await require_synced(self._index, self._index_wait)
+        await self._index.arequire_synced(self._index_wait)
         cutoff = datetime.datetime.now(datetime.UTC) - older_than
         async with self._asessions() as session:
             rows = await host_rows.aolder_than(session, cutoff)

@@ -27,6 +27,9 @@ class StandInIndex:
     def require_synced(self, timeout: float) -> None:
         pass
 
+    async def arequire_synced(self, timeout: float) -> None:
+        pass
+
     def holders(self, host: str) -> set[tuple[str, str]]:
         return self._holders.get(host, set())
 
@@ -39,6 +42,9 @@ class StandInIngresses:
         name = field_selector.removeprefix("metadata.name=")
         host = self._hosts.get((namespace, name))
         return {"items": [] if host is None else [{"spec": {"rules": [{"host": host}]}}]}
+
+    async def alist(self, *, namespace: str, field_selector: str) -> JSON:
+        return self.list(namespace=namespace, field_selector=field_selector)
 
 
 class Twin:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import threading
 import time
 from collections.abc import Callable, Iterator
 from functools import partial
@@ -15,6 +16,7 @@ import pytest
 from kubernetes import client
 from prometheus_client import REGISTRY
 
+from kuberth.exceptions import KubernetesUnavailableError
 from kuberth.settings import Settings
 from kuberth.storage.kubernetes.api import JSON, KubernetesApi
 from kuberth.storage.kubernetes.client import make_api_client
@@ -24,6 +26,7 @@ from kuberth.storage.kubernetes.watching import WatchEndedError
 from tests.integration.cutting import CuttingProxy
 from tests.integration.etcd import compact_etcd
 from tests.integration.storage.test_kubernetes_async import run
+from tests.kubeconfigs import unreachable
 from tests.timing import eventually, scaled
 
 CONFIG_MAPS = Kind("ConfigMap", "v1", "configmaps")
@@ -236,3 +239,59 @@ def test_a_cancelled_copy_closes_its_watch_without_a_warning(
 
     assert run(api, scenario())
     assert [r.getMessage() for r in caplog.records if r.name.startswith("kuberth")] == []
+
+
+def test_the_first_list_is_awaited_holding_no_thread(
+    api: KubernetesApi, admin_api: client.ApiClient, namespace: str
+) -> None:
+    """A read on the event loop waits for the copy's first list on that loop: the copy's task
+    runs on the same loop (a wait that blocked it would never end), and no worker thread is
+    started. A copy running in a thread of its own wakes its waiter on the waiter's loop."""
+    label = f"kt-{secrets.token_hex(3)}"
+    client.CoreV1Api(admin_api).create_namespaced_config_map(
+        namespace, labelled_config_map(label, "a", "1")
+    )
+    attached = Informer[str | None](api, CONFIG_MAPS, label_selector=f"{label}=yes", project=_value)
+    own_thread = Informer[str | None](
+        api, CONFIG_MAPS, label_selector=f"{label}=yes", project=_value
+    )
+
+    async def scenario() -> tuple[int, int]:
+        attached.attach(asyncio.get_running_loop())
+        threads = threading.active_count()
+        await attached.arequire_synced(scaled(20))
+        after = threading.active_count()
+        await own_thread.arequire_synced(scaled(20))
+        await attached.aclose()
+        return threads, after
+
+    try:
+        threads, after = run(api, scenario())
+    finally:
+        own_thread.stop()
+    assert after == threads
+    assert attached.get("a", namespace=namespace) == own_thread.get("a", namespace=namespace) == "1"
+
+
+def test_a_copy_that_cannot_list_is_unavailable_after_the_wait(tmp_path: Path) -> None:
+    api = KubernetesApi(
+        make_api_client(Settings(kubeconfig=unreachable(tmp_path / "kubeconfig"))),
+        timeout=1,
+        retry_after=3,
+    )
+    informer = Informer[str | None](api, CONFIG_MAPS, label_selector="x=yes", project=_value)
+
+    async def scenario() -> None:
+        informer.attach(asyncio.get_running_loop())
+        try:
+            with pytest.raises(KubernetesUnavailableError) as raised:
+                await informer.arequire_synced(0.5)
+            assert raised.value.retry_after == 3
+            assert informer._waiters == []  # the waiter that gave up is gone
+        finally:
+            await informer.aclose()
+
+    try:
+        run(api, scenario())
+    finally:
+        api.close()

@@ -76,6 +76,8 @@ class Informer(Generic[T]):
         self._index: dict[str, set[tuple[str, str]]] = {}
         self._lock = threading.Lock()
         self._synced = threading.Event()
+        #: Event-loop waiters for the first list (see :meth:`arequire_synced`), each with its loop.
+        self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
         #: The event loop the task runs on when started (None: one of its own, in a thread).
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
@@ -122,6 +124,41 @@ class Informer(Generic[T]):
                 f"the copy of the {self._kind.plural} is not ready yet",
                 retry_after=self._api.retry_after,
             )
+
+    async def arequire_synced(self, timeout: float) -> None:
+        """:meth:`require_synced` on the event loop: at once when the copy has its first list
+        (every request after the first few), else awaited, holding no thread.
+
+        Raises:
+            KubernetesUnavailableError: no list has been stored within ``timeout`` seconds.
+        """
+        if self._synced.is_set():
+            return
+        self.start()
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[None] = loop.create_future()
+        with self._lock:  # the list is stored and its waiters woken under the same lock
+            if self._synced.is_set():
+                return
+            self._waiters.append((loop, waiter))
+        try:
+            await asyncio.wait_for(waiter, timeout)
+        except TimeoutError:
+            raise KubernetesUnavailableError(
+                f"the copy of the {self._kind.plural} is not ready yet",
+                retry_after=self._api.retry_after,
+            ) from None
+        finally:
+            with self._lock:
+                if (loop, waiter) in self._waiters:
+                    self._waiters.remove((loop, waiter))
+
+    def _wake_waiters(self) -> None:
+        """Wake every :meth:`arequire_synced` on its own loop (the copy's task may run on another
+        loop, or in a thread of its own). The caller holds the lock."""
+        for loop, waiter in self._waiters:
+            loop.call_soon_threadsafe(_done, waiter)
+        self._waiters.clear()
 
     # -- running ----------------------------------------------------------------------------------
 
@@ -238,8 +275,9 @@ class Informer(Generic[T]):
             for namespace, names in fresh.items():
                 for name, value in names.items():
                     self._add_keys(namespace, name, value)
+            self._synced.set()
+            self._wake_waiters()
         self.lists += 1
-        self._synced.set()
         return version
 
     async def _watch(self, version: str) -> str:
@@ -294,6 +332,11 @@ class Informer(Generic[T]):
                 names.pop(name, None)
                 if not names:
                     del self._items[namespace]  # no empty entries pile up
+
+
+def _done(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():  # a waiter that timed out is cancelled
+        waiter.set_result(None)
 
 
 def _key(obj: JSON) -> tuple[str, str]:
