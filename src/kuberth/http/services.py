@@ -100,7 +100,7 @@ class Services:
             informer.stop()
         await self.github.aclose()
         if self.membership is not None:
-            self.membership.close()
+            await self.membership.aclose()
         await self.database.adispose()
         await self.kubernetes.aclose()
         self.kubernetes.close()

@@ -71,3 +71,23 @@ class SignupRules:
                 return True
             unknown = unknown or member is None
         return None if unknown else False
+
+    async def arecheck(self, login: str, *, membership: GitHubMembership | None) -> bool | None:
+        """:meth:`recheck` on the event loop: GitHub is asked without holding a thread."""
+        verdict = self.local_verdict(login)
+        if verdict is not None:
+            return verdict
+        if membership is None:
+            return None
+        unknown = False
+        for org in self.orgs:
+            member = await membership.ais_org_member(org=org, login=login)
+            if member:
+                return True
+            unknown = unknown or member is None
+        for org, team in self.teams:
+            member = await membership.ais_team_member(org=org, team=team, login=login)
+            if member:
+                return True
+            unknown = unknown or member is None
+        return None if unknown else False

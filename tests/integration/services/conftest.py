@@ -20,6 +20,8 @@ async def _close(services: Services) -> None:
         informer.stop()
     services.kubernetes.close()
     await services.kubernetes.aclose()
+    if services.membership is not None:
+        await services.membership.aclose()
     await services.database.adispose()
 
 

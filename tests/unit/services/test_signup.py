@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import anyio
+
 from kuberth.services.signup import SignupRules
 from kuberth.storage.github import GitHubMembership
 
@@ -22,6 +24,12 @@ class FakeMembership:
     def is_team_member(self, *, org: str, team: str, login: str) -> bool | None:
         self.asked.append((f"{org}/{team}", login))
         return self.answers.get((f"{org}/{team}", login), False)
+
+    async def ais_org_member(self, *, org: str, login: str) -> bool | None:
+        return self.is_org_member(org=org, login=login)
+
+    async def ais_team_member(self, *, org: str, team: str, login: str) -> bool | None:
+        return self.is_team_member(org=org, team=team, login=login)
 
 
 def rules(**kwargs: object) -> SignupRules:
@@ -64,3 +72,22 @@ def test_no_answer_or_no_membership_token_is_no_verdict() -> None:
     assert recheck(r, "bob", FakeMembership({("acme", "bob"): None})) is None
     # One org says yes: that is enough, whatever another did not answer.
     assert recheck(r, "bob", FakeMembership({("acme", "bob"): None, ("other", "bob"): True}))
+
+
+def test_the_event_loops_recheck_gives_the_same_verdicts_asking_the_same_questions() -> None:
+    r = rules(logins=["alice"], orgs=["acme", "other"], teams=["acme/ops"])
+    cases: list[tuple[str, dict[tuple[str, str], bool | None] | None]] = [
+        ("alice", {}),
+        ("bob", {("acme/ops", "bob"): True}),
+        ("carol", {}),
+        ("dave", {("acme", "dave"): None}),
+        ("erin", None),
+    ]
+    for login, answers in cases:
+        fake, afake = (
+            (None, None) if answers is None else (FakeMembership(answers), FakeMembership(answers))
+        )
+        membership: GitHubMembership | None = afake  # type: ignore[assignment]
+        verdict = anyio.run(lambda: r.arecheck(login, membership=membership))  # noqa: B023
+        assert verdict == recheck(r, login, fake), login
+        assert (afake.asked if afake else []) == (fake.asked if fake else []), login
