@@ -83,7 +83,8 @@ class ReconcileReport:
 
 
 class Stop(Protocol):
-    """What a pass checks between namespaces: a ``threading.Event`` or an ``asyncio.Event``."""
+    """What a pass checks between namespaces (and the sign-up sweep between users): a
+    ``threading.Event`` or an ``asyncio.Event``."""
 
     def is_set(self) -> bool: ...
 
@@ -99,7 +100,7 @@ class Reconciler:
         hosts: HostClaims | None = None,
         orphan_grace: datetime.timedelta = ORPHAN_GRACE,
         withdraw: Callable[..., Awaitable[None]] | None = None,
-        sweep: Callable[[threading.Event], object] | None = None,
+        sweep: Callable[[Stop], Awaitable[object]] | None = None,
         sweep_interval: float = 300.0,
     ) -> None:
         self._asessions = asessions
@@ -112,8 +113,8 @@ class Reconciler:
         #: without it, just the access.
         self._withdraw = withdraw
         #: A separate step run by the same leader after each pass and every ``sweep_interval``
-        #: seconds in between: the sign-up rules' re-check (SignupReview.run_sweep, synchronous:
-        #: in a worker thread).
+        #: seconds in between: the sign-up rules' re-check (SignupReview.run_sweep), which ends
+        #: early, between users, when ``stop`` is set.
         self._sweep = sweep
         self._sweep_interval = sweep_interval
 
@@ -224,8 +225,8 @@ class Reconciler:
         Each pass runs on the event loop (the database and Kubernetes through their async
         clients); cancelled, it is told to stop and awaited: it ends at its next namespace, as
         the worker thread it replaces did, so no namespace is left half-way by a cancel and the
-        pass is counted as stopped. The sweep is synchronous code (GitHub's membership calls)
-        and runs in a worker thread, ended the same way through ``stop``.
+        pass is counted as stopped. The sweep runs on the event loop too (GitHub, the database
+        and Kubernetes awaited) and is ended the same way, at its next user.
         """
         next_pass = time.monotonic()
         while not stop.is_set():
@@ -233,7 +234,7 @@ class Reconciler:
                 await _to_the_end(self._pass(stop), stop)
                 next_pass = time.monotonic() + interval
             if self._sweep is not None and not stop.is_set():
-                await _to_the_end(asyncio.to_thread(self._sweep, stop), stop)
+                await _to_the_end(self._sweep(stop), stop)
             wait = next_pass - time.monotonic()
             if self._sweep is not None:
                 wait = min(wait, self._sweep_interval)
@@ -285,7 +286,7 @@ def _record(session: Session, name: str, github_id: int, personal: bool) -> bool
 
 
 async def _to_the_end(work: Awaitable[object], stop: threading.Event) -> None:
-    """Await ``work`` (a pass, or a sweep in its thread). Cancelled, it sets ``stop`` and waits
+    """Await ``work`` (a pass, or a sweep). Cancelled, it sets ``stop`` and waits
     for the work to end at its next namespace (or user): no pass goes on behind a new leader's
     back, or after the clients it uses are closed, and none is cut half-way through a
     namespace."""

@@ -22,20 +22,26 @@ from __future__ import annotations
 
 import datetime
 import logging
-import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
+import anyio
 from sqlalchemy.orm import Session
 
 from kuberth.exceptions import ForbiddenError, KuberthError
 from kuberth.services.admin import AdminService
 from kuberth.services.audit import AuditService
 from kuberth.services.principal import Principal
+from kuberth.services.reconciler import Stop
 from kuberth.services.signup import SignupRules
 from kuberth.storage.database.engine import AsyncSessions
-from kuberth.storage.database.users import BY_SIGNUP_RULES, NamespaceStore, UserStore
+from kuberth.storage.database.users import (
+    BY_SIGNUP_RULES,
+    NamespaceStore,
+    Reviewable,
+    UserStore,
+)
 from kuberth.storage.database.web_sessions import WebSessionStore
 from kuberth.storage.github import GitHubMembership
 
@@ -52,6 +58,7 @@ class SweepReport:
     checked: int = 0  # verdicts asked of GitHub
     revoked: list[int] = field(default_factory=list)
     unknown: list[int] = field(default_factory=list)  # GitHub gave no answer: asked again later
+    stopped: bool = False  # cut short (shutdown, or leadership lost); the next sweep goes on
 
 
 class SignupReview:
@@ -80,8 +87,8 @@ class SignupReview:
         return checked_at is None or (now - checked_at).total_seconds() >= self.interval
 
     def due(self, login: str, checked_at: datetime.datetime | None) -> bool:
-        """Whether :meth:`at_use` would do I/O now (ask GitHub, or revoke): the event loop's
-        callers run it in a worker thread then, and skip it otherwise (it would return at once)."""
+        """Whether :meth:`aat_use` would do I/O now (ask GitHub, or revoke): callers skip it
+        otherwise (it would return at once)."""
         verdict = self._rules.local_verdict(login)
         if verdict is None:
             now = datetime.datetime.now(datetime.UTC)
@@ -102,6 +109,7 @@ class SignupReview:
 
     def at_use(self, github_id: int, login: str, checked_at: datetime.datetime | None) -> None:
         """Called for every authenticated request; asks GitHub only when the verdict is stale.
+        (The synchronous twin of :meth:`aat_use`, for UserService's sync checks.)
 
         Raises:
             ForbiddenError: the user no longer passes the rules (and was revoked just now).
@@ -129,54 +137,105 @@ class SignupReview:
                 return None  # just checked by someone else
         verdict = self._rules.recheck(login, membership=self._membership)
         if verdict is None:
-            log.warning(
-                "could not re-check the sign-up rules for %s (%d) with GitHub; the last verdict "
-                "stands, asked again in %ss",
-                login,
-                github_id,
-                self._retry_after,
-            )
+            self._log_unknown(login, github_id)
             with self._sessions() as session:  # stale again after retry_after
                 UserStore(session).set_signup_checked(
                     github_id, stale_before + datetime.timedelta(seconds=self._retry_after)
                 )
         return verdict
 
-    def sweep(self, stop: threading.Event | None = None) -> SweepReport:
-        """Every user not revoked: login rules always, stale membership verdicts with GitHub."""
+    async def aat_use(
+        self, github_id: int, login: str, checked_at: datetime.datetime | None
+    ) -> None:
+        """:meth:`at_use` on the event loop: GitHub, the database and Kubernetes are awaited, no
+        thread is held. Shielded from cancellation once begun (as the worker thread it replaces
+        ran on): a request gone away does not leave a claimed turn unanswered or a revoke without
+        its audit record.
+
+        Raises:
+            ForbiddenError: the user no longer passes the rules (and was revoked just now).
+        """
+        with anyio.CancelScope(shield=True):
+            verdict = self._rules.local_verdict(login)
+            if verdict is None:
+                now = datetime.datetime.now(datetime.UTC)
+                if not self._stale(checked_at, now) or self._membership is None:
+                    return
+                verdict = await self._aask(github_id, login, now)
+            if verdict is False:
+                try:
+                    await self.arevoke(github_id)
+                except KuberthError as error:  # refused from now on; the reconciler finishes it
+                    log.warning("could not finish revoking %d: %s", github_id, error.message)
+        if verdict is False:
+            raise ForbiddenError(NO_LONGER_ALLOWED)
+
+    async def _aask(self, github_id: int, login: str, now: datetime.datetime) -> bool | None:
+        """:meth:`_ask` on the event loop."""
+        stale_before = now - datetime.timedelta(seconds=self.interval)
+        async with self._asessions() as session:
+            if not await session.run_sync(_claim, github_id, now, stale_before):
+                return None  # just checked by someone else
+        verdict = await self._rules.arecheck(login, membership=self._membership)
+        if verdict is None:
+            self._log_unknown(login, github_id)
+            async with self._asessions() as session:  # stale again after retry_after
+                await session.run_sync(
+                    _checked_at,
+                    github_id,
+                    stale_before + datetime.timedelta(seconds=self._retry_after),
+                )
+        return verdict
+
+    def _log_unknown(self, login: str, github_id: int) -> None:
+        log.warning(
+            "could not re-check the sign-up rules for %s (%d) with GitHub; the last verdict "
+            "stands, asked again in %ss",
+            login,
+            github_id,
+            self._retry_after,
+        )
+
+    async def asweep(self, stop: Stop | None = None) -> SweepReport:
+        """Every user not revoked: login rules always, stale membership verdicts with GitHub. On
+        the event loop; ``stop`` ends it early, between users, so a user's re-check (and revoke)
+        is never cut half-way by it (:meth:`Reconciler.run` turns a cancel into ``stop``)."""
         report = SweepReport()
-        with self._sessions() as session:
-            users = UserStore(session).reviewable()
+        async with self._asessions() as session:
+            users = await session.run_sync(_reviewable)
         now = datetime.datetime.now(datetime.UTC)
         for user in users:
             if stop is not None and stop.is_set():
+                report.stopped = True
                 break
             verdict = self._rules.local_verdict(user.login)
             if verdict is None and self._membership is not None:
                 if not self._stale(user.signup_checked_at, now):
                     continue
                 report.checked += 1
-                verdict = self._ask(user.id, user.login, now)
+                verdict = await self._aask(user.id, user.login, now)
                 if verdict is None:
                     report.unknown.append(user.id)
             if verdict is False:
                 try:
-                    if self.revoke(user.id):
+                    if await self.arevoke(user.id):
                         report.revoked.append(user.id)
                 except KuberthError as error:  # revoked in the database; the rest next pass
                     log.warning("could not finish revoking %d: %s", user.id, error.message)
         return report
 
-    def run_sweep(self, stop: threading.Event) -> None:
-        """One sweep, logged; for the leader's loop."""
+    async def run_sweep(self, stop: Stop | None = None) -> None:
+        """One sweep, logged; the leader's step (Reconciler.run), which sets ``stop`` when it is
+        cancelled."""
         try:
-            report = self.sweep(stop)
+            report = await self.asweep(stop)
         except KuberthError as error:
             log.warning("sign-up rules re-check failed: %s", error.message)
             return
         if report.checked or report.revoked or report.unknown:
             log.info(
-                "sign-up rules re-checked: %d asked of GitHub, %d revoked, %d without an answer",
+                "sign-up rules re-checked%s: %d asked of GitHub, %d revoked, %d without an answer",
+                " (stopped early)" if report.stopped else "",
                 report.checked,
                 len(report.revoked),
                 len(report.unknown),
@@ -188,14 +247,27 @@ class SignupReview:
         Kubernetes access and apps follow (a failure there is finished by the reconciler, which
         withdraws what a revoked owner still has)."""
         with self._sessions() as session:
-            if not UserStore(session).revoke_if_active(github_id, reason=BY_SIGNUP_RULES):
-                return False
-            WebSessionStore(session).end_all(github_id)
-            names = [n.name for n in NamespaceStore(session).owned_by(github_id)]
+            names = _revoked_now(session, github_id)
+        if names is None:
+            return False
         log.warning("user %d no longer passes the sign-up rules: access revoked", github_id)
         with self._audit.change(KUBERTH, "revoke", "User", None, str(github_id), detail=REASON):
             for namespace in names:
                 self._admin.withdraw(namespace, github_id=github_id)
+        return True
+
+    async def arevoke(self, github_id: int) -> bool:
+        """:meth:`revoke` on the event loop."""
+        async with self._asessions() as session:
+            names = await session.run_sync(_revoked_now, github_id)
+        if names is None:
+            return False
+        log.warning("user %d no longer passes the sign-up rules: access revoked", github_id)
+        async with self._audit.achange(
+            KUBERTH, "revoke", "User", None, str(github_id), detail=REASON
+        ):
+            for namespace in names:
+                await self._admin.awithdraw(namespace, github_id=github_id)
         return True
 
     async def areadmit(self, github_id: int) -> None:
@@ -230,3 +302,26 @@ def _readmitted(session: Session, github_id: int) -> None:
     current = store.get(github_id)
     if current is not None and current.revoked_reason == BY_SIGNUP_RULES:
         store.set_revoked(github_id, revoked=False)
+
+
+def _claim(
+    session: Session, github_id: int, now: datetime.datetime, stale_before: datetime.datetime
+) -> bool:
+    return UserStore(session).claim_signup_check(github_id, now=now, stale_before=stale_before)
+
+
+def _checked_at(session: Session, github_id: int, at: datetime.datetime) -> None:
+    UserStore(session).set_signup_checked(github_id, at)
+
+
+def _reviewable(session: Session) -> list[Reviewable]:
+    return UserStore(session).reviewable()
+
+
+def _revoked_now(session: Session, github_id: int) -> list[str] | None:
+    """Revoke the user unless someone already did (None then); their sessions ended, the names
+    of their namespaces."""
+    if not UserStore(session).revoke_if_active(github_id, reason=BY_SIGNUP_RULES):
+        return None
+    WebSessionStore(session).end_all(github_id)
+    return [n.name for n in NamespaceStore(session).owned_by(github_id)]

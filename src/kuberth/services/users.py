@@ -47,12 +47,18 @@ LAST_USED_EVERY = datetime.timedelta(minutes=1)
 class Recheck(Protocol):
     """The sign-up rules checked again at use (SignupReview)."""
 
+    async def aat_use(
+        self, github_id: int, login: str, checked_at: datetime.datetime | None
+    ) -> None:
+        """Raises ForbiddenError when the user no longer passes them. On the event loop."""
+        ...
+
     def at_use(self, github_id: int, login: str, checked_at: datetime.datetime | None) -> None:
-        """Raises ForbiddenError when the user no longer passes them."""
+        """:meth:`aat_use`'s synchronous twin, for the sync checks (:meth:`UserService._admit`)."""
         ...
 
     def due(self, login: str, checked_at: datetime.datetime | None) -> bool:
-        """Whether ``at_use`` would do I/O now (else it returns at once)."""
+        """Whether ``aat_use`` would do I/O now (else it returns at once)."""
         ...
 
     def fresh_until(
@@ -319,14 +325,13 @@ class UserService:
             self._recheck.at_use(owner.user_id, owner.login, owner.signup_checked_at)
 
     async def _aadmit(self, owner: TokenOwner | SessionOwner) -> None:
-        """:meth:`_admit` on the event loop: the re-check, when it would ask GitHub or revoke,
-        runs in a worker thread, so a slow GitHub never stalls other requests."""
+        """:meth:`_admit` on the event loop: the re-check, when it would ask GitHub or revoke, is
+        awaited there (GitHub's async client), holding no thread, so a slow GitHub stalls
+        neither other requests nor the thread pool."""
         if owner.revoked_at is not None:
             raise ForbiddenError(revoked_message(owner.revoked_reason))
         if self._recheck is not None and self._recheck.due(owner.login, owner.signup_checked_at):
-            await anyio.to_thread.run_sync(
-                self._recheck.at_use, owner.user_id, owner.login, owner.signup_checked_at
-            )
+            await self._recheck.aat_use(owner.user_id, owner.login, owner.signup_checked_at)
 
     def _principal_of(self, owner: TokenOwner | SessionOwner) -> Principal:
         owned = owner.owned_namespaces

@@ -44,6 +44,9 @@ def users_of(
             if login in refused:
                 raise ForbiddenError(f"{login} no longer passes")
 
+        async def aat_use(self, _id: int, login: str, checked: datetime.datetime | None) -> None:
+            self.at_use(_id, login, checked)
+
         def due(self, login: str, _checked: datetime.datetime | None) -> bool:
             return login in refused
 
@@ -96,15 +99,18 @@ async def test_a_token_is_answered_as_the_sync_check_does(database: Database) ->
 
 
 async def test_a_recheck_that_asks_github_runs_beside_the_event_loop(database: Database) -> None:
-    """A re-check due to ask GitHub (slow here: 0.5 s) holds a worker thread, not the loop: other
-    coroutines keep running meanwhile; one not due is not called at all."""
+    """A re-check due to ask GitHub (slow here: 0.5 s) is awaited, holding neither the loop nor
+    a thread: other coroutines keep running meanwhile; one not due is not called at all."""
     add_users(database)
     calls: list[str] = []
 
     class SlowGitHub:
         def at_use(self, _id: int, login: str, _checked: datetime.datetime | None) -> None:
+            raise AssertionError("the event loop's check awaits aat_use")
+
+        async def aat_use(self, _id: int, login: str, _checked: datetime.datetime | None) -> None:
             calls.append(login)
-            time.sleep(0.5)
+            await anyio.sleep(0.5)
 
         def due(self, login: str, _checked: datetime.datetime | None) -> bool:
             return login == "alice"
