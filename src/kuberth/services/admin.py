@@ -135,9 +135,9 @@ class AdminService:
         In this order: the kubeconfig service account and its RoleBinding (kubectl stops), the
         apps (scaled to zero as the tenant, whom only Kuberth can act as and who is refused by
         now), then the tenant RoleBinding. A failure leaves the RoleBinding, so a rerun (or the
-        reconciler) can still stop the apps; a namespace without it was done before. (The
-        sign-up sweep's, in its thread; :meth:`awithdraw` is the event loop's, the reconcile
-        pass's among them.)
+        reconciler) can still stop the apps; a namespace without it was done before. (For the
+        sync sign-up re-check, which only tests reach; :meth:`awithdraw` is the event loop's:
+        an operator's revoke, the reconcile pass, the sign-up re-check and sweep.)
         """
         account = tenant.kubectl_service_account_name(github_id)
         self._role_bindings.delete(account, namespace=namespace)

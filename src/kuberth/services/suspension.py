@@ -48,8 +48,8 @@ class AppSuspension:
     def stop(self, namespace: str, *, github_id: int) -> list[str]:
         """Scale every running Deployment in ``namespace`` to zero, remembering its count; returns
         the ones stopped now. One already stopped by a revoke keeps the count it remembers (a second
-        revoke must not overwrite it with 0); one at zero without the annotation stays so. (The
-        sign-up sweep's, in its thread; :meth:`astop` is the event loop's.)
+        revoke must not overwrite it with 0); one at zero without the annotation stays so. (For the
+        sync sign-up re-check, which only tests reach; :meth:`astop` is the event loop's.)
 
         Raises:
             KubernetesForbiddenError: the tenant has no access here any more (its RoleBinding
