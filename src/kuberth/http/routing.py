@@ -11,7 +11,8 @@ to choose the route) and swaps its context into the scope for each route tried. 
 Deployment that was a tenth of Kuberth's CPU, about 30 µs more than one flat list of routes.
 Adopting keeps each route as it was declared (its prefix, responses and route class are applied
 when the route is made), so nothing else changes; only ``include_router``'s own options (a prefix
-or dependencies added at inclusion) are not available, and none is used.
+or dependencies added at inclusion, and ``app.dependency_overrides``, which reaches a route through
+its inclusion) are not available, and none is used.
 """
 
 from __future__ import annotations
