@@ -239,7 +239,6 @@ def build_services(settings: Settings) -> Services:
         health=HealthService(probes={"kubernetes": api, "database": database}),
         users=UserService(
             sessions=database.session,
-            reads=database.read,
             asessions=database.asession,
             areads=database.aread,
             provisioner=provisioner,
