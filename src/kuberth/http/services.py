@@ -225,7 +225,6 @@ def build_services(settings: Settings) -> Services:
         GitHubMembership(settings.github_api_url, token.get_secret_value()) if token else None
     )
     review = SignupReview(
-        sessions=database.session,
         asessions=database.asession,
         rules=signup,
         membership=membership,
@@ -239,7 +238,6 @@ def build_services(settings: Settings) -> Services:
         health=HealthService(probes={"kubernetes": api, "database": database}),
         users=UserService(
             sessions=database.session,
-            reads=database.read,
             asessions=database.asession,
             areads=database.aread,
             provisioner=provisioner,

@@ -129,27 +129,15 @@ class AdminService:
             for namespace in await self._aset_revoked(github_id, revoked=True):
                 await self.awithdraw(namespace, github_id=github_id)
 
-    def withdraw(self, namespace: str, *, github_id: int) -> None:
+    async def awithdraw(self, namespace: str, *, github_id: int) -> None:
         """Take a revoked user's access and apps away in one namespace; running it again converges.
 
         In this order: the kubeconfig service account and its RoleBinding (kubectl stops), the
         apps (scaled to zero as the tenant, whom only Kuberth can act as and who is refused by
         now), then the tenant RoleBinding. A failure leaves the RoleBinding, so a rerun (or the
-        reconciler) can still stop the apps; a namespace without it was done before. (For the
-        sync sign-up re-check, which only tests reach; :meth:`awithdraw` is the event loop's:
-        an operator's revoke, the reconcile pass, the sign-up re-check and sweep.)
+        reconciler) can still stop the apps; a namespace without it was done before. For an
+        operator's revoke, the reconcile pass, the sign-up re-check and its sweep.
         """
-        account = tenant.kubectl_service_account_name(github_id)
-        self._role_bindings.delete(account, namespace=namespace)
-        self._service_accounts.delete(account, namespace=namespace)
-        try:
-            self._apps.stop(namespace, github_id=github_id)
-        except KubernetesForbiddenError:  # the tenant RoleBinding is gone already: done before
-            log.info("apps in %s not stopped: user %s has no access there", namespace, github_id)
-        self._role_bindings.delete(tenant.BASELINE_NAME, namespace=namespace)
-
-    async def awithdraw(self, namespace: str, *, github_id: int) -> None:
-        """:meth:`withdraw` on the event loop, in the same order."""
         account = tenant.kubectl_service_account_name(github_id)
         await self._role_bindings.adelete(account, namespace=namespace)
         await self._service_accounts.adelete(account, namespace=namespace)

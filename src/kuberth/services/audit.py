@@ -44,26 +44,6 @@ class AuditService:
         self._sessions = sessions
         self._asessions = asessions
 
-    @contextmanager
-    def change(
-        self,
-        principal: Principal,
-        action: str,
-        kind: str,
-        namespace: str | None,
-        name: str | None,
-        *,
-        detail: str | None = None,
-    ) -> Iterator[None]:
-        """Run a change and record it, with its outcome, in a transaction of its own; ``detail``
-        (why it was made) is recorded when it succeeds, a failure's message otherwise."""
-        try:
-            yield
-        except Exception as error:
-            self._record(principal, action, kind, namespace, name, *_failure(error))
-            raise
-        self._record(principal, action, kind, namespace, name, "ok", detail)
-
     @asynccontextmanager
     async def achange(
         self,
@@ -75,7 +55,9 @@ class AuditService:
         *,
         detail: str | None = None,
     ) -> AsyncIterator[None]:
-        """:meth:`change` on the event loop (``async with``)."""
+        """Run a change (``async with``) and record it, with its outcome, in a transaction of its
+        own; ``detail`` (why it was made) is recorded when it succeeds, a failure's message
+        otherwise."""
         try:
             yield
         except Exception as error:

@@ -50,30 +50,11 @@ class SignupRules:
             return True
         return None if self.needs_org_scope else False
 
-    def recheck(self, login: str, *, membership: GitHubMembership | None) -> bool | None:
-        """The rules again, after sign-in, without the user's token: logins here, orgs and teams
-        with the operator's (``membership``). None: no verdict to trust (no membership token, or
-        GitHub did not answer for an org or team that might let the user in)."""
-        verdict = self.local_verdict(login)
-        if verdict is not None:
-            return verdict
-        if membership is None:
-            return None
-        unknown = False
-        for org in self.orgs:
-            member = membership.is_org_member(org=org, login=login)
-            if member:
-                return True
-            unknown = unknown or member is None
-        for org, team in self.teams:
-            member = membership.is_team_member(org=org, team=team, login=login)
-            if member:
-                return True
-            unknown = unknown or member is None
-        return None if unknown else False
-
     async def arecheck(self, login: str, *, membership: GitHubMembership | None) -> bool | None:
-        """:meth:`recheck` on the event loop: GitHub is asked without holding a thread."""
+        """The rules again, after sign-in, without the user's token: logins here, orgs and teams
+        with the operator's (``membership``), asked on the event loop without holding a thread.
+        None: no verdict to trust (no membership token, or GitHub did not answer for an org or
+        team that might let the user in)."""
         verdict = self.local_verdict(login)
         if verdict is not None:
             return verdict

@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import datetime
 import logging
-from collections.abc import Callable
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
 import anyio
@@ -65,7 +63,6 @@ class SignupReview:
     def __init__(
         self,
         *,
-        sessions: Callable[[], AbstractContextManager[Session]],
         asessions: AsyncSessions,
         rules: SignupRules,
         membership: GitHubMembership | None,
@@ -74,7 +71,6 @@ class SignupReview:
         interval: float,
         retry_after: float = 60.0,
     ) -> None:
-        self._sessions = sessions
         self._asessions = asessions
         self._rules = rules
         self._membership = membership
@@ -98,7 +94,7 @@ class SignupReview:
     def fresh_until(
         self, login: str, checked_at: datetime.datetime | None
     ) -> datetime.datetime | None:
-        """Until when :meth:`at_use` surely returns at once for a user it lets in: when their
+        """Until when :meth:`aat_use` surely returns at once for a user it lets in: when their
         membership verdict goes stale (None: the login rules decide, or membership is never
         asked after sign-in)."""
         if self._rules.local_verdict(login) is not None or self._membership is None:
@@ -107,50 +103,13 @@ class SignupReview:
             return datetime.datetime.now(datetime.UTC)
         return checked_at + datetime.timedelta(seconds=self.interval)
 
-    def at_use(self, github_id: int, login: str, checked_at: datetime.datetime | None) -> None:
-        """Called for every authenticated request; asks GitHub only when the verdict is stale.
-        (The synchronous twin of :meth:`aat_use`, for UserService's sync checks.)
-
-        Raises:
-            ForbiddenError: the user no longer passes the rules (and was revoked just now).
-        """
-        verdict = self._rules.local_verdict(login)
-        if verdict is None:
-            now = datetime.datetime.now(datetime.UTC)
-            if not self._stale(checked_at, now) or self._membership is None:
-                return
-            verdict = self._ask(github_id, login, now)
-        if verdict is False:
-            try:
-                self.revoke(github_id)
-            except KuberthError as error:  # refused from now on; the reconciler finishes it
-                log.warning("could not finish revoking %d: %s", github_id, error.message)
-            raise ForbiddenError(NO_LONGER_ALLOWED)
-
-    def _ask(self, github_id: int, login: str, now: datetime.datetime) -> bool | None:
-        """GitHub's verdict, if this caller won the turn to ask (None otherwise, or no answer)."""
-        stale_before = now - datetime.timedelta(seconds=self.interval)
-        with self._sessions() as session:
-            if not UserStore(session).claim_signup_check(
-                github_id, now=now, stale_before=stale_before
-            ):
-                return None  # just checked by someone else
-        verdict = self._rules.recheck(login, membership=self._membership)
-        if verdict is None:
-            self._log_unknown(login, github_id)
-            with self._sessions() as session:  # stale again after retry_after
-                UserStore(session).set_signup_checked(
-                    github_id, stale_before + datetime.timedelta(seconds=self._retry_after)
-                )
-        return verdict
-
     async def aat_use(
         self, github_id: int, login: str, checked_at: datetime.datetime | None
     ) -> None:
-        """:meth:`at_use` on the event loop: GitHub, the database and Kubernetes are awaited, no
-        thread is held. Shielded from cancellation once begun (as the worker thread it replaces
-        ran on): a request gone away does not leave a claimed turn unanswered or a revoke without
-        its audit record.
+        """Called for every authenticated request whose verdict :meth:`due` says needs I/O; asks
+        GitHub only when the verdict is stale. GitHub, the database and Kubernetes are awaited, no
+        thread is held. Shielded from cancellation once begun: a request gone away does not leave
+        a claimed turn unanswered or a revoke without its audit record.
 
         Raises:
             ForbiddenError: the user no longer passes the rules (and was revoked just now).
@@ -171,7 +130,7 @@ class SignupReview:
             raise ForbiddenError(NO_LONGER_ALLOWED)
 
     async def _aask(self, github_id: int, login: str, now: datetime.datetime) -> bool | None:
-        """:meth:`_ask` on the event loop."""
+        """GitHub's verdict, if this caller won the turn to ask (None otherwise, or no answer)."""
         stale_before = now - datetime.timedelta(seconds=self.interval)
         async with self._asessions() as session:
             if not await session.run_sync(_claim, github_id, now, stale_before):
@@ -241,23 +200,11 @@ class SignupReview:
                 len(report.unknown),
             )
 
-    def revoke(self, github_id: int) -> bool:
+    async def arevoke(self, github_id: int) -> bool:
         """Revoke a user the rules no longer let in, as an operator's revoke would; False when
         someone already revoked them. Sessions end and tokens are refused at once (the database);
         Kubernetes access and apps follow (a failure there is finished by the reconciler, which
         withdraws what a revoked owner still has)."""
-        with self._sessions() as session:
-            names = _revoked_now(session, github_id)
-        if names is None:
-            return False
-        log.warning("user %d no longer passes the sign-up rules: access revoked", github_id)
-        with self._audit.change(KUBERTH, "revoke", "User", None, str(github_id), detail=REASON):
-            for namespace in names:
-                self._admin.withdraw(namespace, github_id=github_id)
-        return True
-
-    async def arevoke(self, github_id: int) -> bool:
-        """:meth:`revoke` on the event loop."""
         async with self._asessions() as session:
             names = await session.run_sync(_revoked_now, github_id)
         if names is None:

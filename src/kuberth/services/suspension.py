@@ -45,26 +45,10 @@ class AppSuspension:
         self._deployments = deployments
         self._access_wait = access_wait
 
-    def stop(self, namespace: str, *, github_id: int) -> list[str]:
+    async def astop(self, namespace: str, *, github_id: int) -> list[str]:
         """Scale every running Deployment in ``namespace`` to zero, remembering its count; returns
         the ones stopped now. One already stopped by a revoke keeps the count it remembers (a second
-        revoke must not overwrite it with 0); one at zero without the annotation stays so. (For the
-        sync sign-up re-check, which only tests reach; :meth:`astop` is the event loop's.)
-
-        Raises:
-            KubernetesForbiddenError: the tenant has no access here any more (its RoleBinding
-                is gone).
-        """
-        identity = tenant_identity(github_id)
-        listed = self._deployments.list(namespace=namespace, identity=identity)
-        stopped = []
-        for name, patch in _stops(listed):
-            self._deployments.patch(name, patch, namespace=namespace, identity=identity)
-            stopped.append(name)
-        return stopped
-
-    async def astop(self, namespace: str, *, github_id: int) -> list[str]:
-        """:meth:`stop` on the event loop.
+        revoke must not overwrite it with 0); one at zero without the annotation stays so.
 
         Raises:
             KubernetesForbiddenError: the tenant has no access here any more (its RoleBinding

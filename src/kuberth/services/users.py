@@ -16,15 +16,13 @@ from kuberth.services.audit import AuditService
 from kuberth.services.principal import Principal
 from kuberth.services.provisioning import Provisioner
 from kuberth.services.token_cache import TokenCache
-from kuberth.storage.database.engine import AsyncReads, AsyncSessions, Reads, Sessions
+from kuberth.storage.database.engine import AsyncReads, AsyncSessions, Sessions
 from kuberth.storage.database.models import User
 from kuberth.storage.database.tokens import (
     TokenOwner,
-    TokenStore,
     amark_used,
     atoken_owner,
     digest,
-    token_owner,
 )
 from kuberth.storage.database.users import BY_SIGNUP_RULES, NamespaceStore, UserStore
 from kuberth.storage.database.web_sessions import (
@@ -35,7 +33,6 @@ from kuberth.storage.database.web_sessions import (
     aowned_by,
     asession_owner,
     atouch,
-    session_owner,
 )
 from kuberth.storage.github import GitHubUser
 
@@ -53,10 +50,6 @@ class Recheck(Protocol):
         """Raises ForbiddenError when the user no longer passes them. On the event loop."""
         ...
 
-    def at_use(self, github_id: int, login: str, checked_at: datetime.datetime | None) -> None:
-        """:meth:`aat_use`'s synchronous twin, for the sync checks (:meth:`UserService._admit`)."""
-        ...
-
     def due(self, login: str, checked_at: datetime.datetime | None) -> bool:
         """Whether ``aat_use`` would do I/O now (else it returns at once)."""
         ...
@@ -64,7 +57,7 @@ class Recheck(Protocol):
     def fresh_until(
         self, login: str, checked_at: datetime.datetime | None
     ) -> datetime.datetime | None:
-        """Until when ``at_use`` surely returns at once for a user it lets in (None: as long
+        """Until when ``aat_use`` surely returns at once for a user it lets in (None: as long
         as the rules stand)."""
         ...
 
@@ -93,7 +86,6 @@ class UserService:
         self,
         *,
         sessions: Sessions,
-        reads: Reads,
         asessions: AsyncSessions,
         areads: AsyncReads,
         provisioner: Provisioner,
@@ -106,7 +98,6 @@ class UserService:
         self._recheck = recheck
         self._token_cache = token_cache
         self._sessions = sessions
-        self._reads = reads
         self._asessions = asessions
         self._areads = areads
         self._provisioner = provisioner
@@ -185,31 +176,9 @@ class UserService:
             await session.run_sync(_add_web_session, principal.github_id, secret, user_agent)
         return secret
 
-    def from_session(self, user_id: object, secret: object) -> Principal:
+    async def afrom_session(self, user_id: object, secret: object) -> Principal:
         """The user of a live session: one that was not ended (sign-out, an operator's revoke,
         the user ending it elsewhere) and was used within the idle timeout.
-
-        Raises:
-            UnauthenticatedError: no session, an ended or idle one.
-        """
-        if not isinstance(user_id, int) or not isinstance(secret, str):
-            raise UnauthenticatedError("sign in first")
-        now = datetime.datetime.now(datetime.UTC)
-        with self._reads() as connection:
-            owner = session_owner(connection, secret)
-        if owner is None or owner.user_id != user_id:
-            raise UnauthenticatedError(SESSION_ENDED)
-        if now - owner.last_seen_at > self._session_idle:
-            self.end_session(secret)
-            raise UnauthenticatedError(SESSION_ENDED)
-        self._admit(owner)
-        if now - owner.last_seen_at >= LAST_USED_EVERY:
-            with self._sessions() as session:
-                WebSessionStore(session).touch(owner.session_id, now)
-        return self._principal_of(owner)
-
-    async def afrom_session(self, user_id: object, secret: object) -> Principal:
-        """:meth:`from_session` with the database on the event loop.
 
         Raises:
             UnauthenticatedError: no session, an ended or idle one.
@@ -231,14 +200,8 @@ class UserService:
                 await atouch(session, owner.session_id, now)
         return self._principal_of(owner)
 
-    def end_session(self, secret: object) -> None:
-        """Sign-out: the session ends for every copy of its cookie."""
-        if isinstance(secret, str):
-            with self._sessions() as session:
-                WebSessionStore(session).end_by_secret(secret)
-
     async def aend_session(self, secret: object) -> None:
-        """:meth:`end_session` on the event loop."""
+        """Sign-out: the session ends for every copy of its cookie."""
         if isinstance(secret, str):
             async with self._asessions() as session:
                 await aend_by_secret(session, secret)
@@ -262,23 +225,10 @@ class UserService:
             if not await aend(session, user_id=principal.github_id, session_id=session_id):
                 raise NotFoundError(f"session {session_id} not found")
 
-    def from_token(self, token: str) -> Principal:
-        """Raises UnauthenticatedError for an unknown, revoked or expired token.
-
-        One query per request, nothing cached: a revoked token (deleted) or user (revoked_at) is
-        refused from the very next request on.
-        """
-        now = datetime.datetime.now(datetime.UTC)
-        with self._reads() as connection:
-            owner = _live_token(token_owner(connection, token), now)
-        self._admit(owner)
-        if _use_is_news(owner.last_used_at, now):
-            with self._sessions() as session:
-                TokenStore(session).mark_used(owner.token_id, now)
-        return self._principal_of(owner)
-
     async def afrom_token(self, token: str) -> Principal:
-        """:meth:`from_token` with the database on the event loop.
+        """The token's user. A success is kept a few seconds at most (TokenCache), never past
+        the token's expiry or the user's next sign-up re-check, and dropped at once by a change
+        made on this replica; a refusal is asked of the database every time.
 
         Raises:
             UnauthenticatedError: an unknown, revoked or expired token.
@@ -308,26 +258,18 @@ class UserService:
             ends.append(self._recheck.fresh_until(owner.login, owner.signup_checked_at))
         return min(((end - now).total_seconds() for end in ends if end is not None), default=inf)
 
-    def _admit(self, owner: TokenOwner | SessionOwner) -> None:
+    async def _aadmit(self, owner: TokenOwner | SessionOwner) -> None:
         """Refuse a revoked user, and one who no longer passes the sign-up rules.
 
-        The re-check (SignupReview.at_use) returns at once, with no I/O, unless the user's
-        verdict is stale (once per interval per user: then it writes to the database and asks
-        GitHub) or the user fails the rules (then it revokes them: the database, and Kubernetes
-        calls for each namespace).
+        The re-check (SignupReview.aat_use) is skipped unless it would do I/O: the user's verdict
+        is stale (once per interval per user: then it writes to the database and asks GitHub) or
+        the user fails the rules (then it revokes them). It is awaited on the event loop
+        (GitHub's async client), holding no thread, so a slow GitHub stalls neither other
+        requests nor the thread pool.
 
         Raises:
             ForbiddenError: either.
         """
-        if owner.revoked_at is not None:
-            raise ForbiddenError(revoked_message(owner.revoked_reason))
-        if self._recheck is not None:
-            self._recheck.at_use(owner.user_id, owner.login, owner.signup_checked_at)
-
-    async def _aadmit(self, owner: TokenOwner | SessionOwner) -> None:
-        """:meth:`_admit` on the event loop: the re-check, when it would ask GitHub or revoke, is
-        awaited there (GitHub's async client), holding no thread, so a slow GitHub stalls
-        neither other requests nor the thread pool."""
         if owner.revoked_at is not None:
             raise ForbiddenError(revoked_message(owner.revoked_reason))
         if self._recheck is not None and self._recheck.due(owner.login, owner.signup_checked_at):

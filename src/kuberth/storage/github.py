@@ -106,43 +106,24 @@ class GitHubApi:
 
 class GitHubMembership:
     """Org and team membership asked with the operator's token (``read:org``), not the user's,
-    which Kuberth does not keep: the sign-up rules' re-checks after sign-in. On the event loop
-    (``ais_*``: a request whose verdict went stale, the leader's sign-up sweep); the synchronous
-    twins are for synchronous callers (UserService's sync checks, which only tests use now).
+    which Kuberth does not keep: the sign-up rules' re-checks after sign-in, on the event loop (a
+    request whose verdict went stale, the leader's sign-up sweep).
 
     Each answer is True (a member), False (GitHub said not), or None (no answer to trust: GitHub
     unreachable or failing, the token refused or rate-limited, or unable to see the members).
-    Each client is made at its first question, so a replica that never asks opens none.
+    The client is made at the first question, so a replica that never asks opens none.
     """
 
     def __init__(self, api_url: str, token: str, *, timeout: float = 10.0) -> None:
         self._base_url = api_url.rstrip("/")
         self._headers = {**_HEADERS, "Authorization": f"Bearer {token}"}
         self._timeout = timeout
-        self._client: httpx.Client | None = None
         self._aclient: httpx.AsyncClient | None = None
 
-    def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-
     async def aclose(self) -> None:
-        """Both clients (the services' ``aclose``)."""
-        self.close()
+        """Called by Services.aclose."""
         if self._aclient is not None:
             await self._aclient.aclose()
-
-    def _get(self, path: str) -> httpx.Response | None:
-        import httpx
-
-        if self._client is None:
-            self._client = httpx.Client(
-                base_url=self._base_url, headers=self._headers, timeout=self._timeout
-            )
-        try:
-            return self._client.get(path)
-        except httpx.HTTPError:
-            return None
 
     async def _aget(self, path: str) -> httpx.Response | None:
         import httpx
@@ -156,18 +137,10 @@ class GitHubMembership:
         except httpx.HTTPError:
             return None
 
-    def is_org_member(self, *, org: str, login: str) -> bool | None:
-        return _org_answer(self._get(_org_path(org, login)))
-
     async def ais_org_member(self, *, org: str, login: str) -> bool | None:
-        """:meth:`is_org_member` on the event loop."""
         return _org_answer(await self._aget(_org_path(org, login)))
 
-    def is_team_member(self, *, org: str, team: str, login: str) -> bool | None:
-        return _team_answer(self._get(_team_path(org, team, login)))
-
     async def ais_team_member(self, *, org: str, team: str, login: str) -> bool | None:
-        """:meth:`is_team_member` on the event loop."""
         return _team_answer(await self._aget(_team_path(org, team, login)))
 
 

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import anyio
 import pytest
 from alembic import command
 from alembic.config import Config
@@ -69,7 +70,6 @@ def test_token_use_is_written_at_most_once_a_minute(tmp_path: Path) -> None:
         )
     users = UserService(
         sessions=database.session,
-        reads=database.read,
         asessions=database.asession,
         areads=database.aread,
         provisioner=None,
@@ -81,15 +81,24 @@ def test_token_use_is_written_at_most_once_a_minute(tmp_path: Path) -> None:
         with database.session(read_only=True) as session:
             return session.get(ApiToken, token_id).last_used_at
 
-    assert users.from_token("kbt_seven").github_id == 7
-    first = last_used()
-    assert first is not None
-    users.from_token("kbt_seven")
-    assert last_used() == first
-    with database.session() as session:
-        session.get(ApiToken, token_id).last_used_at = first - datetime.timedelta(minutes=2)
-    users.from_token("kbt_seven")
-    assert last_used() > first
+    async def use_it() -> None:
+        assert (await users.afrom_token("kbt_seven")).github_id == 7
+        first = last_used()
+        assert first is not None
+        await users.afrom_token("kbt_seven")
+        assert last_used() == first
+        with database.session() as session:
+            session.get(ApiToken, token_id).last_used_at = first - datetime.timedelta(minutes=2)
+        await users.afrom_token("kbt_seven")
+        assert last_used() > first
+
+    async def use_it_and_close() -> None:
+        try:
+            await use_it()
+        finally:
+            await database.adispose()
+
+    anyio.run(use_it_and_close)
 
 
 def test_the_async_engine_is_the_same_database_through_an_asyncio_driver() -> None:

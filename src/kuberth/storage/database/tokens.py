@@ -78,9 +78,6 @@ class TokenStore:
         self._session.flush()
         return row
 
-    def mark_used(self, token_id: int, at: datetime.datetime) -> None:
-        self._session.execute(_mark_used(token_id, at))
-
 
 async def aadd(
     session: AsyncSession,
@@ -134,7 +131,7 @@ def _mark_used(token_id: int, at: datetime.datetime) -> Update:
 
 
 async def amark_used(session: AsyncSession, token_id: int, at: datetime.datetime) -> None:
-    """:meth:`TokenStore.mark_used` on the event loop."""
+    """Record the token's use at ``at`` (``last_used_at``)."""
     await session.execute(_mark_used(token_id, at))
 
 

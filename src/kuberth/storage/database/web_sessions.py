@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from sqlalchemy import Connection, Delete, Row, Update, bindparam, delete, select, update
+from sqlalchemy import Delete, Row, Update, bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
 from kuberth.storage.database.models import User, WebSession
@@ -43,13 +43,8 @@ _OWNER = (
 )
 
 
-def session_owner(connection: Connection, secret: str) -> SessionOwner | None:
-    row = connection.execute(_OWNER, {"secret_hash": digest(secret)}).first()
-    return SessionOwner(*row) if row else None
-
-
 async def asession_owner(connection: AsyncConnection, secret: str) -> SessionOwner | None:
-    """:func:`session_owner` on the event loop."""
+    """The session's user (revoked or not); None if no such session."""
     row = (await connection.execute(_OWNER, {"secret_hash": digest(secret)})).first()
     return SessionOwner(*row) if row else None
 
@@ -63,12 +58,12 @@ def _end_by_secret(secret: str) -> Delete:
 
 
 async def atouch(session: AsyncSession, session_id: int, at: datetime.datetime) -> None:
-    """:meth:`WebSessionStore.touch` on the event loop."""
+    """Mark the session used now (its idle timeout counts from here)."""
     await session.execute(_touch(session_id, at))
 
 
 async def aend_by_secret(session: AsyncSession, secret: str) -> None:
-    """:meth:`WebSessionStore.end_by_secret` on the event loop."""
+    """Sign-out: the session ends for every copy of its cookie."""
     await session.execute(_end_by_secret(secret))
 
 
@@ -118,12 +113,6 @@ class WebSessionStore:
         self._session.add(row)
         self._session.flush()
         return row
-
-    def touch(self, session_id: int, at: datetime.datetime) -> None:
-        self._session.execute(_touch(session_id, at))
-
-    def end_by_secret(self, secret: str) -> None:
-        self._session.execute(_end_by_secret(secret))
 
     def end_all(self, user_id: int) -> int:
         result = self._session.execute(delete(WebSession).where(WebSession.user_id == user_id))
