@@ -99,7 +99,7 @@ def _lost_everything(
     eventually(lambda: _refused(kubectl(access.kubeconfig)), within=within, what="kubectl refused")
 
     def stopped() -> bool:
-        # The kubeconfig goes first and the apps next (AdminService.withdraw): a moment apart.
+        # The kubeconfig goes first and the apps next (AdminService.awithdraw): a moment apart.
         web = apps.read_namespaced_deployment("web", access.login)
         remembered = (web.metadata.annotations or {}).get(REPLICAS_BEFORE_REVOKE)
         return (web.spec.replicas, remembered) == (0, "2")
