@@ -62,12 +62,12 @@ class SignupRules:
             return None
         unknown = False
         for org in self.orgs:
-            member = await membership.ais_org_member(org=org, login=login)
+            member = await membership.is_org_member(org=org, login=login)
             if member:
                 return True
             unknown = unknown or member is None
         for org, team in self.teams:
-            member = await membership.ais_team_member(org=org, team=team, login=login)
+            member = await membership.is_team_member(org=org, team=team, login=login)
             if member:
                 return True
             unknown = unknown or member is None

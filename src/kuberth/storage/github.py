@@ -118,59 +118,45 @@ class GitHubMembership:
         self._base_url = api_url.rstrip("/")
         self._headers = {**_HEADERS, "Authorization": f"Bearer {token}"}
         self._timeout = timeout
-        self._aclient: httpx.AsyncClient | None = None
+        self._client: httpx.AsyncClient | None = None
 
     async def aclose(self) -> None:
         """Called by Services.aclose."""
-        if self._aclient is not None:
-            await self._aclient.aclose()
+        if self._client is not None:
+            await self._client.aclose()
 
-    async def _aget(self, path: str) -> httpx.Response | None:
+    async def _get(self, path: str) -> httpx.Response | None:
         import httpx
 
-        if self._aclient is None:
-            self._aclient = httpx.AsyncClient(
+        if self._client is None:
+            self._client = httpx.AsyncClient(
                 base_url=self._base_url, headers=self._headers, timeout=self._timeout
             )
         try:
-            return await self._aclient.get(path)
+            return await self._client.get(path)
         except httpx.HTTPError:
             return None
 
-    async def ais_org_member(self, *, org: str, login: str) -> bool | None:
-        return _org_answer(await self._aget(_org_path(org, login)))
-
-    async def ais_team_member(self, *, org: str, team: str, login: str) -> bool | None:
-        return _team_answer(await self._aget(_team_path(org, team, login)))
-
-
-def _org_path(org: str, login: str) -> str:
-    return f"/orgs/{org}/members/{login}"
-
-
-def _team_path(org: str, team: str, login: str) -> str:
-    return f"/orgs/{org}/teams/{team}/memberships/{login}"
-
-
-def _org_answer(response: httpx.Response | None) -> bool | None:
-    """204: a member; 404: not; 302: the token's owner cannot see the org's members."""
-    if response is None:
+    async def is_org_member(self, *, org: str, login: str) -> bool | None:
+        """204: a member; 404: not; 302: the token's owner cannot see the org's members."""
+        response = await self._get(f"/orgs/{org}/members/{login}")
+        if response is None:
+            return None
+        if response.status_code in (204, 404):
+            return response.status_code == 204
         return None
-    if response.status_code in (204, 404):
-        return response.status_code == 204
-    return None
 
-
-def _team_answer(response: httpx.Response | None) -> bool | None:
-    """200 with ``"state": "active"``: a member (``pending``: invited, not yet); 404: not."""
-    if response is None:
-        return None
-    if response.status_code == 404:
-        return False
-    if response.status_code != 200:
-        return None
-    try:
-        body = response.json()
-    except ValueError:
-        return None
-    return isinstance(body, dict) and body.get("state") == "active"
+    async def is_team_member(self, *, org: str, team: str, login: str) -> bool | None:
+        """200 with ``"state": "active"``: a member (``pending``: invited, not yet); 404: not."""
+        response = await self._get(f"/orgs/{org}/teams/{team}/memberships/{login}")
+        if response is None:
+            return None
+        if response.status_code == 404:
+            return False
+        if response.status_code != 200:
+            return None
+        try:
+            body = response.json()
+        except ValueError:
+            return None
+        return isinstance(body, dict) and body.get("state") == "active"

@@ -17,11 +17,11 @@ class FakeMembership:
     answers: dict[tuple[str, str], bool | None] = field(default_factory=dict)
     asked: list[tuple[str, str]] = field(default_factory=list)
 
-    async def ais_org_member(self, *, org: str, login: str) -> bool | None:
+    async def is_org_member(self, *, org: str, login: str) -> bool | None:
         self.asked.append((org, login))
         return self.answers.get((org, login), False)
 
-    async def ais_team_member(self, *, org: str, team: str, login: str) -> bool | None:
+    async def is_team_member(self, *, org: str, team: str, login: str) -> bool | None:
         self.asked.append((f"{org}/{team}", login))
         return self.answers.get((f"{org}/{team}", login), False)
 

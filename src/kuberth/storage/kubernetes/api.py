@@ -655,8 +655,8 @@ def _verb(method: str, query: Mapping[str, str | int | bool] | None) -> str:
 
 
 def _decoded(data: bytes) -> JSON:
-    """A JSON body, decoded by pydantic's Rust parser (already a dependency): a third of
-    ``json.loads``' time on a Deployment, whose keys it also takes from a cache."""
+    """A JSON body, decoded by pydantic's Rust parser (already a dependency): under half of
+    ``json.loads``' time on a Deployment (7 against 16 µs), its repeated keys cached."""
     decoded: JSON = pydantic_core.from_json(data) if data else {}
     return decoded
 

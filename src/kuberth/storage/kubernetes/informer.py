@@ -76,8 +76,8 @@ class Informer(Generic[T]):
         self._index: dict[str, set[tuple[str, str]]] = {}
         self._lock = threading.Lock()
         self._synced = threading.Event()
-        #: Event-loop waiters for the first list (see :meth:`arequire_synced`), each with its loop.
-        self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
+        #: Event-loop waiters for the first list (see :meth:`arequire_synced`).
+        self._waiters: list[asyncio.Future[None]] = []
         #: The event loop the task runs on when started (None: one of its own, in a thread).
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
@@ -135,12 +135,11 @@ class Informer(Generic[T]):
         if self._synced.is_set():
             return
         self.start()
-        loop = asyncio.get_running_loop()
-        waiter: asyncio.Future[None] = loop.create_future()
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         with self._lock:  # the list is stored and its waiters woken under the same lock
             if self._synced.is_set():
                 return
-            self._waiters.append((loop, waiter))
+            self._waiters.append(waiter)
         try:
             await asyncio.wait_for(waiter, timeout)
         except TimeoutError:
@@ -150,14 +149,14 @@ class Informer(Generic[T]):
             ) from None
         finally:
             with self._lock:
-                if (loop, waiter) in self._waiters:
-                    self._waiters.remove((loop, waiter))
+                if waiter in self._waiters:
+                    self._waiters.remove(waiter)
 
     def _wake_waiters(self) -> None:
         """Wake every :meth:`arequire_synced` on its own loop (the copy's task may run on another
         loop, or in a thread of its own). The caller holds the lock."""
-        for loop, waiter in self._waiters:
-            loop.call_soon_threadsafe(_done, waiter)
+        for waiter in self._waiters:
+            waiter.get_loop().call_soon_threadsafe(_done, waiter)
         self._waiters.clear()
 
     # -- running ----------------------------------------------------------------------------------
