@@ -137,7 +137,13 @@ class SignupReview:
                 return None  # just checked by someone else
         verdict = await self._rules.arecheck(login, membership=self._membership)
         if verdict is None:
-            self._log_unknown(login, github_id)
+            log.warning(
+                "could not re-check the sign-up rules for %s (%d) with GitHub; the last verdict "
+                "stands, asked again in %ss",
+                login,
+                github_id,
+                self._retry_after,
+            )
             async with self._asessions() as session:  # stale again after retry_after
                 await session.run_sync(
                     _checked_at,
@@ -145,15 +151,6 @@ class SignupReview:
                     stale_before + datetime.timedelta(seconds=self._retry_after),
                 )
         return verdict
-
-    def _log_unknown(self, login: str, github_id: int) -> None:
-        log.warning(
-            "could not re-check the sign-up rules for %s (%d) with GitHub; the last verdict "
-            "stands, asked again in %ss",
-            login,
-            github_id,
-            self._retry_after,
-        )
 
     async def asweep(self, stop: Stop | None = None) -> SweepReport:
         """Every user not revoked: login rules always, stale membership verdicts with GitHub. On

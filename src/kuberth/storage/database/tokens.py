@@ -6,7 +6,7 @@ import datetime
 import hashlib
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from sqlalchemy import Connection, Row, Update, bindparam, delete, select, update
+from sqlalchemy import Connection, Row, bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
 from kuberth.storage.database.engine import principals_changed
@@ -126,13 +126,9 @@ async def arevoke(session: AsyncSession, *, user_id: int, token_id: int) -> bool
     return bool(result.rowcount)
 
 
-def _mark_used(token_id: int, at: datetime.datetime) -> Update:
-    return update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=at)
-
-
 async def amark_used(session: AsyncSession, token_id: int, at: datetime.datetime) -> None:
     """Record the token's use at ``at`` (``last_used_at``)."""
-    await session.execute(_mark_used(token_id, at))
+    await session.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=at))
 
 
 def token_owner(connection: Connection, token: str) -> TokenOwner | None:

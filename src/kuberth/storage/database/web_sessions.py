@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from sqlalchemy import Delete, Row, Update, bindparam, delete, select, update
+from sqlalchemy import Row, bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
 from kuberth.storage.database.models import User, WebSession
@@ -49,22 +49,16 @@ async def asession_owner(connection: AsyncConnection, secret: str) -> SessionOwn
     return SessionOwner(*row) if row else None
 
 
-def _touch(session_id: int, at: datetime.datetime) -> Update:
-    return update(WebSession).where(WebSession.id == session_id).values(last_seen_at=at)
-
-
-def _end_by_secret(secret: str) -> Delete:
-    return delete(WebSession).where(WebSession.secret_hash == digest(secret))
-
-
 async def atouch(session: AsyncSession, session_id: int, at: datetime.datetime) -> None:
     """Mark the session used now (its idle timeout counts from here)."""
-    await session.execute(_touch(session_id, at))
+    await session.execute(
+        update(WebSession).where(WebSession.id == session_id).values(last_seen_at=at)
+    )
 
 
 async def aend_by_secret(session: AsyncSession, secret: str) -> None:
     """Sign-out: the session ends for every copy of its cookie."""
-    await session.execute(_end_by_secret(secret))
+    await session.execute(delete(WebSession).where(WebSession.secret_hash == digest(secret)))
 
 
 #: A user's sessions as their list shows them, the most recently used first: plain columns.
