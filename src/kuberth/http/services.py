@@ -99,6 +99,7 @@ class Services:
         for informer in self.informers:
             informer.stop()
         await self.github.aclose()
+        await self.audit.aclose()
         if self.membership is not None:
             await self.membership.aclose()
         await self.database.adispose()
@@ -146,7 +147,7 @@ def build_services(settings: Settings) -> Services:
         prefix=settings.namespace_prefix,
         reserved=reserved,
     )
-    audit = AuditService(sessions=database.session, asessions=database.asession)
+    audit = AuditService(sessions=database.session, writes=database.abegin, areads=database.aread)
     namespace_service = NamespaceService(
         sessions=database.session,
         asessions=database.asession,

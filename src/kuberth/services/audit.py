@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 
 from kuberth.exceptions import KuberthError
 from kuberth.services.principal import Principal
-from kuberth.storage.database.audit import AuditStore, alist, arecord, audit_event
-from kuberth.storage.database.engine import AsyncSessions
+from kuberth.storage.database.audit import AuditStore, AuditWriter, alist, audit_event
+from kuberth.storage.database.engine import AsyncReads, AsyncWrites
 from kuberth.storage.database.users import aowned_by
 
 log = logging.getLogger(__name__)
@@ -39,10 +39,12 @@ class AuditService:
         self,
         *,
         sessions: Callable[[], AbstractContextManager[Session]],
-        asessions: AsyncSessions,
+        writes: AsyncWrites,
+        areads: AsyncReads,
     ) -> None:
         self._sessions = sessions
-        self._asessions = asessions
+        self._writer = AuditWriter(writes)
+        self._areads = areads
 
     @asynccontextmanager
     async def achange(
@@ -56,7 +58,8 @@ class AuditService:
         detail: str | None = None,
     ) -> AsyncIterator[None]:
         """Run a change (``async with``) and record it, with its outcome, in a transaction of its
-        own; ``detail`` (why it was made) is recorded when it succeeds, a failure's message
+        own (shared with the changes recorded at the same moment, see :class:`AuditWriter`);
+        ``detail`` (why it was made) is recorded when it succeeds, a failure's message
         otherwise."""
         try:
             yield
@@ -103,8 +106,11 @@ class AuditService:
     ) -> None:
         event = _event(principal, action, kind, namespace, name, result, detail)
         with _unrecorded_logged(event):
-            async with self._asessions() as session:
-                await arecord(session, event)
+            await self._writer.record(event)
+
+    async def aclose(self) -> None:
+        """Wait for the changes already being recorded (at shutdown)."""
+        await self._writer.aclose()
 
     async def list(
         self, principal: Principal, *, namespace: str | None = None, limit: int = 100
@@ -115,8 +121,7 @@ class AuditService:
         A tenant's namespaces came with the principal when its request was authenticated (see
         :meth:`NamespaceService.arequire_access`); otherwise they are read.
         """
-        async with self._asessions() as session:
-            connection = await session.connection()
+        async with self._areads() as connection:
             if principal.is_admin:
                 scope = None if namespace is None else [namespace]
                 rows = await alist(connection, namespaces=scope, limit=limit)

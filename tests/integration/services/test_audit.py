@@ -40,7 +40,7 @@ def recorded(database: Database, name: str) -> list[tuple[object, ...]]:
 
 
 async def test_a_change_is_recorded_with_its_outcome(database: Database) -> None:
-    audit = AuditService(sessions=database.session, asessions=database.asession)
+    audit = AuditService(sessions=database.session, writes=database.abegin, areads=database.aread)
     for number, (body, error, result, detail) in enumerate(OUTCOMES):
         name = f"change-{number}"
         raised: type[Exception] | None = None
@@ -57,7 +57,9 @@ async def test_a_change_is_recorded_with_its_outcome(database: Database) -> None
 
 async def test_an_unrecorded_success_fails_and_an_unrecorded_failure_keeps_its_error() -> None:
     unreachable = Database(make_engine("sqlite:///file:/nonexistent-kuberth/k.db?mode=ro&uri=true"))
-    audit = AuditService(sessions=unreachable.session, asessions=unreachable.asession)
+    audit = AuditService(
+        sessions=unreachable.session, writes=unreachable.abegin, areads=unreachable.aread
+    )
     try:
         with pytest.raises(DatabaseUnavailableError):
             async with audit.achange(ALICE, "delete", "Deployment", "alice", "web"):
@@ -77,7 +79,7 @@ async def test_the_log_shows_the_callers_namespaces_and_own_changes_newest_first
             UserStore(session).upsert(github_id=github_id, login=login, name=None)
         for name, owner in [("alice", 7), ("alice-2", 7), ("bob", 8)]:
             NamespaceStore(session).record(name=name, owner_id=owner, personal="-" not in name)
-    audit = AuditService(sessions=database.session, asessions=database.asession)
+    audit = AuditService(sessions=database.session, writes=database.abegin, areads=database.aread)
     bob = Principal(8, "bob", None, is_admin=False)
     for principal, kind, namespace, name in [
         (ALICE, "Deployment", "alice", "web"),

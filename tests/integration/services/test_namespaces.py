@@ -48,7 +48,9 @@ def service_of(database: Database) -> NamespaceService:
         reserved=(),
         max_per_user=5,
         delete_timeout=1,
-        audit=AuditService(sessions=database.session, asessions=database.asession),
+        audit=AuditService(
+            sessions=database.session, writes=database.abegin, areads=database.aread
+        ),
     )
 
 

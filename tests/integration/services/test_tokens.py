@@ -29,7 +29,9 @@ def tokens_of(database: Database) -> TokenService:
     return TokenService(
         asessions=database.asession,
         areads=database.aread,
-        audit=AuditService(sessions=database.session, asessions=database.asession),
+        audit=AuditService(
+            sessions=database.session, writes=database.abegin, areads=database.aread
+        ),
     )
 
 

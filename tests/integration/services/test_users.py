@@ -53,7 +53,9 @@ def users_of(
         areads=database.aread,
         provisioner=None,
         admin_ids=frozenset({9}),
-        audit=AuditService(sessions=database.session, asessions=database.asession),
+        audit=AuditService(
+            sessions=database.session, writes=database.abegin, areads=database.aread
+        ),
         recheck=recheck or Refusing(),
     )
 

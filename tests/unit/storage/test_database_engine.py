@@ -74,7 +74,9 @@ def test_token_use_is_written_at_most_once_a_minute(tmp_path: Path) -> None:
         areads=database.aread,
         provisioner=None,
         admin_ids=frozenset(),
-        audit=AuditService(sessions=database.session, asessions=database.asession),
+        audit=AuditService(
+            sessions=database.session, writes=database.abegin, areads=database.aread
+        ),
     )
 
     def last_used() -> datetime.datetime | None:
