@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from kuberth.devtools.github import StandInServer
 from tests.timing import eventually
@@ -122,3 +123,13 @@ class KuberthProcess:
                 self.process.wait(timeout=40)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+
+def metric(process: KuberthProcess, name: str, **labels: str) -> float:
+    """A sample from the process's /metrics (0 when it has none yet)."""
+    text = httpx.get(f"{process.url}/metrics", timeout=10).text
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return float(sample.value)
+    return 0.0

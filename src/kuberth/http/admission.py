@@ -2,16 +2,19 @@
 
 The API server calls webhooks over TLS only, while Kuberth's pages and API are usually served
 plain behind an ingress that terminates TLS; so the webhook gets a listener of its own, with the
-certificate from :class:`kuberth.services.admission.WebhookRegistration`. It runs uvicorn in a
-thread with its own event loop: the answers use the same (blocking) services as the API.
+certificate from :class:`kuberth.services.admission.WebhookRegistration`. It is a second uvicorn
+server on the app's own event loop (a task of its lifespan): its answers await the same services
+as the API's requests, and no thread of its own waits on the database or Kubernetes.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import socket
 import tempfile
-import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +34,8 @@ def admission_app(admission: IngressAdmission) -> FastAPI:
         title="Kuberth admission webhook", docs_url=None, redoc_url=None, openapi_url=None
     )
 
-    def answer(review: Review) -> Review:
-        response = admission.review(review.get("request") or {})
+    async def answer(review: Review) -> Review:
+        response = await admission.areview(review.get("request") or {})
         return {
             "apiVersion": "admission.k8s.io/v1",
             "kind": "AdmissionReview",
@@ -40,18 +43,29 @@ def admission_app(admission: IngressAdmission) -> FastAPI:
         }
 
     @app.post(HOST_REVIEW_PATH)
-    def review_hosts(review: Review = Body()) -> Review:  # noqa: B008 - FastAPI's idiom
-        return answer(review)
+    async def review_hosts(review: Review = Body()) -> Review:  # noqa: B008 - FastAPI's idiom
+        return await answer(review)
 
     @app.post(HOST_RELEASE_PATH)
-    def release_hosts(review: Review = Body()) -> Review:  # noqa: B008 - FastAPI's idiom
-        return answer(review)
+    async def release_hosts(review: Review = Body()) -> Review:  # noqa: B008 - FastAPI's idiom
+        return await answer(review)
 
     return app
 
 
+class _Server(uvicorn.Server):
+    """A uvicorn server that leaves the process's signals alone: they are Kuberth's main
+    server's, and this one stops with the app (uvicorn would take SIGTERM and SIGINT over while
+    it runs, and raise them again when it stops)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
 class AdmissionServer:
-    """Serves :func:`admission_app` over TLS on ``host:port`` until stopped."""
+    """Serves :func:`admission_app` over TLS on ``host:port``, on the running event loop, until
+    stopped."""
 
     def __init__(
         self, admission: IngressAdmission, tls: WebhookTls, *, host: str, port: int
@@ -69,8 +83,9 @@ class AdmissionServer:
             log_config=None,
             access_log=False,
             lifespan="off",
+            timeout_graceful_shutdown=5,
         )
-        self._server = uvicorn.Server(config)
+        self._server = _Server(config)
         # Bound here, so the port listens (and queues calls) from now on: nothing to wait for.
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self._socket = socket.socket(family, socket.SOCK_STREAM)
@@ -82,20 +97,24 @@ class AdmissionServer:
             self._socket.close()
             self._files.cleanup()
             raise
-        self._thread = threading.Thread(
-            target=self._server.run,
-            kwargs={"sockets": [self._socket]},
-            name="kuberth-admission",
-            daemon=True,
-        )
+        self._serving: asyncio.Task[None] | None = None
 
     def start(self) -> None:
-        self._thread.start()
+        """Serve as a task of the running loop (the socket already listens and queues calls)."""
+        self._serving = asyncio.get_running_loop().create_task(
+            self._server.serve(sockets=[self._socket]), name="kuberth-admission"
+        )
         log.info("admission webhook listening on %s (TLS)", self._socket.getsockname())
 
-    def stop(self) -> None:
+    async def stop(self) -> None:
+        """Stop serving: calls in flight get a few seconds to finish, as uvicorn gives them."""
         self._server.should_exit = True
-        if self._thread.is_alive():
-            self._thread.join(timeout=10)
+        if self._serving is not None:
+            await asyncio.wait({self._serving}, timeout=10)
+            self._serving.cancel()
+        self.close()
+
+    def close(self) -> None:
+        """Close the socket and remove the key's files (after :meth:`stop`, or never started)."""
         self._socket.close()
         self._files.cleanup()

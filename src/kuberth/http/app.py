@@ -109,14 +109,16 @@ def _start_admission(services: Services, settings: Settings) -> AdmissionServer 
         host=settings.admission_listen_host,
         port=settings.admission_listen_port,
     )
-    server.start()
     try:
         services.webhook.register(settings.admission_webhook_url, tls)
     except KuberthError as error:  # e.g. not allowed to: an operator may have registered it
         log.warning("could not register the admission webhook: %s", error.message)
     except BaseException:
-        server.stop()
+        server.close()
         raise
+    # Its socket listens from the start: a call the API server makes once the webhook is
+    # registered waits in it until the loop, free again, serves it.
+    server.start()
     return server
 
 
@@ -183,7 +185,7 @@ def create_app(settings: Settings) -> FastAPI:
             # Each copy's watch closed before the clients are, so none ends in an error.
             await asyncio.gather(*(informer.aclose() for informer in services.informers))
             if webhook is not None:
-                webhook.stop()
+                await webhook.stop()
             await services.aclose()
 
     app = FastAPI(

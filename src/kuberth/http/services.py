@@ -166,7 +166,6 @@ def build_services(settings: Settings) -> Services:
         api, IngressStorage.kind, label_selector="", project=ingress_hosts, index=hosts_of
     )
     host_claims = HostClaims(
-        sessions=database.session,
         asessions=database.asession,
         ingresses=IngressStorage(api),
         index=host_index,
@@ -180,7 +179,6 @@ def build_services(settings: Settings) -> Services:
     )
     ingress_claims = IngressClaims(hosts=host_claims, policy=policy, asessions=database.asession)
     workloads = WorkloadService(
-        sessions=database.session,
         namespaces=namespace_service,
         api=api,
         pods=PodStorage(api),
@@ -299,9 +297,7 @@ def build_services(settings: Settings) -> Services:
             sweep=review.run_sweep,
             sweep_interval=settings.signup_recheck_interval / 3,
         ),
-        admission=IngressAdmission(
-            sessions=database.session, workloads=workloads, hosts=host_claims
-        ),
+        admission=IngressAdmission(areads=database.aread, claims=ingress_claims),
         webhook=WebhookRegistration(
             configurations=ValidatingWebhookConfigurationStorage(api),
             secret_key=settings.session_secret(),

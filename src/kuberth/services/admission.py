@@ -16,20 +16,18 @@ import base64
 import copy
 import datetime
 import logging
-from collections.abc import Callable
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
 from cryptography import x509
-from sqlalchemy.orm import Session
 
 from kuberth.certificates import SERVER_AUTH, Issued, derived_key, issue, new_ca, same_key
 from kuberth.exceptions import KuberthError, UnavailableError
 from kuberth.services.builders.admission import HOST_WEBHOOK, ingress_host_webhook
-from kuberth.services.hosts import HostClaims, ingress_hosts
-from kuberth.services.workloads import WorkloadService
-from kuberth.storage.database.users import NamespaceStore
+from kuberth.services.host_claims import IngressClaims
+from kuberth.services.hosts import ingress_hosts
+from kuberth.storage.database.engine import AsyncReads
+from kuberth.storage.database.users import afind_namespace
 from kuberth.storage.kubernetes.api import JSON
 from kuberth.storage.kubernetes.resources import ValidatingWebhookConfigurationStorage
 
@@ -132,52 +130,44 @@ def _contains(have: Any, want: Any) -> bool:
 
 
 class IngressAdmission:
-    """Answers the API server's AdmissionReview requests about Ingresses."""
+    """Answers the API server's AdmissionReview requests about Ingresses, on the event loop:
+    the claim is the one the API's own writes make (:class:`IngressClaims`)."""
 
-    def __init__(
-        self,
-        *,
-        sessions: Callable[[], AbstractContextManager[Session]],
-        workloads: WorkloadService,
-        hosts: HostClaims,
-    ) -> None:
-        self._sessions = sessions
-        self._workloads = workloads
-        self._hosts = hosts
+    def __init__(self, *, areads: AsyncReads, claims: IngressClaims) -> None:
+        self._areads = areads
+        self._claims = claims
 
-    def review(self, request: JSON) -> JSON:
+    async def areview(self, request: JSON) -> JSON:
         """The ``response`` of an AdmissionReview for its ``request``."""
         uid = request.get("uid", "")
         try:
-            self._decide(request)
+            await self._adecide(request)
         except UnavailableError as error:
             return _refused(uid, 503, f"Kuberth cannot check Ingress hosts now: {error.message}")
         except KuberthError as error:
             return _refused(uid, error.status_code, error.message)
         return {"uid": uid, "allowed": True}
 
-    def _decide(self, request: JSON) -> None:
+    async def _adecide(self, request: JSON) -> None:
         namespace = str(request.get("namespace") or "")
         operation = request.get("operation")
         dry_run = bool(request.get("dryRun"))
-        with self._sessions() as session:
-            row = NamespaceStore(session).get(namespace)
+        async with self._areads() as connection:
+            row = await afind_namespace(connection, namespace)
         if row is None:
             return  # not a namespace Kuberth hands out (the selector matched a stray label)
         if operation == "DELETE":
-            name = str(request.get("name") or "")
-            self._hosts.release(namespace=namespace, ingress=name, dry_run=dry_run)
+            if not dry_run:
+                name = str(request.get("name") or "")
+                await self._claims.arelease(namespace=namespace, ingress=name)
             return
         obj: dict[str, Any] = copy.deepcopy(request.get("object") or {})
         name = str((obj.get("metadata") or {}).get("name") or request.get("name") or "")
-        hosts = self._workloads.check_ingress_hosts(obj, namespace)
-        self._hosts.claim(
-            hosts, namespace=namespace, ingress=name, owner_id=row.owner_id, dry_run=dry_run
-        )
-        if operation == "UPDATE":
+        hosts = await self._claims.aclaim(obj, namespace=namespace, ingress=name, dry_run=dry_run)
+        if operation == "UPDATE" and not dry_run:
             old = ingress_hosts(request.get("oldObject") or {})
             if set(old) - set(hosts):
-                self._hosts.release(namespace=namespace, ingress=name, keep=hosts, dry_run=dry_run)
+                await self._claims.arelease(namespace=namespace, ingress=name, keep=hosts)
 
 
 def _refused(uid: str, code: int, message: str) -> JSON:

@@ -8,9 +8,8 @@ see :mod:`~kuberth.services.hosts`) is asked before the transaction opens, since
 Kubernetes must not hold one open; its answer is given after the rules', as before.
 
 The claim is held before the Ingress is written and released if that write fails (a database
-transaction cannot span a Kubernetes write). The admission webhook, a thread of its own, claims
-through :class:`~kuberth.services.hosts.HostClaims`' synchronous verbs with the same rules
-(:func:`check_hosts`) and the same rows.
+transaction cannot span a Kubernetes write). The admission webhook claims the same way for the
+Ingresses written to Kubernetes directly (kubectl), and checks a dry run without holding anything.
 """
 
 from __future__ import annotations
@@ -59,6 +58,10 @@ def check_hosts(
     return sorted({host for _, host in fields})
 
 
+class _DryRunError(Exception):
+    """Leaves a claim's transaction without committing what it did (a dry run)."""
+
+
 class IngressClaims:
     """Host claims for the Ingresses the API writes (alone, or as an app's part)."""
 
@@ -69,8 +72,11 @@ class IngressClaims:
         self._policy = policy
         self._asessions = asessions
 
-    async def aclaim(self, manifest: JSON, *, namespace: str, ingress: str) -> list[str]:
+    async def aclaim(
+        self, manifest: JSON, *, namespace: str, ingress: str, dry_run: bool = False
+    ) -> list[str]:
         """Check the Ingress's hosts and hold them for it (one transaction); returns them.
+        ``dry_run`` checks everything and holds nothing.
 
         Raises:
             InvalidInputError, ForbiddenError: a rule refuses a host (naming its field).
@@ -80,6 +86,20 @@ class IngressClaims:
         fields = host_fields(self._policy, manifest)
         wanted = sorted({host for _, host in fields})
         clash = await self._hosts.aheld_elsewhere(wanted, namespace=namespace, ingress=ingress)
+        try:
+            return await self._aclaim(fields, namespace, ingress, clash, dry_run=dry_run)
+        except _DryRunError:
+            return wanted  # every check passed; rolled back, nothing is held
+
+    async def _aclaim(
+        self,
+        fields: HostFields,
+        namespace: str,
+        ingress: str,
+        clash: str | None,
+        *,
+        dry_run: bool,
+    ) -> list[str]:
         async with self._asessions() as session:  # an error raised inside rolls it all back
             owners = await host_rows.anamespace_owners(
                 session, [namespace, *candidates(self._policy, fields)]
@@ -96,6 +116,8 @@ class IngressClaims:
                 raise held_by(holder, namespace=namespace)
             if clash is not None:
                 raise ConflictError(f"host {clash} is already used", field="host")
+            if dry_run:
+                raise _DryRunError
         return hosts
 
     async def arelease(self, *, namespace: str, ingress: str, keep: Collection[str] = ()) -> None:

@@ -13,16 +13,12 @@ from __future__ import annotations
 
 import datetime
 import logging
-from collections.abc import Callable, Collection, Iterable
-from contextlib import AbstractContextManager
-
-from sqlalchemy.orm import Session
+from collections.abc import Collection, Iterable
 
 from kuberth.exceptions import ConflictError
 from kuberth.services import summaries
 from kuberth.storage.database import hosts as host_rows
 from kuberth.storage.database.engine import AsyncSessions
-from kuberth.storage.database.hosts import HostStore
 from kuberth.storage.database.models import IngressHost
 from kuberth.storage.kubernetes.api import JSON
 from kuberth.storage.kubernetes.informer import Informer
@@ -54,21 +50,15 @@ def held_by(holder: IngressHost, *, namespace: str) -> ConflictError:
     return ConflictError(f"host {holder.host} is already used by {where}", field="host")
 
 
-class _DryRunError(Exception):
-    """Leaves a transaction without committing what it did (a dry run)."""
-
-
 class HostClaims:
     def __init__(
         self,
         *,
-        sessions: Callable[[], AbstractContextManager[Session]],
         asessions: AsyncSessions,
         ingresses: IngressStorage,
         index: Informer[Hosts],
         index_wait: float,
     ) -> None:
-        self._sessions = sessions
         self._asessions = asessions
         self._ingresses = ingresses
         self._index = index
@@ -79,61 +69,12 @@ class HostClaims:
         must not wait for a list of every Ingress)."""
         self._index.start()
 
-    def wait_ready(self, timeout: float) -> None:
-        """Start the index if need be and wait for its first list.
-
-        Raises:
-            KubernetesUnavailableError: not listed within ``timeout`` seconds.
-        """
-        self._index.require_synced(timeout)
-
-    def claim(
-        self,
-        hosts: Collection[str],
-        *,
-        namespace: str,
-        ingress: str,
-        owner_id: int,
-        dry_run: bool = False,
-    ) -> None:
-        """Hold the hosts for this Ingress, or a 409 naming who has them (and hold nothing).
-
-        ``dry_run`` checks without holding anything.
-
-        Raises:
-            ConflictError: another Ingress holds one of them.
-            KubernetesUnavailableError: the index is not ready.
-        """
-        if not hosts:
-            return
-        try:
-            with self._sessions() as session:  # a conflict raises inside: nothing stays claimed
-                holder = HostStore(session).claim(
-                    hosts, namespace=namespace, ingress=ingress, owner_id=owner_id
-                )
-                if holder is not None:
-                    raise held_by(holder, namespace=namespace)
-                if dry_run:
-                    raise _DryRunError
-        except _DryRunError:
-            pass
-        # Outside the transaction: a call to Kubernetes must not hold one open.
-        clash = self._held_elsewhere(hosts, namespace=namespace, ingress=ingress)
-        if clash is not None:
-            self.release(namespace=namespace, ingress=ingress, dry_run=dry_run)
-            raise ConflictError(f"host {clash} is already used", field="host")
-
     async def aclaim(
-        self,
-        hosts: Collection[str],
-        *,
-        namespace: str,
-        ingress: str,
-        owner_id: int,
-        dry_run: bool = False,
+        self, hosts: Collection[str], *, namespace: str, ingress: str, owner_id: int
     ) -> None:
-        """:meth:`claim` on the event loop: the database, the wait for the index's first list
-        and the read of an Ingress that holds a host (see :meth:`aheld_elsewhere`).
+        """Hold the hosts for this Ingress, or a 409 naming who has them (and hold nothing): the
+        database, the wait for the index's first list and the read of an Ingress that holds a
+        host (see :meth:`aheld_elsewhere`).
 
         Raises:
             ConflictError: another Ingress holds one of them.
@@ -141,20 +82,16 @@ class HostClaims:
         """
         if not hosts:
             return
-        try:
-            async with self._asessions() as session:  # as in claim: a conflict rolls back
-                holder = await host_rows.aclaim(
-                    session, hosts, namespace=namespace, ingress=ingress, owner_id=owner_id
-                )
-                if holder is not None:
-                    raise held_by(holder, namespace=namespace)
-                if dry_run:
-                    raise _DryRunError
-        except _DryRunError:
-            pass
+        async with self._asessions() as session:  # a conflict raises inside: it all rolls back
+            holder = await host_rows.aclaim(
+                session, hosts, namespace=namespace, ingress=ingress, owner_id=owner_id
+            )
+            if holder is not None:
+                raise held_by(holder, namespace=namespace)
+        # Outside the transaction: a call to Kubernetes must not hold one open.
         clash = await self.aheld_elsewhere(hosts, namespace=namespace, ingress=ingress)
         if clash is not None:
-            await self.arelease(namespace=namespace, ingress=ingress, dry_run=dry_run)
+            await self.arelease(namespace=namespace, ingress=ingress)
             raise ConflictError(f"host {clash} is already used", field="host")
 
     async def aheld_elsewhere(
@@ -177,45 +114,13 @@ class HostClaims:
                     return host
         return None
 
-    def release(
-        self, *, namespace: str, ingress: str, keep: Collection[str] = (), dry_run: bool = False
-    ) -> None:
+    async def arelease(self, *, namespace: str, ingress: str, keep: Collection[str] = ()) -> None:
         """Release this Ingress's hosts, except ``keep``."""
-        if dry_run:
-            return
-        with self._sessions() as session:
-            HostStore(session).release(namespace=namespace, ingress=ingress, keep=keep)
-
-    async def arelease(
-        self, *, namespace: str, ingress: str, keep: Collection[str] = (), dry_run: bool = False
-    ) -> None:
-        """:meth:`release` on the event loop."""
-        if dry_run:
-            return
         async with self._asessions() as session:
             await host_rows.arelease(session, namespace=namespace, ingress=ingress, keep=keep)
 
-    def _held_elsewhere(
-        self, hosts: Collection[str], *, namespace: str, ingress: str
-    ) -> str | None:
-        """A host an Ingress other than this one serves, as the index says and a read confirms."""
-        self._index.require_synced(self._index_wait)
-        for host in sorted(hosts):
-            for other_namespace, other in sorted(self._index.holders(host)):
-                if (other_namespace, other) == (namespace, ingress):
-                    continue
-                if host in self._stored_hosts(other_namespace, other):
-                    return host
-        return None
-
-    def _stored_hosts(self, namespace: str, name: str) -> Hosts:
-        # A list narrowed to one name, not a GET: the same permission the index needs.
-        found = self._ingresses.list(namespace=namespace, field_selector=f"metadata.name={name}")
-        items = found.get("items") or []
-        return ingress_hosts(items[0]) if items else ()
-
     async def _astored_hosts(self, namespace: str, name: str) -> Hosts:
-        """:meth:`_stored_hosts` on the event loop."""
+        # A list narrowed to one name, not a GET: the same permission the index needs.
         found = await self._ingresses.alist(
             namespace=namespace, field_selector=f"metadata.name={name}"
         )

@@ -22,6 +22,7 @@ from pydantic import BaseModel
 
 from kuberth.services import problems, summaries
 from kuberth.services.builders import workloads as build
+from kuberth.services.host_claims import host_fields
 from kuberth.services.policy import WorkloadPolicy, check_deployment
 from kuberth.services.specs import AppUpdate, DeploymentSpec, IngressSpec, ServiceSpec
 from kuberth.storage.kubernetes.api import JSON, Identity
@@ -57,13 +58,12 @@ class FormField:
 
 
 class Rules(Protocol):
-    """What a kind's check needs from the service that writes it: the policy, and the Ingress
-    host rules (they read the database, which the registry does not)."""
+    """What a kind's check needs from the service that writes it: the policy. (The Ingress host
+    rules read the database, which the registry does not: they are checked where the hosts are
+    claimed, see :mod:`~kuberth.services.host_claims`.)"""
 
     @property
     def policy(self) -> WorkloadPolicy: ...
-
-    def check_ingress_hosts(self, manifest: JSON, namespace: str) -> list[str]: ...
 
 
 @dataclass(frozen=True)
@@ -339,7 +339,8 @@ class Ingresses(WorkloadKind[IngressSpec]):
         return build.ingress(spec, namespace=namespace, default_class=policy.ingress_classes[0])
 
     def check(self, manifest: JSON, *, namespace: str, rules: Rules) -> list[str]:
-        return rules.check_ingress_hosts(manifest, namespace)
+        # The structural rules; the host rules come with the claim (see Rules).
+        return sorted({host for _, host in host_fields(rules.policy, manifest)})
 
     def summarize(self, obj: JSON) -> JSON:
         return summaries.ingress(obj)

@@ -8,17 +8,15 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-from collections.abc import Callable, Iterable
-from contextlib import AbstractContextManager
+from collections.abc import Iterable
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy.orm import Session
 
 from kuberth.exceptions import InvalidInputError, KuberthError, NotFoundError
 from kuberth.services import summaries
 from kuberth.services.audit import AuditService
-from kuberth.services.host_claims import IngressClaims, candidates, check_hosts, host_fields
+from kuberth.services.host_claims import IngressClaims
 from kuberth.services.hosts import HostClaims
 from kuberth.services.kinds import DEPLOYMENT, KINDS, Neighbours, WorkloadKind
 from kuberth.services.merge import merge_patch
@@ -26,7 +24,6 @@ from kuberth.services.namespaces import NamespaceService
 from kuberth.services.naming import invalid_object_name_reason
 from kuberth.services.policy import WorkloadPolicy, check_size
 from kuberth.services.principal import Principal
-from kuberth.storage.database.users import NamespaceStore
 from kuberth.storage.kubernetes.api import JSON, KubernetesApi
 from kuberth.storage.kubernetes.resources import (
     EndpointSliceStorage,
@@ -69,7 +66,6 @@ class WorkloadService:
     def __init__(
         self,
         *,
-        sessions: Callable[[], AbstractContextManager[Session]],
         namespaces: NamespaceService,
         api: KubernetesApi,
         pods: PodStorage,
@@ -81,7 +77,6 @@ class WorkloadService:
         audit: AuditService,
         rollout_timeout: float,
     ) -> None:
-        self._sessions = sessions
         #: The index and rows of every host claim (started with the app).
         self.hosts = hosts
         #: The API's claims for the Ingresses it writes.
@@ -162,21 +157,6 @@ class WorkloadService:
         """Size, then the kind's own rules; returns the hosts the object would hold."""
         check_size(manifest)
         return self.kind(plural).check(manifest, namespace=namespace, rules=self)
-
-    def check_ingress_hosts(self, manifest: JSON, namespace: str) -> list[str]:
-        """An Ingress's structural and host rules, for the admission webhook (synchronous, a
-        thread of its own; the API's writes check them in their claim's transaction, see
-        :mod:`~kuberth.services.host_claims`); returns the hosts it would hold, TLS hosts
-        included."""
-        fields = host_fields(self.policy, manifest)
-        with self._sessions() as session:  # one session for both questions
-            store = NamespaceStore(session)
-            taken = store.existing(candidates(self.policy, fields))
-            row = store.get(namespace)
-        assert row is not None  # the namespace's row was read before (access, or the webhook)
-        return check_hosts(
-            self.policy, fields, namespace=namespace, owner_id=row.owner_id, taken=taken
-        )
 
     async def _check_and_claim(
         self, principal: Principal, plural: str, manifest: JSON, namespace: str, name: str

@@ -133,9 +133,10 @@ def test_requests_per_app_change(
     principal, namespace = services.users.sign_in(
         GitHubUser(id=new_id(), login=f"t{secrets.token_hex(3)}", name=None)
     )
-    # Who holds a host is the Ingress index's answer: its first list and watch are once per
-    # process, not per app, so they are made before counting.
-    services.workloads.hosts.wait_ready(scaled(30))
+    # Who holds a host is the Ingress index's answer: its first list and watch (as every
+    # watch-fed copy's) are once per process, not per app, so they are made before counting.
+    for informer in services.informers:
+        informer.require_synced(scaled(30))
     counts = asyncio.run(_app_changes(services, principal, namespace))
     with capsys.disabled():
         print(f"\nAPI-server requests per app: {counts}")

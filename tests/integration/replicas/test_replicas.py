@@ -23,7 +23,6 @@ from pathlib import Path
 import httpx
 import pytest
 from kubernetes import client
-from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
 
 from kuberth.cluster.plane import free_port
@@ -33,7 +32,7 @@ from kuberth.services.leader import RECONCILER_LEASE
 from kuberth.storage.database.engine import make_engine, migrate
 from tests.integration.objects import held_deployment
 from tests.integration.postgres import PostgresServer
-from tests.integration.processes import KuberthProcess, serve_environment
+from tests.integration.processes import KuberthProcess, metric, serve_environment
 from tests.integration.signin import CSRF_HEADER, authorize, csrf_token, sign_in
 from tests.integration.watching import wait_deleted, wait_until
 from tests.timing import eventually, scaled
@@ -103,16 +102,6 @@ def replicas(
     finally:
         for replica in (a, b):
             replica.stop()
-
-
-def metric(replica: KuberthProcess, name: str, **labels: str) -> float:
-    """A sample from the replica's /metrics (0 when it has none yet)."""
-    text = httpx.get(f"{replica.url}/metrics", timeout=10).text
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
-                return float(sample.value)
-    return 0.0
 
 
 def reconciled(replica: KuberthProcess) -> float:

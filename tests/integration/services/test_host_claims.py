@@ -1,9 +1,7 @@
-"""Host claims in the database, made on the event loop as the sync claims are, on SQLite and
-PostgreSQL. The index of the cluster's Ingresses is a stand-in (test_hosts has the real one)."""
+"""Host claims in the database, on SQLite and PostgreSQL. The index of the cluster's Ingresses is
+a stand-in (test_ingress_claims has the real one; dry runs are checked there, with the rules)."""
 
 from __future__ import annotations
-
-from collections.abc import Collection
 
 import pytest
 from sqlalchemy import select
@@ -24,9 +22,6 @@ class StandInIndex:
     def __init__(self, holders: dict[str, set[tuple[str, str]]]) -> None:
         self._holders = holders
 
-    def require_synced(self, timeout: float) -> None:
-        pass
-
     async def arequire_synced(self, timeout: float) -> None:
         pass
 
@@ -38,32 +33,10 @@ class StandInIngresses:
     def __init__(self, hosts: dict[tuple[str, str], str]) -> None:
         self._hosts = hosts
 
-    def list(self, *, namespace: str, field_selector: str) -> JSON:
+    async def alist(self, *, namespace: str, field_selector: str) -> JSON:
         name = field_selector.removeprefix("metadata.name=")
         host = self._hosts.get((namespace, name))
         return {"items": [] if host is None else [{"spec": {"rules": [{"host": host}]}}]}
-
-    async def alist(self, *, namespace: str, field_selector: str) -> JSON:
-        return self.list(namespace=namespace, field_selector=field_selector)
-
-
-class Twin:
-    """One of the twins' claim and release, called the same way."""
-
-    def __init__(self, claims: HostClaims, twin: str) -> None:
-        self._claims, self._twin = claims, twin
-
-    async def claim(self, hosts: Collection[str], **where: object) -> None:
-        if self._twin == "sync":
-            self._claims.claim(hosts, owner_id=7, **where)
-        else:
-            await self._claims.aclaim(hosts, owner_id=7, **where)
-
-    async def release(self, **where: object) -> None:
-        if self._twin == "sync":
-            self._claims.release(**where)
-        else:
-            await self._claims.arelease(**where)
 
 
 def held(database: Database) -> set[tuple[str, str, str]]:
@@ -72,41 +45,38 @@ def held(database: Database) -> set[tuple[str, str, str]]:
         return {(r.host, r.namespace, r.ingress) for r in rows}
 
 
-@pytest.mark.parametrize("twin", ["sync", "async"])
 async def test_claims_are_all_or_nothing_and_a_conflict_names_its_holder(
-    database: Database, twin: str
+    database: Database,
 ) -> None:
     with database.session() as session:
         UserStore(session).upsert(github_id=7, login="alice", name=None)
     outside = {"direct.apps.localhost": {("default", "direct")}}
-    claims = Twin(
-        HostClaims(
-            sessions=database.session,
-            asessions=database.asession,
-            ingresses=StandInIngresses({("default", "direct"): "direct.apps.localhost"}),
-            index=StandInIndex(outside),
-            index_wait=1,
-        ),
-        twin,
+    claims = HostClaims(
+        asessions=database.asession,
+        ingresses=StandInIngresses({("default", "direct"): "direct.apps.localhost"}),
+        index=StandInIndex(outside),
+        index_wait=1,
     )
-    await claims.claim(["a.apps.localhost", "b.apps.localhost"], namespace="alice", ingress="web")
-    await claims.claim(["a.apps.localhost"], namespace="alice", ingress="web")  # its own: fine
+    await claims.aclaim(
+        ["a.apps.localhost", "b.apps.localhost"], namespace="alice", ingress="web", owner_id=7
+    )
+    # Its own host again: fine.
+    await claims.aclaim(["a.apps.localhost"], namespace="alice", ingress="web", owner_id=7)
     web = {("a.apps.localhost", "alice", "web"), ("b.apps.localhost", "alice", "web")}
     assert held(database) == web
 
     with pytest.raises(ConflictError, match=r"^host b.apps.localhost is already used by another"):
-        await claims.claim(["c.apps.localhost", "b.apps.localhost"], namespace="bob", ingress="x")
+        await claims.aclaim(
+            ["c.apps.localhost", "b.apps.localhost"], namespace="bob", ingress="x", owner_id=7
+        )
     with pytest.raises(
         ConflictError, match=r"^host a.apps.localhost is already used by ingress web"
     ):
-        await claims.claim(["a.apps.localhost"], namespace="alice", ingress="api")
+        await claims.aclaim(["a.apps.localhost"], namespace="alice", ingress="api", owner_id=7)
     # Held outside Kuberth, as the index and a read of that Ingress say.
     with pytest.raises(ConflictError, match=r"^host direct.apps.localhost is already used$"):
-        await claims.claim(["direct.apps.localhost"], namespace="alice", ingress="api")
-    await claims.claim(["d.apps.localhost"], namespace="alice", ingress="api", dry_run=True)
-    assert held(database) == web  # none of the refused or dry-run claims holds anything
+        await claims.aclaim(["direct.apps.localhost"], namespace="alice", ingress="api", owner_id=7)
+    assert held(database) == web  # none of the refused claims holds anything
 
-    await claims.release(namespace="alice", ingress="web", keep=["a.apps.localhost"])
-    assert held(database) == {("a.apps.localhost", "alice", "web")}
-    await claims.release(namespace="alice", ingress="web", dry_run=True)
+    await claims.arelease(namespace="alice", ingress="web", keep=["a.apps.localhost"])
     assert held(database) == {("a.apps.localhost", "alice", "web")}

@@ -48,7 +48,6 @@ def host_claims(api: KubernetesApi, database: Database) -> Iterator[HostClaims]:
         api, IngressStorage.kind, label_selector="", project=ingress_hosts, index=hosts_of
     )
     yield HostClaims(
-        sessions=database.session,
         asessions=database.asession,
         ingresses=IngressStorage(api),
         index=index,
@@ -125,6 +124,22 @@ async def test_a_claim_checks_and_holds_all_its_hosts_or_none(
             _ingress("shop", f"shop-{alice}.{APPS}", direct), namespace=alice, ingress="shop"
         )
     assert _held(database, alice) == {(web, "web"), (www, "web"), (SHARED, "web")}
+
+    # A dry run (the webhook's, for `kubectl --dry-run=server`) checks everything, holds nothing.
+    shop = f"shop-{alice}.{APPS}"
+    assert await claims.aclaim(
+        _ingress("shop", shop), namespace=alice, ingress="shop", dry_run=True
+    ) == [shop]
+    with pytest.raises(ConflictError, match=rf"^host {direct} is already used$"):
+        await claims.aclaim(
+            _ingress("shop", shop, direct), namespace=alice, ingress="shop", dry_run=True
+        )
+    with pytest.raises(ConflictError, match=rf"^host {SHARED} is already used by another tenant's"):
+        await claims.aclaim(
+            _ingress("web", mine, SHARED), namespace=bob, ingress="web", dry_run=True
+        )
+    assert _held(database, alice) == {(web, "web"), (www, "web"), (SHARED, "web")}
+    assert _held(database, bob) == set()
 
     await claims.arelease(namespace=alice, ingress="web", keep=[web])
     assert _held(database, alice) == {(web, "web")}

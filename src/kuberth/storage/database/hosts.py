@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import datetime
-from collections.abc import Collection, Iterable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Collection
+from typing import TYPE_CHECKING
 
-from sqlalchemy import Delete, Select, delete, select
-from sqlalchemy.orm import Session
+from sqlalchemy import delete, select
 
 from kuberth.storage.database.models import IngressHost, TenantNamespace
 from kuberth.storage.database.users import insert_for
@@ -16,50 +15,23 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
 
-def _claims(
-    session: Session | AsyncSession,
-    hosts: Collection[str],
-    *,
-    namespace: str,
-    ingress: str,
-    owner_id: int,
-) -> list[Any]:
-    """One INSERT per host that leaves a host already held as it is."""
-    insert = insert_for(session)
-    return [
-        insert(IngressHost)
-        .values(host=host, namespace=namespace, ingress=ingress, owner_id=owner_id)
-        .on_conflict_do_nothing()
-        for host in hosts
-    ]
-
-
-def _holders(hosts: Collection[str]) -> Select[IngressHost]:
-    return select(IngressHost).where(IngressHost.host.in_(list(hosts)))
-
-
-def _other(rows: Iterable[IngressHost], *, namespace: str, ingress: str) -> IngressHost | None:
-    return next((r for r in rows if (r.namespace, r.ingress) != (namespace, ingress)), None)
-
-
-def _release(*, namespace: str, ingress: str, keep: Collection[str]) -> Delete:
-    return delete(IngressHost).where(
-        IngressHost.namespace == namespace,
-        IngressHost.ingress == ingress,
-        IngressHost.host.not_in(list(keep)),
-    )
-
-
 async def aclaim(
     session: AsyncSession, hosts: Collection[str], *, namespace: str, ingress: str, owner_id: int
 ) -> IngressHost | None:
-    """:meth:`HostStore.claim` on the event loop."""
-    for statement in _claims(
-        session, hosts, namespace=namespace, ingress=ingress, owner_id=owner_id
-    ):
-        await session.execute(statement)
-    rows = await session.scalars(_holders(hosts))
-    return _other(rows, namespace=namespace, ingress=ingress)
+    """Claim every host for this Ingress; returns the first row held by another, if any.
+
+    One INSERT per host leaves a host already held as it is. The caller's transaction is left to
+    roll back on a conflict, so nothing stays claimed.
+    """
+    insert = insert_for(session)
+    for host in hosts:
+        await session.execute(
+            insert(IngressHost)
+            .values(host=host, namespace=namespace, ingress=ingress, owner_id=owner_id)
+            .on_conflict_do_nothing()
+        )
+    rows = await session.scalars(select(IngressHost).where(IngressHost.host.in_(list(hosts))))
+    return next((r for r in rows if (r.namespace, r.ingress) != (namespace, ingress)), None)
 
 
 async def anamespace_owners(session: AsyncSession, names: Collection[str]) -> dict[str, int]:
@@ -74,8 +46,14 @@ async def anamespace_owners(session: AsyncSession, names: Collection[str]) -> di
 async def arelease(
     session: AsyncSession, *, namespace: str, ingress: str, keep: Collection[str] = ()
 ) -> None:
-    """:meth:`HostStore.release` on the event loop."""
-    await session.execute(_release(namespace=namespace, ingress=ingress, keep=keep))
+    """Release this Ingress's hosts, except ``keep``."""
+    await session.execute(
+        delete(IngressHost).where(
+            IngressHost.namespace == namespace,
+            IngressHost.ingress == ingress,
+            IngressHost.host.not_in(list(keep)),
+        )
+    )
 
 
 async def aolder_than(session: AsyncSession, cutoff: datetime.datetime) -> list[IngressHost]:
@@ -92,26 +70,3 @@ async def arelease_one(session: AsyncSession, host: str, *, namespace: str, ingr
             IngressHost.ingress == ingress,
         )
     )
-
-
-class HostStore:
-    def __init__(self, session: Session) -> None:
-        self._session = session
-
-    def claim(
-        self, hosts: Collection[str], *, namespace: str, ingress: str, owner_id: int
-    ) -> IngressHost | None:
-        """Claim every host for this Ingress; returns the first row held by another, if any.
-
-        The caller's transaction is left to roll back on a conflict, so nothing stays claimed.
-        """
-        for statement in _claims(
-            self._session, hosts, namespace=namespace, ingress=ingress, owner_id=owner_id
-        ):
-            self._session.execute(statement)
-        rows = self._session.scalars(_holders(hosts))
-        return _other(rows, namespace=namespace, ingress=ingress)
-
-    def release(self, *, namespace: str, ingress: str, keep: Collection[str] = ()) -> None:
-        """Release this Ingress's hosts, except ``keep``."""
-        self._session.execute(_release(namespace=namespace, ingress=ingress, keep=keep))
