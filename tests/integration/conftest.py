@@ -31,6 +31,8 @@ from kuberth.devtools.github import GitHubStandIn, StandInServer, ThreadedServer
 from kuberth.services.builders.tenant import OWNER_ID
 from kuberth.settings import Settings
 from kuberth.storage.database.engine import Database, make_engine, migrate
+from kuberth.storage.kubernetes.api import KubernetesApi
+from tests.integration.kubernetes import api_of
 from tests.integration.postgres import PostgresServer
 from tests.integration.signin import sign_in
 from tests.timing import scaled
@@ -167,6 +169,14 @@ async def database(database_url: str, anyio_backend: str) -> AsyncIterator[Datab
     migrate(database.engine)
     yield database
     await database.adispose()
+
+
+@pytest.fixture
+def api(kubeconfig: Path) -> Iterator[KubernetesApi]:
+    """Kuberth's own client of the plane (see :func:`~tests.integration.kubernetes.api_of`)."""
+    kubernetes = api_of(kubeconfig)
+    yield kubernetes
+    kubernetes.close()
 
 
 @pytest.fixture

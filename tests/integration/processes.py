@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+from kubernetes import client
 from prometheus_client.parser import text_string_to_metric_families
 
 from kuberth.devtools.github import StandInServer
-from tests.timing import eventually
+from tests.integration.objects import held_deployment
+from tests.timing import eventually, scaled
 
 
 def serve_environment(
@@ -125,11 +129,36 @@ class KuberthProcess:
                 self.kill()
 
 
-def metric(process: KuberthProcess, name: str, **labels: str) -> float:
-    """A sample from the process's /metrics (0 when it has none yet)."""
-    text = httpx.get(f"{process.url}/metrics", timeout=10).text
+def metric(url: str, name: str, **labels: str) -> float:
+    """A sample from the /metrics of the Kuberth at ``url`` (0 when it has none yet)."""
+    text = httpx.get(f"{url}/metrics", timeout=scaled(10)).text
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
                 return float(sample.value)
     return 0.0
+
+
+@contextlib.contextmanager
+def rollout_wait_in_flight(
+    url: str, browser: httpx.Client, apps: client.AppsV1Api, namespace: str
+) -> Iterator[concurrent.futures.Future[httpx.Response]]:
+    """A tenant's wait for the rollout of a :func:`held_deployment` it creates, open in the
+    Kuberth at ``url`` (its watch counted in the metrics) when this yields; it ends when the test
+    calls :func:`complete_rollout`."""
+    apps.create_namespaced_deployment(namespace, held_deployment())
+    watch = {"verb": "WATCH", "code": "200"}
+    watches = metric(url, "kuberth_kubernetes_requests_total", **watch)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        waiting = pool.submit(
+            browser.get,
+            f"/api/v1/namespaces/{namespace}/deployments/held/rollout",
+            params={"timeout": 60},
+        )
+        # The request's watch is open: nothing in Kubernetes shows that, its metric does.
+        eventually(
+            lambda: metric(url, "kuberth_kubernetes_requests_total", **watch) > watches,
+            within=scaled(30),
+            what="the rollout request's watch",
+        )
+        yield waiting

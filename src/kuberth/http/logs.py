@@ -56,10 +56,6 @@ class RequestContext:
 _context: ContextVar[RequestContext | None] = ContextVar("kuberth_request", default=None)
 
 
-def current_request() -> RequestContext | None:
-    return _context.get()
-
-
 def start_request(context: RequestContext) -> Token[RequestContext | None]:
     """Make ``context`` the current request's; returns the token :func:`end_request` takes."""
     return _context.set(context)

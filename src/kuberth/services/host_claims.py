@@ -63,7 +63,8 @@ class _DryRunError(Exception):
 
 
 class IngressClaims:
-    """Host claims for the Ingresses the API writes (alone, or as an app's part)."""
+    """Host claims for the Ingresses the API writes (alone, or as an app's part), and for those
+    the admission webhook is asked about."""
 
     def __init__(
         self, *, hosts: HostClaims, policy: WorkloadPolicy, asessions: AsyncSessions

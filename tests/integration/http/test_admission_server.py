@@ -4,12 +4,11 @@ TLS with the same claims as the API's writes, and stopped with the app or by SIG
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import datetime
 import secrets
 import socket
 import ssl
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -26,28 +25,17 @@ from kuberth.services.builders.admission import HOST_REVIEW_PATH, HOST_WEBHOOK
 from kuberth.services.host_claims import IngressClaims
 from kuberth.services.hosts import HostClaims, Hosts, hosts_of, ingress_hosts
 from kuberth.services.policy import WorkloadPolicy
-from kuberth.settings import Settings
 from kuberth.storage.database.engine import Database
 from kuberth.storage.database.users import NamespaceStore, UserStore
 from kuberth.storage.kubernetes.api import JSON, KubernetesApi
-from kuberth.storage.kubernetes.client import make_api_client
 from kuberth.storage.kubernetes.informer import Informer
 from kuberth.storage.kubernetes.resources import IngressStorage
-from tests.integration.objects import held_deployment, native_ingress
-from tests.integration.processes import KuberthProcess, metric, serve_environment
+from tests.integration.objects import complete_rollout, native_ingress
+from tests.integration.processes import KuberthProcess, rollout_wait_in_flight, serve_environment
 from tests.integration.signin import sign_in
 from tests.timing import eventually, scaled
 
 APPS = "apps.localhost"
-
-
-@pytest.fixture
-def api(kubeconfig: Path) -> Iterator[KubernetesApi]:
-    kubernetes = KubernetesApi(
-        make_api_client(Settings(kubeconfig=kubeconfig)), timeout=10, retry_after=1
-    )
-    yield kubernetes
-    kubernetes.close()
 
 
 def tls_for(host: str) -> WebhookTls:
@@ -184,20 +172,7 @@ def test_on_sigterm_the_webhook_serves_until_the_requests_in_flight_are_done(
         login = f"w{secrets.token_hex(4)}"
         with httpx.Client(base_url=process.url, timeout=scaled(120)) as browser:
             assert sign_in(browser, github, login=login, user_id=new_id()).status_code == 302
-            apps.create_namespaced_deployment(login, held_deployment())
-            watch = {"verb": "WATCH", "code": "200"}
-            watches = metric(process, "kuberth_kubernetes_requests_total", **watch)
-            with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-                waiting = pool.submit(
-                    browser.get,
-                    f"/api/v1/namespaces/{login}/deployments/held/rollout",
-                    params={"timeout": 60},
-                )
-                eventually(
-                    lambda: metric(process, "kuberth_kubernetes_requests_total", **watch) > watches,
-                    within=scaled(30),
-                    what="the rollout request's watch",
-                )
+            with rollout_wait_in_flight(process.url, browser, apps, login) as waiting:
                 process.terminate()
                 eventually(main_server_refuses, within=scaled(30), what="the server draining")
                 assert not waiting.done()
@@ -221,11 +196,3 @@ def test_on_sigterm_the_webhook_serves_until_the_requests_in_flight_are_done(
         except ApiException as error:
             if error.status != 404:
                 raise
-
-
-def complete_rollout(apps: client.AppsV1Api, namespace: str) -> None:
-    """What the controllers would write once the held Deployment's one pod is ready."""
-    ready = ("replicas", "updatedReplicas", "readyReplicas", "availableReplicas")
-    apps.patch_namespaced_deployment_status(
-        "held", namespace, {"status": {"observedGeneration": 1, **dict.fromkeys(ready, 1)}}
-    )

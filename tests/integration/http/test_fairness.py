@@ -23,12 +23,11 @@ from pathlib import Path
 import httpx
 import pytest
 from kubernetes import client
-from prometheus_client.parser import text_string_to_metric_families
 
 from kuberth.cluster.plane import free_port
 from kuberth.devtools.github import StandInServer
-from tests.integration.objects import held_deployment
-from tests.integration.processes import KuberthProcess, serve_environment
+from tests.integration.objects import complete_rollout, held_deployment
+from tests.integration.processes import KuberthProcess, metric, serve_environment
 from tests.integration.signin import sign_in
 from tests.timing import eventually, scaled
 
@@ -75,22 +74,6 @@ def signed_in(
     login = f"f{secrets.token_hex(4)}"
     assert sign_in(browser, github, login=login, user_id=new_id()).status_code == 302
     return browser, login
-
-
-def complete_rollout(apps: client.AppsV1Api, namespace: str) -> None:
-    counts = ("replicas", "updatedReplicas", "readyReplicas", "availableReplicas")
-    apps.patch_namespaced_deployment_status(
-        "held", namespace, {"status": {"observedGeneration": 1, **dict.fromkeys(counts, 1)}}
-    )
-
-
-def metric(url: str, name: str, **labels: str) -> float:
-    text = httpx.get(f"{url}/metrics", timeout=scaled(10)).text
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
-                return float(sample.value)
-    return 0.0
 
 
 def timed(call: Callable[[], httpx.Response]) -> tuple[httpx.Response, float]:

@@ -7,8 +7,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from kubernetes import client
@@ -18,15 +16,7 @@ from kuberth.storage.kubernetes.api import KubernetesApi
 from kuberth.storage.kubernetes.leases import LeaseStorage
 from kuberth.storage.kubernetes.namespaces import NamespaceStorage
 from tests.integration.conftest import KuberthFactory
-from tests.integration.storage.test_kubernetes_async import api_of
 from tests.timing import eventually, scaled
-
-
-@pytest.fixture
-def api(kubeconfig: Path) -> Iterator[KubernetesApi]:
-    kubernetes = api_of(kubeconfig)
-    yield kubernetes
-    kubernetes.close()
 
 
 def test_the_copies_run_on_the_apps_loop_and_end_with_it_without_a_warning(

@@ -30,9 +30,14 @@ from kuberth.devtools.github import StandInServer
 from kuberth.services.builders.tenant import BASELINE_NAME, OWNER_ID
 from kuberth.services.leader import RECONCILER_LEASE
 from kuberth.storage.database.engine import make_engine, migrate
-from tests.integration.objects import held_deployment
+from tests.integration.objects import complete_rollout
 from tests.integration.postgres import PostgresServer
-from tests.integration.processes import KuberthProcess, metric, serve_environment
+from tests.integration.processes import (
+    KuberthProcess,
+    metric,
+    rollout_wait_in_flight,
+    serve_environment,
+)
 from tests.integration.signin import CSRF_HEADER, authorize, csrf_token, sign_in
 from tests.integration.watching import wait_deleted, wait_until
 from tests.timing import eventually, scaled
@@ -105,7 +110,7 @@ def replicas(
 
 
 def reconciled(replica: KuberthProcess) -> float:
-    return metric(replica, "kuberth_reconcile_passes_total", result="ok")
+    return metric(replica.url, "kuberth_reconcile_passes_total", result="ok")
 
 
 def held_by(replica: KuberthProcess, identity: str) -> bool:
@@ -233,7 +238,8 @@ def test_racing_first_sign_ins_through_both_replicas_make_one_user_and_one_names
     assert namespaces == [login]
     # One of the ten requests created it: counted once, on whichever replica that was.
     created = sum(
-        metric(r, "kuberth_tenant_namespaces_provisioned_total", personal="true") for r in replicas
+        metric(r.url, "kuberth_tenant_namespaces_provisioned_total", personal="true")
+        for r in replicas
     )
     assert created == 1
 
@@ -245,8 +251,8 @@ def test_one_replica_reconciles_and_the_other_takes_over_when_it_is_killed(
     new_id: Callable[[], int],
 ) -> None:
     leader, follower = leader_and_follower(replicas, admin_api)
-    assert metric(leader, "kuberth_leader", lease=RECONCILER_LEASE) == 1
-    assert metric(follower, "kuberth_leader", lease=RECONCILER_LEASE) == 0
+    assert metric(leader.url, "kuberth_leader", lease=RECONCILER_LEASE) == 1
+    assert metric(follower.url, "kuberth_leader", lease=RECONCILER_LEASE) == 0
     assert reconciled(follower) == 0
 
     # A tenant loses a piece of its baseline; only a reconcile pass brings it back.
@@ -283,7 +289,7 @@ def test_one_replica_reconciles_and_the_other_takes_over_when_it_is_killed(
     # The killed leader's last renewal was at most a renew interval before the kill; the
     # follower tries every renew interval. Slack for the watch's own delay on a busy machine.
     assert failover < LEASE_DURATION + RENEW_INTERVAL + scaled(1)
-    assert metric(follower, "kuberth_leader", lease=RECONCILER_LEASE) == 1
+    assert metric(follower.url, "kuberth_leader", lease=RECONCILER_LEASE) == 1
     wait_for_a_pass(follower)  # the pass that restored it, completed
 
 
@@ -300,23 +306,7 @@ def test_sigterm_finishes_the_request_in_flight_exits_0_and_hands_the_lease_over
         assert sign_in(browser, github, login=login, user_id=new_id()).status_code == 302
         # A paused Deployment never rolls out by itself (no controller touches it): the rollout
         # watch waits until the test writes the status that completes it.
-        apps.create_namespaced_deployment(login, held_deployment())
-        watches = metric(leader, "kuberth_kubernetes_requests_total", verb="WATCH", code="200")
-        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-            waiting = pool.submit(
-                browser.get,
-                f"/api/v1/namespaces/{login}/deployments/held/rollout",
-                params={"timeout": 60},
-            )
-            # The request's watch is open: nothing in Kubernetes shows that, its metric does.
-            eventually(
-                lambda: (
-                    metric(leader, "kuberth_kubernetes_requests_total", verb="WATCH", code="200")
-                    > watches
-                ),
-                within=30,
-                what="the rollout request's watch",
-            )
+        with rollout_wait_in_flight(leader.url, browser, apps, login) as waiting:
             leader.terminate()
             stopped = time.monotonic()
             with contextlib.suppress(httpx.TransportError):
@@ -324,19 +314,7 @@ def test_sigterm_finishes_the_request_in_flight_exits_0_and_hands_the_lease_over
             assert not waiting.done()
             assert leader.process is not None
             assert leader.process.poll() is None  # still draining
-            apps.patch_namespaced_deployment_status(
-                "held",
-                login,
-                {
-                    "status": {
-                        "observedGeneration": 1,
-                        **dict.fromkeys(
-                            ("replicas", "updatedReplicas", "readyReplicas", "availableReplicas"),
-                            1,
-                        ),
-                    }
-                },
-            )
+            complete_rollout(apps, login)
             finished = waiting.result(timeout=60)
     assert finished.status_code == 200, finished.text
     assert finished.json()["outcome"] == "complete"

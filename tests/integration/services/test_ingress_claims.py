@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from kubernetes import client
@@ -16,12 +15,10 @@ from kuberth.exceptions import ConflictError, ForbiddenError
 from kuberth.services.host_claims import IngressClaims
 from kuberth.services.hosts import HostClaims, Hosts, hosts_of, ingress_hosts
 from kuberth.services.policy import WorkloadPolicy
-from kuberth.settings import Settings
 from kuberth.storage.database.engine import Database
 from kuberth.storage.database.models import IngressHost
 from kuberth.storage.database.users import NamespaceStore, UserStore
 from kuberth.storage.kubernetes.api import JSON, KubernetesApi
-from kuberth.storage.kubernetes.client import make_api_client
 from kuberth.storage.kubernetes.informer import Informer
 from kuberth.storage.kubernetes.resources import IngressStorage
 from tests.integration.objects import native_ingress
@@ -31,15 +28,6 @@ pytestmark = pytest.mark.anyio
 APPS = "apps.localhost"
 SHARED = "shop.example"  # a custom domain verified for both tenants
 ALICE, BOB = 7, 8
-
-
-@pytest.fixture
-def api(kubeconfig: Path) -> Iterator[KubernetesApi]:
-    kubernetes = KubernetesApi(
-        make_api_client(Settings(kubeconfig=kubeconfig)), timeout=10, retry_after=1
-    )
-    yield kubernetes
-    kubernetes.close()
 
 
 @pytest.fixture

@@ -6,28 +6,18 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
 from kubernetes import client
 
 from kuberth.services.leader import LeaderElector
 from kuberth.storage.kubernetes.api import KubernetesApi
 from kuberth.storage.kubernetes.leases import LeaseStorage
 from kuberth.storage.kubernetes.namespaces import NamespaceStorage
-from tests.integration.storage.test_kubernetes_async import api_of, run
+from tests.integration.storage.test_kubernetes_async import run
 from tests.timing import scaled
 
 #: Far longer than the test: a takeover within it can only come from the Lease handed back.
 LEASE_DURATION = 600
-
-
-@pytest.fixture
-def api(kubeconfig: Path) -> Iterator[KubernetesApi]:
-    kubernetes = api_of(kubeconfig)
-    yield kubernetes
-    kubernetes.close()
 
 
 def candidate(api: KubernetesApi, namespace: str, identity: str) -> LeaderElector:

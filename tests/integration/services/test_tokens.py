@@ -13,7 +13,7 @@ from kuberth.services.principal import Principal
 from kuberth.services.tokens import TokenService
 from kuberth.storage.database.engine import Database
 from kuberth.storage.database.models import AuditEvent
-from kuberth.storage.database.tokens import token_owner
+from kuberth.storage.database.tokens import atoken_owner
 from kuberth.storage.database.users import UserStore
 
 pytestmark = pytest.mark.anyio
@@ -47,8 +47,8 @@ async def test_a_token_is_shown_once_and_listed_by_its_owner_only(database: Data
 
     assert await tokens.list(ALICE) == [info]
     assert [(t.name, t.expires_at) for t in await tokens.list(BOB)] == [("bob's", None)]
-    with database.read() as connection:  # the value authenticates: its digest was stored
-        owner = token_owner(connection, value)
+    async with database.aread() as connection:  # the value authenticates: its digest was stored
+        owner = await atoken_owner(connection, value)
     assert owner is not None
     assert (owner.token_id, owner.user_id) == (info.id, 7)
 

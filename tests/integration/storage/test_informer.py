@@ -7,7 +7,7 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -31,15 +31,6 @@ from tests.timing import eventually, scaled
 
 CONFIG_MAPS = Kind("ConfigMap", "v1", "configmaps")
 EVENTS = Kind("Event", "v1", "events")
-
-
-@pytest.fixture
-def api(kubeconfig: Path) -> Iterator[KubernetesApi]:
-    kubernetes = KubernetesApi(
-        make_api_client(Settings(kubeconfig=kubeconfig)), timeout=10, retry_after=1
-    )
-    yield kubernetes
-    kubernetes.close()
 
 
 def _value(config_map: JSON) -> str | None:

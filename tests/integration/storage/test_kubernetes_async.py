@@ -37,28 +37,10 @@ from tests.integration.http.test_throttling import (  # noqa: F401 - fixtures
     refuse_deployments,
     throttle,
 )
+from tests.integration.kubernetes import api_of
 from tests.timing import eventually, scaled
 
 T = TypeVar("T")
-
-
-def api_of(
-    kubeconfig: Path, *, retry_after: int = 7, throttle_budget: float = 3.0
-) -> KubernetesApi:
-    """Kuberth's client of the test plane, with a 10 s timeout."""
-    return KubernetesApi(
-        make_api_client(Settings(kubeconfig=kubeconfig)),
-        timeout=10,
-        retry_after=retry_after,
-        throttle_budget=throttle_budget,
-    )
-
-
-@pytest.fixture
-def api(kubeconfig: Path) -> Iterator[KubernetesApi]:
-    kubernetes = api_of(kubeconfig)
-    yield kubernetes
-    kubernetes.close()
 
 
 def run(api: KubernetesApi, work: Coroutine[Any, Any, T]) -> T:

@@ -22,7 +22,8 @@ from kuberth.storage.kubernetes import errors
 from kuberth.storage.kubernetes.api import Identity
 from kuberth.storage.kubernetes.resources import ServiceStorage
 from tests.integration.conftest import TEST_LABEL
-from tests.integration.storage.test_kubernetes_async import api_of, run, service
+from tests.integration.kubernetes import api_of
+from tests.integration.storage.test_kubernetes_async import run, service
 
 
 @pytest.fixture

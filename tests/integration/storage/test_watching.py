@@ -33,11 +33,7 @@ from kuberth.storage.kubernetes.watching import (
 )
 from tests.integration.cutting import CuttingProxy
 from tests.integration.etcd import compact_etcd
-from tests.integration.storage.test_kubernetes_async import (  # noqa: F401 - fixture
-    api,
-    run,
-    service,
-)
+from tests.integration.storage.test_kubernetes_async import run, service
 from tests.timing import scaled
 
 
@@ -50,7 +46,7 @@ def has_label(key: str, value: str) -> object:
 
 
 def test_done_when_the_condition_holds_seen_from_the_version_given(
-    api: KubernetesApi,  # noqa: F811
+    api: KubernetesApi,
     namespace: str,
 ) -> None:
     """Changes made before the watch opens are seen too: it starts from ``since``'s version."""
@@ -81,7 +77,7 @@ def test_done_when_the_condition_holds_seen_from_the_version_given(
     assert api.requests_sent == sent
 
 
-def test_deleted_while_watched(api: KubernetesApi, namespace: str) -> None:  # noqa: F811
+def test_deleted_while_watched(api: KubernetesApi, namespace: str) -> None:
     services = ServiceStorage(api)
     created = services.create(service("web"), namespace=namespace)
 
@@ -99,7 +95,7 @@ def test_deleted_while_watched(api: KubernetesApi, namespace: str) -> None:  # n
     assert last["metadata"]["labels"]["seen"] == "yes"
 
 
-def test_timeout_with_the_last_state_seen(api: KubernetesApi, namespace: str) -> None:  # noqa: F811
+def test_timeout_with_the_last_state_seen(api: KubernetesApi, namespace: str) -> None:
     services = ServiceStorage(api)
     created = services.create(service("web"), namespace=namespace)
     services.patch("web", labelled("seen", "yes"), namespace=namespace)
@@ -132,7 +128,7 @@ def _watches(code: str) -> float:
     ids=["cut", "cut-and-refused-a-while", "cut-and-deleted-meanwhile"],
 )
 def test_a_cut_watch_pauses_reads_and_watches_again(
-    api: KubernetesApi,  # noqa: F811
+    api: KubernetesApi,
     kubeconfig: Path,
     namespace: str,
     refuse: bool,
@@ -214,7 +210,7 @@ def _compacted_past(version: str, events: EventStorage, kubeconfig: Path, namesp
 
 
 def test_a_wait_from_a_compacted_version_reads_and_finishes(
-    api: KubernetesApi,  # noqa: F811
+    api: KubernetesApi,
     kubeconfig: Path,
     namespace: str,
 ) -> None:
@@ -260,7 +256,7 @@ EVENTS = Kind("Event", "v1", "events")
 
 
 def test_a_collection_watched_from_a_compacted_version_is_listed_again(
-    api: KubernetesApi,  # noqa: F811
+    api: KubernetesApi,
     kubeconfig: Path,
     namespace: str,
 ) -> None:

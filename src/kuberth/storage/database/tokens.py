@@ -6,7 +6,7 @@ import datetime
 import hashlib
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from sqlalchemy import Connection, Row, bindparam, delete, select, update
+from sqlalchemy import Row, bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
 from kuberth.storage.database.engine import principals_changed
@@ -131,16 +131,10 @@ async def amark_used(session: AsyncSession, token_id: int, at: datetime.datetime
     await session.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=at))
 
 
-def token_owner(connection: Connection, token: str) -> TokenOwner | None:
+async def atoken_owner(connection: AsyncConnection, token: str) -> TokenOwner | None:
     """The token (expired or not) and its owner (revoked or not); None if no such token.
 
     A Core statement: every API request asks this, and needs none of the ORM's result handling.
     """
-    row = connection.execute(_OWNER, {"token_hash": digest(token)}).first()
-    return None if row is None else TokenOwner(*row)
-
-
-async def atoken_owner(connection: AsyncConnection, token: str) -> TokenOwner | None:
-    """:func:`token_owner` on the event loop."""
     row = (await connection.execute(_OWNER, {"token_hash": digest(token)})).first()
     return None if row is None else TokenOwner(*row)
