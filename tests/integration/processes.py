@@ -158,7 +158,7 @@ def rollout_wait_in_flight(
         # The request's watch is open: nothing in Kubernetes shows that, its metric does.
         eventually(
             lambda: metric(url, "kuberth_kubernetes_requests_total", **watch) > watches,
-            within=scaled(30),
+            within=30,
             what="the rollout request's watch",
         )
         yield waiting

@@ -45,7 +45,7 @@ def test_a_shutdown_hands_the_lease_over_at_once(
         lease_renew_interval=1,
     ) as http:
         leader: LeaderElector = http.app.state.services.leader  # type: ignore[attr-defined]
-        eventually(lambda: leader.leading, within=scaled(20), what="the replica leads")
+        eventually(lambda: leader.leading, within=20, what="the replica leads")
         stopping = time.monotonic()
     print(f"shutdown while leading: {time.monotonic() - stopping:.2f}s")
     assert not leader.leading
