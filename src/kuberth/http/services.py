@@ -98,10 +98,8 @@ class Services:
     async def aclose(self) -> None:
         for informer in self.informers:
             informer.stop()
-        await self.github.aclose()
+        await self.github.aclose()  # the membership checks' client too
         await self.audit.aclose()
-        if self.membership is not None:
-            await self.membership.aclose()
         await self.database.adispose()
         await self.kubernetes.aclose()
         self.kubernetes.close()
@@ -219,10 +217,9 @@ def build_services(settings: Settings) -> Services:
         orgs=settings.signup_orgs,
         teams=settings.signup_teams,
     )
+    github = GitHubApi(settings.github_api_url)
     token = settings.signup_membership_token
-    membership = (
-        GitHubMembership(settings.github_api_url, token.get_secret_value()) if token else None
-    )
+    membership = GitHubMembership(github, token.get_secret_value()) if token else None
     review = SignupReview(
         asessions=database.asession,
         rules=signup,
@@ -259,7 +256,7 @@ def build_services(settings: Settings) -> Services:
         tokens=TokenService(asessions=database.asession, areads=database.aread, audit=audit),
         provisioner=provisioner,
         signup=signup,
-        github=GitHubApi(settings.github_api_url),
+        github=github,
         kubernetes=api,
         informers=[quota_usage_cache, app_deployments, app_ingresses, host_index],
         workloads=workloads,

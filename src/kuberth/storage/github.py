@@ -65,7 +65,12 @@ class GitHubApi:
         if self._client is not None:
             await self._client.aclose()
 
-    async def _get(self, path: str, token: str) -> httpx.Response:
+    async def get(self, path: str, token: str) -> httpx.Response:
+        """GET ``path`` of GitHub's API with ``token``, whatever the status.
+
+        Raises:
+            UnavailableError: GitHub is unreachable.
+        """
         import httpx
 
         try:
@@ -82,7 +87,7 @@ class GitHubApi:
             UpstreamError: GitHub refused the token or answered something unexpected.
             UnavailableError: GitHub is unreachable.
         """
-        response = await self._get("/user", token)
+        response = await self.get("/user", token)
         if response.status_code != 200:
             raise UpstreamError(f"GitHub refused to tell who signed in ({response.status_code})")
         try:
@@ -96,45 +101,32 @@ class GitHubApi:
 
     async def is_org_member(self, token: str, *, org: str, login: str) -> bool:
         """GitHub answers 204 for a member, 404 (or 302 for outsiders) otherwise."""
-        response = await self._get(f"/orgs/{org}/members/{login}", token)
+        response = await self.get(f"/orgs/{org}/members/{login}", token)
         return response.status_code == 204
 
     async def is_team_member(self, token: str, *, org: str, team: str, login: str) -> bool:
-        response = await self._get(f"/orgs/{org}/teams/{team}/memberships/{login}", token)
+        response = await self.get(f"/orgs/{org}/teams/{team}/memberships/{login}", token)
         return response.status_code == 200 and response.json().get("state") == "active"
 
 
 class GitHubMembership:
     """Org and team membership asked with the operator's token (``read:org``), not the user's,
     which Kuberth does not keep: the sign-up rules' re-checks after sign-in, on the event loop (a
-    request whose verdict went stale, the leader's sign-up sweep).
+    request whose verdict went stale, the leader's sign-up sweep). Through :class:`GitHubApi`'s
+    client: one connection pool to GitHub, made at the first call.
 
     Each answer is True (a member), False (GitHub said not), or None (no answer to trust: GitHub
     unreachable or failing, the token refused or rate-limited, or unable to see the members).
-    The client is made at the first question, so a replica that never asks opens none.
     """
 
-    def __init__(self, api_url: str, token: str, *, timeout: float = 10.0) -> None:
-        self._base_url = api_url.rstrip("/")
-        self._headers = {**_HEADERS, "Authorization": f"Bearer {token}"}
-        self._timeout = timeout
-        self._client: httpx.AsyncClient | None = None
-
-    async def aclose(self) -> None:
-        """Called by Services.aclose."""
-        if self._client is not None:
-            await self._client.aclose()
+    def __init__(self, github: GitHubApi, token: str) -> None:
+        self._github = github
+        self._token = token
 
     async def _get(self, path: str) -> httpx.Response | None:
-        import httpx
-
-        if self._client is None:
-            self._client = httpx.AsyncClient(
-                base_url=self._base_url, headers=self._headers, timeout=self._timeout
-            )
         try:
-            return await self._client.get(path)
-        except httpx.HTTPError:
+            return await self._github.get(path, self._token)
+        except UnavailableError:
             return None
 
     async def is_org_member(self, *, org: str, login: str) -> bool | None:

@@ -20,8 +20,7 @@ async def _close(services: Services) -> None:
         informer.stop()
     services.kubernetes.close()
     await services.kubernetes.aclose()
-    if services.membership is not None:
-        await services.membership.aclose()
+    await services.github.aclose()  # the membership checks' client too
     await services.database.adispose()
 
 
