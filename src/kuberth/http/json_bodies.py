@@ -17,6 +17,8 @@ from fastapi import Request, Response
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 
+from kuberth.http.planned import plan
+
 #: Levels of arrays and objects a body may have; a Deployment with every field set has about 15.
 MAX_DEPTH = 64
 
@@ -75,12 +77,13 @@ class _BoundedJSONRequest(Request):
 
 class BoundedJSONRoute(APIRoute):
     """A route whose JSON body is parsed by :func:`loads` (FastAPI's documented way to change
-    how a request is read: a custom Request class, installed by the route)."""
+    how a request is read: a custom Request class, installed by the route). A route without a
+    body is handled by its :func:`~kuberth.http.planned.plan` where it has one."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
         if self.body_field is None:  # reads no JSON body (a GET, a DELETE): nothing to bound
-            return handler
+            return plan(self) or super().get_route_handler()
+        handler = super().get_route_handler()
 
         async def bounded(request: Request) -> Response:
             return await handler(_BoundedJSONRequest(request.scope, request.receive))

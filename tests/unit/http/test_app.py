@@ -9,6 +9,7 @@ from fastapi.routing import APIRoute
 
 from kuberth.http import pages
 from kuberth.http.app import ROUTERS, create_app
+from kuberth.http.planned import plan
 from kuberth.settings import Settings
 from tests.kubeconfigs import unreachable
 
@@ -54,3 +55,17 @@ def test_the_app_serves_every_routers_routes_in_order(tmp_path: Path) -> None:
     ]
     assert ours[: len(expected)] == expected
     assert [route.path for route in ours[len(expected) :]] == ["/metrics"]
+
+
+def test_every_route_without_a_body_is_planned() -> None:
+    """Kuberth's bodiless routes (every read, every delete, the sign-in redirects, the logs) are
+    handled by their plan (:mod:`kuberth.http.planned`), not by FastAPI solving them anew on
+    every request: none declares anything a plan does not cover."""
+    routes = [
+        route
+        for router in (*ROUTERS, *pages.ROUTERS)
+        for route in router.routes
+        if isinstance(route, APIRoute) and route.body_field is None
+    ]
+    assert len(routes) > 40
+    assert [route.path for route in routes if plan(route) is None] == []
