@@ -8,10 +8,13 @@ part on its own, with no upstream call and no database, so it can be told apart:
   and answers a small JSON document, as the hop's skeleton does;
 * ``fastapi``: the same answer from a FastAPI app shaped like one of Kuberth's reads and nothing
   more: Starlette's session middleware, one async dependency reading the Authorization header,
-  two path parameters, a boolean query parameter and a response model.
+  two path parameters, a boolean query parameter and a response model;
+* ``planned``: that app with its route made by Kuberth's route class, which plans a bodiless
+  route's handling once (:mod:`kuberth.http.planned`) instead of FastAPI solving it anew on every
+  request.
 
-Both serve plain HTTP on loopback, one at a time, taking turns in every round so the machine's
-other load falls on both alike. Figures: the server process's CPU per request (user + system,
+All serve plain HTTP on loopback, one at a time, taking turns in every round so the machine's
+other load falls on all alike. Figures: the server process's CPU per request (user + system,
 from /proc) and the client's p50, at c = 1 and 8. No target: it says how much of the distance
 between Kuberth and the hop a FastAPI service pays whatever it does.
 
@@ -29,17 +32,20 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import httpx
-from fastapi import Depends, FastAPI, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from starlette.middleware.sessions import SessionMiddleware
 
 from bench.report import Report, mean, measured, p
 from bench.stack import cpu_seconds, say
 from kuberth.cluster.plane import free_port
+from kuberth.http.json_bodies import BoundedJSONRoute
 
-SIDES = ("raw", "fastapi")
+SIDES = ("raw", "fastapi", "planned")
 CONCURRENCY = (1, 8)
 PATH = "/api/v1/namespaces/tenant/deployments/web"
+PATH_TEMPLATE = "/api/v1/namespaces/{namespace}/deployments/{name}"
 ANSWER: dict[str, Any] = {
     "name": "web",
     "namespace": "tenant",
@@ -83,18 +89,21 @@ async def _read(
     return ANSWER
 
 
-def _fastapi() -> FastAPI:
+def _fastapi(route_class: type[APIRoute] = APIRoute) -> FastAPI:
     """A FastAPI app with the shape of one of Kuberth's reads, and nothing else."""
     app = FastAPI()
     app.add_middleware(SessionMiddleware, secret_key="bench-" * 8)
-    app.get("/api/v1/namespaces/{namespace}/deployments/{name}", response_model=Deployment)(_read)
+    router = APIRouter(route_class=route_class)
+    router.get(PATH_TEMPLATE, response_model=Deployment)(_read)
+    app.router.routes.extend(router.routes)  # as Kuberth adopts its routes
     return app
 
 
 def _serve(side: str, port: int) -> None:
     import uvicorn
 
-    app = _raw if side == "raw" else _fastapi()
+    route_class = BoundedJSONRoute if side == "planned" else APIRoute
+    app: Any = _raw if side == "raw" else _fastapi(route_class)
     uvicorn.run(
         app,
         host="127.0.0.1",
@@ -174,31 +183,37 @@ def run(kubeconfig: Path, quick: bool) -> list[Report]:
                 process.wait()
         say(f"framework: round {number + 1} of {rounds}")
     report = Report("framework", "quick" if quick else "full")
+    comparisons = (
+        ("fastapi", "raw", "FastAPI vs raw ASGI"),
+        ("planned", "fastapi", "FastAPI planned vs FastAPI"),
+        ("planned", "raw", "FastAPI planned vs raw ASGI"),
+    )
     for clients in CONCURRENCY:
-        ours, theirs = ("fastapi", clients), ("raw", clients)
-        report.add(
-            measured(
-                f"CPU per request, FastAPI vs raw ASGI, c = {clients}",
-                "µs",
-                mean,
-                cpu.get(ours, []),
-                cpu.get(theirs, []),
-                failed=failures.get(ours, 0),
-                baseline_failed=failures.get(theirs, 0),
-                note="mean of the rounds' server CPU / requests",
+        for side, baseline, label in comparisons:
+            ours, theirs = (side, clients), (baseline, clients)
+            report.add(
+                measured(
+                    f"CPU per request, {label}, c = {clients}",
+                    "µs",
+                    mean,
+                    cpu.get(ours, []),
+                    cpu.get(theirs, []),
+                    failed=failures.get(ours, 0),
+                    baseline_failed=failures.get(theirs, 0),
+                    note="mean of the rounds' server CPU / requests",
+                )
             )
-        )
-        report.add(
-            measured(
-                f"p50, FastAPI vs raw ASGI, c = {clients}",
-                "ms",
-                p(50),
-                latency.get(ours, []),
-                latency.get(theirs, []),
-                failed=failures.get(ours, 0),
-                baseline_failed=failures.get(theirs, 0),
+            report.add(
+                measured(
+                    f"p50, {label}, c = {clients}",
+                    "ms",
+                    p(50),
+                    latency.get(ours, []),
+                    latency.get(theirs, []),
+                    failed=failures.get(ours, 0),
+                    baseline_failed=failures.get(theirs, 0),
+                )
             )
-        )
     return [report]
 
 
