@@ -162,7 +162,7 @@ class LogOptions:
     follow: bool
 
 
-def log_options(
+async def log_options(
     tail: Tail = TAIL_DEFAULT,
     since: Since = None,
     container: Container = None,
@@ -170,6 +170,8 @@ def log_options(
     follow: Follow = False,
     pod: Pod = None,
 ) -> LogOptions:
+    """Async although it awaits nothing: FastAPI runs a plain ``def`` dependency in a worker
+    thread, a hand-off (and back) on every request for a few comparisons."""
     asked = LogRequest(
         tail=tail,
         since=parse_since(since),
