@@ -27,7 +27,16 @@ def test_twenty_simultaneous_first_sign_ins_of_one_user_and_of_twenty_users(
     others = [(f"c{secrets.token_hex(4)}", new_id()) for _ in range(20)]
     people = [(same_login, same_id)] * 20 + others
     with kuberth_server(database_url=database_url) as url:
-        browsers = [httpx.Client(base_url=url, timeout=scaled(120)) for _ in people]
+        # Each browser's sign-in start leaves a keep-alive connection to Kuberth, reused by its
+        # callback once all 40 have started, seconds later. httpx keeps an idle connection as
+        # long as uvicorn does (5 s), so one idle for about that long could be reused just as the
+        # server closed it: the likely cause of a connection reset seen once on a slow, busy
+        # machine. A browser that drops idle connections after 1 s never reuses one the server
+        # is closing.
+        keepalive = httpx.Limits(keepalive_expiry=1)
+        browsers = [
+            httpx.Client(base_url=url, timeout=scaled(120), limits=keepalive) for _ in people
+        ]
         callbacks = [
             authorize(b, github, login=login, user_id=uid)
             for b, (login, uid) in zip(browsers, people, strict=True)
