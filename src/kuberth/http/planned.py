@@ -27,12 +27,11 @@ off, nor sees ``app.dependency_overrides``, which no adopted route sees (see
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine, Hashable, Mapping
-from copy import deepcopy
 from dataclasses import dataclass
 from typing import Any
 
 from fastapi import params
-from fastapi._compat import ModelField, get_missing_field_error
+from fastapi._compat import ModelField
 from fastapi._compat.shared import field_annotation_is_sequence
 from fastapi.datastructures import DefaultPlaceholder
 from fastapi.dependencies.models import (
@@ -42,7 +41,12 @@ from fastapi.dependencies.models import (
     _is_coroutine_callable,
     _is_gen_callable,
 )
-from fastapi.dependencies.utils import _get_param_aliases, _get_param_model, _is_json_field
+from fastapi.dependencies.utils import (
+    _get_param_aliases,
+    _get_param_model,
+    _is_json_field,
+    _validate_value_with_model_field,
+)
 from fastapi.exceptions import EndpointContext, RequestValidationError
 from fastapi.routing import (
     APIRoute,
@@ -89,15 +93,11 @@ class _Param:
             value = received.getlist(key)
         else:
             value = received.get(key)
-        loc = (self.where, key)
         if value is None or (self.sequence and len(value) == 0):
-            if self.field.field_info.is_required():
-                errors.append(get_missing_field_error(loc=loc))
-                return PydanticUndefined
-            value = deepcopy(self.field.default)
-            if not self.field.field_info.validate_default:
-                return value
-        validated, found = self.field.validate(value, {}, loc=loc)
+            value = PydanticUndefined  # missing: required, or the default
+        validated, found = _validate_value_with_model_field(
+            field=self.field, value=value, values={}, loc=(self.where, key)
+        )
         if found:
             errors.extend(found)
             return PydanticUndefined
