@@ -19,10 +19,14 @@ Three comparisons per cell: Kuberth against the direct call (the targets below),
 the direct call (the floor: what a Python hop costs at all; no target), and Kuberth against the
 hop (target: within FLOOR, that is p50 ratio <= 1.15 and throughput ratio >= 1 / 1.15).
 
-Every side uses the same client: one httpx.AsyncClient per side, ``concurrency`` asyncio workers
-sharing a request counter, keep-alive connections (as many as workers). The client's own costs
-are therefore in every figure and cancel out of the ratios as far as they can; its CPU time per
-cell is in the details, to show it was not the bottleneck. Every side is HTTPS (HTTP/1.1) on
+Every side uses the same client: ``concurrency`` asyncio workers sharing a request counter, each
+with its own httpx.AsyncClient of one keep-alive connection, as that many independent callers
+would. (One client shared by all the workers was measured to be the bottleneck itself: at c = 32
+its connection pool, which looks over every connection on each request, took 5-8 ms of CPU per
+request and a whole core, and the direct call's throughput was less than half what it is with a
+client per worker.) The client's own costs are therefore in every figure and cancel out of the
+ratios as far as they can; its CPU time per cell is in the details (it is not small: httpx spends
+about as much CPU per request as the API server does). Every side is HTTPS (HTTP/1.1) on
 loopback: kube-apiserver serves nothing else, and Kuberth and the hop serve TLS here with the same
 throwaway self-signed certificate (``bench.tls_serve``: uvicorn's TLS, as `kuberth serve` has no
 TLS setting of its own; the hop passes it to uvicorn), so the client pays for TLS on every side
@@ -36,6 +40,14 @@ concurrency; a request that fails is counted in the row, not in the figure, and 
 never "met". Kuberth's and the hop's CPU time per request, which that load disturbs much less
 than latency, are reported beside each cell. Run once with SQLite and once with PostgreSQL: two
 reports.
+
+On a plane of its own (no ``KUBECONFIG``) the benchmark also reads the CPU time of the plane's
+processes (kube-apiserver, etcd, the controllers) over each cell, and reports each side's CPU per
+request summed over every process it takes: the client, the side's server (none for the direct
+call) and the plane. Once the machine's cores are all busy (c = 8 and 32 on 2 cores), throughput
+is about the cores divided by that sum, so the ratio of the sums bounds how closely a side's
+throughput can follow the direct call's, and shows how much CPU per request a side may spend to
+stay within a throughput target.
 
 ``get deployment`` is one Kubernetes call on every side. Kuberth can add the Deployment's pods and
 recent events (``?include=pods&include=events``, two more calls); rows without a target compare
@@ -54,7 +66,7 @@ import os
 import ssl
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -71,6 +83,7 @@ from bench.stack import (
     delete_namespaces,
     kuberth_server,
     percentile,
+    plane_pids,
     say,
     self_signed,
     sign_up_all,
@@ -134,12 +147,14 @@ def _decoded(response: httpx.Response) -> Any:
 @dataclass
 class Cell:
     """One operation at one concurrency on one side. ``server_cpu_s``: the CPU time of the
-    side's own server process (Kuberth's or the hop's; none for the direct side)."""
+    side's own server process (Kuberth's or the hop's; none for the direct side);
+    ``plane_cpu_s``: the plane's processes' (none when the plane is not a local one)."""
 
     latencies_ms: list[float]
     elapsed_s: float
     client_cpu_s: float
     server_cpu_s: float | None
+    plane_cpu_s: float | None
     errors: Counter[str] = field(default_factory=Counter)
     loadavg: list[float] = field(default_factory=list)
 
@@ -155,6 +170,14 @@ class Cell:
     def throughput(self) -> float:
         return len(self.latencies_ms) / self.elapsed_s if self.elapsed_s else 0.0
 
+    def total_cpu_ms(self) -> float | None:
+        """CPU per answered request, summed over the client, the side's server and the plane."""
+        count = len(self.latencies_ms)
+        if self.plane_cpu_s is None or not count:
+            return None
+        spent = self.client_cpu_s + (self.server_cpu_s or 0.0) + self.plane_cpu_s
+        return round(1000 * spent / count, 3)
+
     def summary(self) -> dict[str, Any]:
         count = len(self.latencies_ms)
         return {
@@ -169,6 +192,11 @@ class Cell:
                 if self.server_cpu_s is None
                 else round(1000 * self.server_cpu_s / max(count, 1), 3)
             ),
+            "plane_cpu_ms_per_request": (
+                None
+                if self.plane_cpu_s is None
+                else round(1000 * self.plane_cpu_s / max(count, 1), 3)
+            ),
             "errors": dict(self.errors),
             "loadavg": self.loadavg,
         }
@@ -182,29 +210,36 @@ class Cell:
             None
             if self.server_cpu_s is None or other.server_cpu_s is None
             else self.server_cpu_s + other.server_cpu_s,
+            None
+            if self.plane_cpu_s is None or other.plane_cpu_s is None
+            else self.plane_cpu_s + other.plane_cpu_s,
             self.errors + other.errors,
             [*self.loadavg[:1], *other.loadavg[-1:]],
         )
 
 
 async def measure(
-    http: httpx.AsyncClient,
+    clients: Sequence[httpx.AsyncClient],
     call: Call,
     concurrency: int,
     seconds: float,
     pid: int | None,
     first: int,
+    plane: list[int],
 ) -> Cell:
-    """Calls (numbered from ``first``) by ``concurrency`` workers for ``seconds`` (at most
-    MAX_PER_ROUND of them), after an untimed warm-up."""
+    """Calls (numbered from ``first``) by ``concurrency`` workers, each with its own client of
+    ``clients``, for ``seconds`` (at most
+    MAX_PER_ROUND of them), after an untimed warm-up. ``plane``: the plane's processes, whose
+    CPU time is read too (none: not read)."""
     warm = itertools.count(first + MAX_PER_ROUND)
-    await asyncio.gather(*(_warm_up(http, call, warm, 2) for _ in range(concurrency)))
+    workers = clients[:concurrency]
+    await asyncio.gather(*(_warm_up(http, call, warm, 2) for http in workers))
     counter = itertools.count()
     latencies: list[float] = []
     errors: Counter[str] = Counter()
     deadline = time.perf_counter() + seconds
 
-    async def worker() -> None:
+    async def worker(http: httpx.AsyncClient) -> None:
         while time.perf_counter() < deadline and (seq := next(counter)) < MAX_PER_ROUND:
             started = time.perf_counter()
             try:
@@ -216,20 +251,33 @@ async def measure(
 
     load_before = os.getloadavg()[0]
     server_before = cpu_seconds(pid) if pid else 0.0
+    plane_before = _cpu_of(plane)
     cpu_before = time.process_time()
     started = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    await asyncio.gather(*(worker(http) for http in workers))
     elapsed = time.perf_counter() - started
     client_cpu = time.process_time() - cpu_before
     server_cpu = cpu_seconds(pid) - server_before if pid else None
+    plane_after = _cpu_of(plane)
+    plane_cpu = None if plane_before is None or plane_after is None else plane_after - plane_before
     return Cell(
         latencies,
         elapsed,
         client_cpu,
         server_cpu,
+        plane_cpu,
         errors,
         [round(load_before, 2), round(os.getloadavg()[0], 2)],
     )
+
+
+def _cpu_of(pids: list[int]) -> float | None:
+    """The processes' CPU time together; None without any, or when one has gone (then the
+    plane is not what it was)."""
+    try:
+        return sum(cpu_seconds(pid) for pid in pids) if pids else None
+    except FileNotFoundError:
+        return None
 
 
 async def _warm_up(http: httpx.AsyncClient, call: Call, numbers: Iterator[int], count: int) -> None:
@@ -315,28 +363,21 @@ async def compare(
 ) -> dict[tuple[str, str, int], Cell]:
     """Every cell on every side: {(side, operation, concurrency): cell}."""
     server, context = api_server_tls(kubeconfig)
-    limits = httpx.Limits(max_connections=max(CONCURRENCY), max_keepalive_connections=64)
+    plane = plane_pids(kubeconfig)
     run = os.urandom(3).hex()
     impersonate = {"Impersonate-User": tenant_user(tenant.github_id)}
     impersonate["Impersonate-Group"] = TENANTS_GROUP
     bearer = {"Authorization": f"Bearer {tenant.token}"}
     cells: dict[tuple[str, str, int], Cell] = {}
-    async with (
-        httpx.AsyncClient(
-            base_url=kuberth.url, headers=bearer, timeout=60, limits=limits, verify=trust
-        ) as through,
-        httpx.AsyncClient(
-            base_url=server, verify=context, headers=impersonate, timeout=60, limits=limits
-        ) as direct,
-        httpx.AsyncClient(
-            base_url=hop.url, headers=bearer, timeout=60, limits=limits, verify=trust
-        ) as hopping,
-    ):
+    async with contextlib.AsyncExitStack() as stack:
+        through = await _clients(stack, base_url=kuberth.url, headers=bearer, verify=trust)
+        direct = await _clients(stack, base_url=server, headers=impersonate, verify=context)
+        hopping = await _clients(stack, base_url=hop.url, headers=bearer, verify=trust)
         ours, theirs = kuberth_calls(tenant, run), direct_calls(tenant, run)
         floor = kuberth_calls(tenant, run, prefix="h", deleted=200)
         seq = itertools.count(step=10 * MAX_PER_ROUND)
         for op in OPERATIONS:
-            contenders: list[tuple[str, str, httpx.AsyncClient, Call, int | None]] = [
+            contenders: list[tuple[str, str, list[httpx.AsyncClient], Call, int | None]] = [
                 ("kuberth", op, through, ours[op], kuberth.pid),
                 ("direct", op, direct, theirs[op], None),
                 ("hop", op, hopping, floor[op], hop.pid),
@@ -351,8 +392,12 @@ async def compare(
                     # Take turns in rounds, starting with each side in turn, so all meet the same
                     # load from whatever else runs on the machine.
                     shift = round_ % len(contenders)
-                    for side, name, http, call, side_pid in contenders[shift:] + contenders[:shift]:
-                        cell = await measure(http, call, concurrency, seconds, side_pid, next(seq))
+                    for side, name, clients, call, side_pid in (
+                        contenders[shift:] + contenders[:shift]
+                    ):
+                        cell = await measure(
+                            clients, call, concurrency, seconds, side_pid, next(seq), plane
+                        )
                         key = (side, name, concurrency)
                         cells[key] = cells[key].merge(cell) if key in cells else cell
                 for side, name, *_ in contenders:
@@ -363,6 +408,25 @@ async def compare(
                         + (f"  errors {sum(cell.errors.values())}" if cell.errors else "")
                     )
     return cells
+
+
+async def _clients(
+    stack: contextlib.AsyncExitStack,
+    *,
+    base_url: str,
+    headers: dict[str, str],
+    verify: ssl.SSLContext,
+) -> list[httpx.AsyncClient]:
+    """One client per worker at the highest concurrency, each of one keep-alive connection."""
+    one = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    return [
+        await stack.enter_async_context(
+            httpx.AsyncClient(
+                base_url=base_url, headers=headers, timeout=60, limits=one, verify=verify
+            )
+        )
+        for _ in range(max(CONCURRENCY))
+    ]
 
 
 def report(
@@ -389,10 +453,12 @@ def report(
                 )
             )
             rep.add(_cpu(f"{label} Kuberth CPU per request", through))
+            rep.add(_total_cpu(f"{label} CPU per request, every process", through, direct))
             # The floor: the minimal hop against the direct call (no target).
             rep.add(_latency(f"{label} hop p50", 50, hop, direct, HOP_VS_DIRECT))
             rep.add(_throughput(f"{label} hop throughput", hop, direct, HOP_VS_DIRECT))
             rep.add(_cpu(f"{label} hop CPU per request", hop))
+            rep.add(_total_cpu(f"{label} hop CPU per request, every process", hop, direct))
             # Kuberth against the floor.
             rep.add(_latency(f"{label} p50 vs hop", 50, through, hop, VS_HOP, P50_FLOOR_TARGET))
             rep.add(
@@ -411,7 +477,10 @@ def report(
         "database": database,
         "rounds": ROUNDS,
         "round_seconds": seconds,
-        "client": "httpx.AsyncClient, asyncio workers = concurrency, keep-alive, same for all",
+        "client": (
+            "asyncio workers = concurrency, each its own httpx.AsyncClient of one keep-alive "
+            "connection; the same for all sides"
+        ),
         "kuberth_transport": "HTTPS (HTTP/1.1) on loopback, uvicorn's TLS (bench.tls_serve)",
         "direct_transport": "HTTPS (HTTP/1.1) on loopback, admin client certificate",
         "hop_transport": (
@@ -451,6 +520,23 @@ def _cpu(name: str, cell: Cell) -> Row:
     if cell.server_cpu_s is not None and count:
         cpu = round(1000 * cell.server_cpu_s / count, 3)
     return Row(name, cpu, "ms", samples=count, failed=sum(cell.errors.values()))
+
+
+def _total_cpu(name: str, side: Cell, direct: Cell) -> Row:
+    """A side's CPU per request over every process (client, its server, the plane) against the
+    direct call's (client and plane): when the cores are busy, throughput follows its inverse."""
+    return Row(
+        name,
+        side.total_cpu_ms(),
+        "ms",
+        direct.total_cpu_ms(),
+        checked="ratio",
+        note="client + server + the plane's processes; baseline: direct (client + the plane)",
+        samples=len(side.latencies_ms),
+        failed=sum(side.errors.values()),
+        baseline_samples=len(direct.latencies_ms),
+        baseline_failed=sum(direct.errors.values()),
+    )
 
 
 def _throughput(

@@ -299,6 +299,13 @@ def rss_mib(pid: int) -> float:
     raise RuntimeError(f"no VmRSS for pid {pid}")
 
 
+def plane_pids(kubeconfig: Path) -> list[int]:
+    """The processes of the plane behind ``kubeconfig`` when it is a local plane (its state lies
+    beside its admin kubeconfig), to read their CPU time; none for any other cluster."""
+    plane = ControlPlane(kubeconfig.parent)
+    return list(plane.pids().values()) if plane.kubeconfig == kubeconfig else []
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time the process has used, from /proc."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()

@@ -110,6 +110,11 @@ class ControlPlane:
         state = {"ports": asdict(ports), "pids": pids, "kubeconfig": str(self.kubeconfig)}
         self.layout.state_file.write_text(json.dumps(state, indent=2))
 
+    def pids(self) -> dict[str, int]:
+        """The process ids of the components that run, by name (none when the plane is down)."""
+        state = self._read_state()
+        return {} if state is None else {n: p for n, p in state["pids"].items() if alive(p)}
+
     def is_running(self) -> bool:
         """Whether a plane started from this directory has processes alive."""
         state = self._read_state()

@@ -37,10 +37,13 @@ def test_status_reports_a_crash_and_down_leaves_nothing(binaries: Binaries, tmp_
         state = plane._read_state()
         assert state is not None
         ports = Ports(**state["ports"])
-        pids: dict[str, int] = state["pids"]
+        pids = plane.pids()
+        assert pids == state["pids"]
+        assert {"etcd", "kube-apiserver", "kube-scheduler"} <= set(pids)
         os.kill(pids["kube-scheduler"], signal.SIGKILL)
         os.waitpid(pids["kube-scheduler"], 0)
 
+        assert "kube-scheduler" not in plane.pids(), "only the components that run"
         by_name = {c.name: c for c in plane.status()}
         assert by_name["kube-scheduler"].state == "crashed"
         assert by_name["kube-scheduler"].detail.strip(), "a crash comes with the tail of its log"
