@@ -228,9 +228,8 @@ async def measure(
     plane: list[int],
 ) -> Cell:
     """Calls (numbered from ``first``) by ``concurrency`` workers, each with its own client of
-    ``clients``, for ``seconds`` (at most
-    MAX_PER_ROUND of them), after an untimed warm-up. ``plane``: the plane's processes, whose
-    CPU time is read too (none: not read)."""
+    ``clients``, for ``seconds`` (at most MAX_PER_ROUND of them), after an untimed warm-up.
+    ``plane``: the plane's processes, whose CPU time is read too (none: not read)."""
     warm = itertools.count(first + MAX_PER_ROUND)
     workers = clients[:concurrency]
     await asyncio.gather(*(_warm_up(http, call, warm, 2) for http in workers))
