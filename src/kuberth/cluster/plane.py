@@ -117,8 +117,7 @@ class ControlPlane:
 
     def is_running(self) -> bool:
         """Whether a plane started from this directory has processes alive."""
-        state = self._read_state()
-        return state is not None and any(alive(pid) for pid in state["pids"].values())
+        return bool(self.pids())
 
     # -- up ------------------------------------------------------------------------------------
 
