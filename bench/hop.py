@@ -1,6 +1,7 @@
 """The minimal async Python hop: the floor the overhead benchmark holds Kuberth against.
 
-    BENCH_HOP_TOKENS='{"kbt_...": 12345}' python -m bench.hop KUBECONFIG CERT KEY PORT CONNECTIONS
+    BENCH_HOP_TOKENS='{"kbt_...": 12345}' \
+        python -m bench.hop KUBECONFIG CERT KEY PORT CONNECTIONS [raw|fastapi]
 
 What any Python service in Kuberth's place has to do at the least, and nothing more: a raw ASGI
 app (no framework) on uvicorn with uvloop and httptools, serving HTTPS with the benchmark's
@@ -19,6 +20,8 @@ throwaway certificate, that
 
 No database, no ownership check beyond what the API server's RBAC does for the impersonated user,
 no validation, no audit, no metrics: it is a floor, not a service. ``GET /healthz`` answers 200.
+Served as ``fastapi``, the same hop is a FastAPI app (:mod:`bench.fastapi_hop`): the floor of
+any FastAPI service in Kuberth's place.
 """
 
 from __future__ import annotations
@@ -47,6 +50,8 @@ TOKENS_VARIABLE = "BENCH_HOP_TOKENS"
 #: Kubernetes' path prefix of each kind the hop serves.
 GROUPS = {"deployments": "/apis/apps/v1", "services": "/api/v1"}
 JSON = (b"content-type", b"application/json")
+UNAUTHORIZED = 401, b'{"error":"unauthorized"}'
+INVALID = 422, b'{"error":"invalid"}'
 
 
 def api_server_tls(kubeconfig: Path) -> tuple[str, ssl.SSLContext]:
@@ -108,18 +113,28 @@ class Hop:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
-                connector = aiohttp.TCPConnector(
-                    limit=self.connections, ssl=self.context, keepalive_timeout=60
-                )
-                self.session = aiohttp.ClientSession(
-                    self.server, connector=connector, timeout=aiohttp.ClientTimeout(total=60)
-                )
+                self.open()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                if self.session:
-                    await self.session.close()
+                await self.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+    def open(self) -> None:
+        connector = aiohttp.TCPConnector(
+            limit=self.connections, ssl=self.context, keepalive_timeout=60
+        )
+        self.session = aiohttp.ClientSession(
+            self.server, connector=connector, timeout=aiohttp.ClientTimeout(total=60)
+        )
+
+    async def close(self) -> None:
+        if self.session:
+            await self.session.close()
+
+    def caller(self, authorization: bytes | None) -> int | None:
+        """The GitHub id of ``Authorization: Bearer <token>``, None if not a known token."""
+        return None if authorization is None else self.tokens.get(authorization)
 
     async def handle(self, scope: Scope, receive: Receive) -> tuple[int, bytes]:
         method, path = scope["method"], scope["path"]
@@ -128,29 +143,47 @@ class Hop:
         github_id = None
         for name, value in scope["headers"]:
             if name == b"authorization":
-                github_id = self.tokens.get(value)
+                github_id = self.caller(value)
         if github_id is None:
-            return 401, b'{"error":"unauthorized"}'
+            return UNAUTHORIZED
         # /api/v1/namespaces/{ns}/{kind}[/{name}]
         parts = path.split("/")
         if len(parts) not in (6, 7) or parts[1:4] != ["api", "v1", "namespaces"]:
             return 404, b'{"error":"not_found"}'
         namespace, kind = parts[4], parts[5]
+        name = parts[6] if len(parts) == 7 else None
+        if method == "POST" and kind == "services" and name is None:
+            try:
+                body = json.loads(await _body(receive))
+            except ValueError:
+                return INVALID
+            return await self.forward(method, github_id, namespace, kind, name, body)
+        if method not in ("GET", "DELETE"):
+            return 405, b'{"error":"method_not_allowed"}'
+        return await self.forward(method, github_id, namespace, kind, name)
+
+    async def forward(
+        self,
+        method: str,
+        github_id: int,
+        namespace: str,
+        kind: str,
+        name: str | None = None,
+        body: Any = None,
+    ) -> tuple[int, bytes]:
+        """Kubernetes' status and body for the request, impersonating the caller; a POST's
+        ``body`` is Kuberth's concise Service."""
         if kind not in GROUPS:
             return 404, b'{"error":"not_found"}'
         target = f"{GROUPS[kind]}/namespaces/{namespace}/{kind}"
-        if len(parts) == 7:
-            target += f"/{parts[6]}"
+        if name is not None:
+            target += f"/{name}"
         data = None
-        if method == "POST":
-            if kind != "services" or len(parts) != 6:
-                return 405, b'{"error":"method_not_allowed"}'
+        if body is not None:
             try:
-                data = json.dumps(service_manifest(namespace, json.loads(await _body(receive))))
-            except (ValueError, KeyError, TypeError):
-                return 422, b'{"error":"invalid"}'
-        elif method not in ("GET", "DELETE"):
-            return 405, b'{"error":"method_not_allowed"}'
+                data = json.dumps(service_manifest(namespace, body))
+            except (KeyError, TypeError):
+                return INVALID
         headers = {
             "Impersonate-User": f"kuberth:{github_id}",
             "Impersonate-Group": "kuberth:tenants",
@@ -183,8 +216,10 @@ def hop_server(
     trust: ssl.SSLContext,
     connections: int,
     log: Path,
+    served_as: str = "raw",
 ) -> Iterator[tuple[str, int]]:
     """The hop as its own process on a loopback port; yields (url, pid) once /healthz answers.
+    ``served_as``: "raw" (the raw ASGI app) or "fastapi" (:mod:`bench.fastapi_hop`).
     (The benchmark's side of it: imported here, so that the hop's process does not load them.)"""
     import httpx
 
@@ -194,6 +229,7 @@ def hop_server(
     port = free_port()
     url = f"https://127.0.0.1:{port}"
     arguments = [str(kubeconfig), str(certificate), str(key), str(port), str(connections)]
+    arguments.append(served_as)
     env = {**os.environ, TOKENS_VARIABLE: json.dumps(tokens)}
     with log.open("wb") as output:
         process = subprocess.Popen(
@@ -220,12 +256,20 @@ def hop_server(
 
 
 def main(arguments: list[str]) -> None:
-    kubeconfig, certificate, key, port, connections = arguments
+    kubeconfig, certificate, key, port, connections, *served_as = arguments
     server, context = api_server_tls(Path(kubeconfig))
     tokens = {token: int(i) for token, i in json.loads(os.environ[TOKENS_VARIABLE]).items()}
+    hop = Hop(server, context, tokens, int(connections))
+    app: Any = hop
+    if served_as == ["fastapi"]:
+        from bench.fastapi_hop import create_app
+
+        app = create_app(hop)
+    elif served_as not in ([], ["raw"]):
+        raise SystemExit(f"served as {served_as[0]!r}: raw or fastapi")
     gc.freeze()  # what the kubeconfig's loading left lives as long as the process, as in Kuberth
     uvicorn.run(
-        Hop(server, context, tokens, int(connections)),
+        app,
         host="127.0.0.1",
         port=int(port),
         loop="uvloop",

@@ -13,11 +13,15 @@ same windows of time
   a raw ASGI app on uvicorn + uvloop + httptools that checks the token in a dict and forwards
   with one aiohttp keep-alive session, impersonating the same identity, answering with the API
   server's status and body as they are. It does none of Kuberth's other work (no database, no
-  ownership check, no validation, audit or metrics), so no Python service can do much better.
+  ownership check, no validation, audit or metrics), so no Python service can do much better;
+* through the same hop written as a FastAPI app with Kuberth's route class
+  (``bench.fastapi_hop``, its own process): the floor of any FastAPI service in Kuberth's place.
 
-Three comparisons per cell: Kuberth against the direct call (the targets below), the hop against
-the direct call (the floor: what a Python hop costs at all; no target), and Kuberth against the
-hop (target: within FLOOR, that is p50 ratio <= 1.15 and throughput ratio >= 1 / 1.15).
+Three comparisons per cell with targets or the floor: Kuberth against the direct call (the targets
+below), the hop against the direct call (the floor: what a Python hop costs at all; no target),
+and Kuberth against the hop (target: within FLOOR, that is p50 ratio <= 1.15 and throughput ratio
+>= 1 / 1.15). Two more, without a target, split Kuberth's distance to the hop in two: the FastAPI
+hop against the hop (the framework's share) and Kuberth against the FastAPI hop (Kuberth's own).
 
 Every side uses the same client: ``concurrency`` asyncio workers sharing a request counter, each
 with its own httpx.AsyncClient of one keep-alive connection, as that many independent callers
@@ -125,6 +129,8 @@ THROUGHPUT_FLOOR_TARGET = f">= {1 / FLOOR:.4f}"
 VS_DIRECT = f"baseline: direct; {TRANSPORT}"
 HOP_VS_DIRECT = "the floor: the minimal hop, baseline direct"
 VS_HOP = "baseline: the minimal hop"
+FRAMEWORK_VS_HOP = "the framework: the FastAPI hop, baseline the minimal hop"
+VS_FRAMEWORK = "Kuberth's own: baseline the FastAPI hop"
 
 Call = Callable[[httpx.AsyncClient, int], Awaitable[None]]
 
@@ -355,6 +361,7 @@ class Server:
 async def compare(
     kuberth: Server,
     hop: Server,
+    framework: Server,
     kubeconfig: Path,
     tenant: Tenant,
     seconds: float,
@@ -372,14 +379,17 @@ async def compare(
         through = await _clients(stack, base_url=kuberth.url, headers=bearer, verify=trust)
         direct = await _clients(stack, base_url=server, headers=impersonate, verify=context)
         hopping = await _clients(stack, base_url=hop.url, headers=bearer, verify=trust)
+        framed = await _clients(stack, base_url=framework.url, headers=bearer, verify=trust)
         ours, theirs = kuberth_calls(tenant, run), direct_calls(tenant, run)
         floor = kuberth_calls(tenant, run, prefix="h", deleted=200)
+        framework_floor = kuberth_calls(tenant, run, prefix="f", deleted=200)
         seq = itertools.count(step=10 * MAX_PER_ROUND)
         for op in OPERATIONS:
             contenders: list[tuple[str, str, list[httpx.AsyncClient], Call, int | None]] = [
                 ("kuberth", op, through, ours[op], kuberth.pid),
                 ("direct", op, direct, theirs[op], None),
                 ("hop", op, hopping, floor[op], hop.pid),
+                ("fastapi", op, framed, framework_floor[op], framework.pid),
             ]
             if op == OPERATIONS[0]:
                 contenders += [
@@ -438,6 +448,7 @@ def report(
             through = cells["kuberth", op, concurrency]
             direct = cells["direct", op, concurrency]
             hop = cells["hop", op, concurrency]
+            framework = cells["fastapi", op, concurrency]
             label = f"{op} c={concurrency}"
             # Kuberth against the direct call.
             rep.add(_latency(f"{label} p50", 50, through, direct, VS_DIRECT, P50_TARGET[op]))
@@ -465,6 +476,16 @@ def report(
                     f"{label} throughput vs hop", through, hop, VS_HOP, THROUGHPUT_FLOOR_TARGET
                 )
             )
+            # The distance to the hop in two: the framework's share, and Kuberth's own.
+            rep.add(_latency(f"{label} FastAPI hop p50", 50, framework, hop, FRAMEWORK_VS_HOP))
+            rep.add(
+                _throughput(f"{label} FastAPI hop throughput", framework, hop, FRAMEWORK_VS_HOP)
+            )
+            rep.add(_cpu(f"{label} FastAPI hop CPU per request", framework))
+            rep.add(_latency(f"{label} p50 vs FastAPI hop", 50, through, framework, VS_FRAMEWORK))
+            rep.add(
+                _throughput(f"{label} throughput vs FastAPI hop", through, framework, VS_FRAMEWORK)
+            )
     for concurrency in CONCURRENCY:
         through = cells["kuberth", SAME_INFORMATION, concurrency]
         same = cells["direct", SAME_INFORMATION, concurrency]
@@ -484,7 +505,8 @@ def report(
         "direct_transport": "HTTPS (HTTP/1.1) on loopback, admin client certificate",
         "hop_transport": (
             "HTTPS (HTTP/1.1) on loopback, uvicorn's TLS; to the API server one aiohttp session "
-            f"of {max(CONCURRENCY)} keep-alive connections (bench.hop)"
+            f"of {max(CONCURRENCY)} keep-alive connections (bench.hop); the FastAPI hop the "
+            "same, as a FastAPI app (bench.fastapi_hop)"
         ),
         "cells": {
             f"{side} | {op} | c={c}": cell.summary() for (side, op, c), cell in cells.items()
@@ -590,12 +612,19 @@ def one_database(
         hop_log = ARTIFACTS / f"overhead-{database}-hop.log"
         tokens = {tenant.token: tenant.github_id}
         connections = max(CONCURRENCY)
-        with hop_server(
-            kubeconfig, tokens, tls.cert, tls.key, tls.context, connections, hop_log
-        ) as (hop_url, hop_pid):
+        framework_log = ARTIFACTS / f"overhead-{database}-fastapi-hop.log"
+        hop_args = (kubeconfig, tokens, tls.cert, tls.key, tls.context, connections)
+        with (
+            hop_server(*hop_args, hop_log) as (hop_url, hop_pid),
+            hop_server(*hop_args, framework_log, "fastapi") as (framework_url, framework_pid),
+        ):
             say(f"{database}: the minimal hop (pid {hop_pid}) on {hop_url}")
+            say(f"{database}: the FastAPI hop (pid {framework_pid}) on {framework_url}")
             kuberth, hop = Server(url, pid), Server(hop_url, hop_pid)
-            cells = asyncio.run(compare(kuberth, hop, kubeconfig, tenant, seconds, tls.context))
+            framework = Server(framework_url, framework_pid)
+            cells = asyncio.run(
+                compare(kuberth, hop, framework, kubeconfig, tenant, seconds, tls.context)
+            )
     rep = report(database, quick, seconds, cells)
     rep.details["loadavg"] = {"start": load_start, "end": [round(x, 2) for x in os.getloadavg()]}
     return rep
