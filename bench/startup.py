@@ -9,6 +9,12 @@ policies. ``--help`` is the console script's wall time. Each figure is the media
 interpreter's own start-up (``python -c pass``), for context. Each serve row notes the CPU time
 the process had used when it was ready, which other load on the machine disturbs far less.
 
+A floor for ``serve``, in the same run: the interpreter importing only the third-party modules
+that ``serve`` loads (FastAPI, pydantic, SQLAlchemy, aiohttp, the Kubernetes client's
+configuration, Jinja, ..., as listed by a process that imported Kuberth's app and command line),
+none of Kuberth's own. What ``serve`` takes beyond it is Kuberth's: its modules (the routes made
+at import), and its lifespan (the database, the cluster objects, the watches) until /readyz.
+
 Python's bytecode cache is on for the timed runs (written to a directory of this run's, via
 PYTHONPYCACHEPREFIX, by the untimed first run), as in any installed package; an environment with
 PYTHONDONTWRITEBYTECODE=1 and no cache compiles every module at every start, which the
@@ -19,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import resource
 import secrets
 import shutil
 import statistics
@@ -119,6 +126,43 @@ def _median(measure: Callable[[], float], repeats: int = REPEATS) -> tuple[float
     return statistics.median(samples), [round(s, 3) for s in samples]
 
 
+#: Prints the third-party modules Kuberth's app and command line load, one a line.
+_LIST_LIBRARIES = (
+    "import sys, kuberth.cli, kuberth.http.app; "
+    "print(*(m for m in sys.modules if not m.startswith(('kuberth', '__main__'))), sep='\\n')"
+)
+#: Imports the modules named in its arguments (one that cannot be imported by that name alone,
+#: an alias some package registers, is skipped).
+_IMPORT_LIBRARIES = """
+import importlib, sys
+for name in sys.argv[1:]:
+    try:
+        importlib.import_module(name)
+    except Exception:
+        pass
+"""
+
+
+def _libraries(env: dict[str, str]) -> list[str]:
+    listed = subprocess.run(
+        [sys.executable, "-c", _LIST_LIBRARIES], env=env, check=True, capture_output=True
+    )
+    return listed.stdout.decode().split()
+
+
+def _importing(env: dict[str, str], modules: list[str], cpu: list[float]) -> Callable[[], float]:
+    """Wall seconds of importing ``modules`` in a fresh interpreter; its CPU seconds to ``cpu``."""
+
+    def measure() -> float:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        wall = _wall([sys.executable, "-c", _IMPORT_LIBRARIES, *modules], env)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu.append(round(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime, 3))
+        return wall
+
+    return measure
+
+
 def _helping(env: dict[str, str]) -> Callable[[], float]:
     return lambda: _wall([*_kuberth(), "--help"], env)
 
@@ -177,6 +221,24 @@ def run(kubeconfig: Path, quick: bool) -> list[Report]:
                 baseline_samples=REPEATS,
             )
         )
+    modules = _libraries(cached)
+    imported: list[float] = []
+    value, samples = _median(_importing(cached, modules, imported))
+    label = f"importing serve's libraries alone ({len(modules)} modules)"
+    details[label] = {"wall_s": samples, "cpu_s": imported[1:]}
+    rep.add(
+        Row(
+            label,
+            value,
+            "s",
+            python,
+            None,
+            "value",
+            note=f"median of {REPEATS}; CPU {statistics.median(imported[1:]):.2f} s; serve's floor",
+            samples=REPEATS,
+            baseline_samples=REPEATS,
+        )
+    )
     try:
         with _postgres() as server:
             names = (f"fresh{i}" for i in range(REPEATS + 1))
