@@ -228,8 +228,7 @@ def hop_server(
 
     port = free_port()
     url = f"https://127.0.0.1:{port}"
-    arguments = [str(kubeconfig), str(certificate), str(key), str(port), str(connections)]
-    arguments.append(served_as)
+    arguments = [*map(str, (kubeconfig, certificate, key, port, connections)), served_as]
     env = {**os.environ, TOKENS_VARIABLE: json.dumps(tokens)}
     with log.open("wb") as output:
         process = subprocess.Popen(

@@ -17,11 +17,11 @@ same windows of time
 * through the same hop written as a FastAPI app with Kuberth's route class
   (``bench.fastapi_hop``, its own process): the floor of any FastAPI service in Kuberth's place.
 
-Three comparisons per cell with targets or the floor: Kuberth against the direct call (the targets
-below), the hop against the direct call (the floor: what a Python hop costs at all; no target),
-and Kuberth against the hop (target: within FLOOR, that is p50 ratio <= 1.15 and throughput ratio
->= 1 / 1.15). Two more, without a target, split Kuberth's distance to the hop in two: the FastAPI
-hop against the hop (the framework's share) and Kuberth against the FastAPI hop (Kuberth's own).
+Three comparisons per cell: Kuberth against the direct call (the targets below), the hop against
+the direct call (the floor: what a Python hop costs at all; no target), and Kuberth against the
+hop (target: within FLOOR, that is p50 ratio <= 1.15 and throughput ratio >= 1 / 1.15). Two more,
+without a target, split Kuberth's distance to the hop in two: the FastAPI hop against the hop
+(the framework's share) and Kuberth against the FastAPI hop (Kuberth's own).
 
 Every side uses the same client: ``concurrency`` asyncio workers sharing a request counter, each
 with its own httpx.AsyncClient of one keep-alive connection, as that many independent callers

@@ -34,6 +34,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -132,9 +133,11 @@ _LIST_LIBRARIES = (
     "print(*(m for m in sys.modules if not m.startswith(('kuberth', '__main__'))), sep='\\n')"
 )
 #: Imports the modules named in its arguments (one that cannot be imported by that name alone,
-#: an alias some package registers, is skipped).
+#: an alias some package registers, is skipped) with the garbage collector off, as `serve`
+#: imports its app.
 _IMPORT_LIBRARIES = """
-import importlib, sys
+import gc, importlib, sys
+gc.disable()
 for name in sys.argv[1:]:
     try:
         importlib.import_module(name)
@@ -222,22 +225,14 @@ def run(kubeconfig: Path, quick: bool) -> list[Report]:
             )
         )
     modules = _libraries(cached)
-    imported: list[float] = []
-    value, samples = _median(_importing(cached, modules, imported))
-    label = f"importing serve's libraries alone ({len(modules)} modules)"
-    details[label] = {"wall_s": samples, "cpu_s": imported[1:]}
-    rep.add(
-        Row(
-            label,
-            value,
-            "s",
-            python,
-            None,
-            "value",
-            note=f"median of {REPEATS}; CPU {statistics.median(imported[1:]):.2f} s; serve's floor",
-            samples=REPEATS,
-            baseline_samples=REPEATS,
-        )
+    _add_timed(
+        rep,
+        details,
+        f"importing serve's libraries alone ({len(modules)} modules)",
+        lambda cpu: _importing(cached, modules, cpu),
+        python,
+        None,
+        "; serve's floor",
     )
     try:
         with _postgres() as server:
@@ -269,25 +264,13 @@ def run(kubeconfig: Path, quick: bool) -> list[Report]:
                 ),
             ]
             for label, env, database, target in runs:
-                cpu: list[float] = []
-                value, samples = _median(_serving(env, kubeconfig, database, log, cpu))
-                details[label] = {
-                    "wall_s": samples,
-                    "cpu_s": cpu[1:],
-                    "cpu_median_s": statistics.median(cpu[1:]),
-                }
-                rep.add(
-                    Row(
-                        label,
-                        value,
-                        "s",
-                        python,
-                        target,
-                        "value",
-                        note=f"median of {REPEATS}; CPU {statistics.median(cpu[1:]):.2f} s",
-                        samples=REPEATS,
-                        baseline_samples=REPEATS,
-                    )
+                _add_timed(
+                    rep,
+                    details,
+                    label,
+                    partial(_serving, env, kubeconfig, database, log),
+                    python,
+                    target,
                 )
     except Exception:
         saved = Path("artifacts") / "bench" / "startup-serve.log"
@@ -301,6 +284,36 @@ def run(kubeconfig: Path, quick: bool) -> list[Report]:
     details["note"] = "baseline: the interpreter's own start-up (python -c pass), for context"
     rep.details = details
     return [rep]
+
+
+def _add_timed(
+    rep: Report,
+    details: dict[str, Any],
+    label: str,
+    measuring: Callable[[list[float]], Callable[[], float]],
+    python: float,
+    target: str | None,
+    what: str = "",
+) -> None:
+    """The median wall time of a measurement (made by ``measuring`` with the list its runs add
+    their CPU seconds to) as a row beside ``python -c pass``; every run's figures in ``details``."""
+    cpu: list[float] = []
+    value, samples = _median(measuring(cpu))
+    median_cpu = statistics.median(cpu[1:])  # the first, untimed run's is left out too
+    details[label] = {"wall_s": samples, "cpu_s": cpu[1:], "cpu_median_s": median_cpu}
+    rep.add(
+        Row(
+            label,
+            value,
+            "s",
+            python,
+            target,
+            "value",
+            note=f"median of {REPEATS}; CPU {median_cpu:.2f} s{what}",
+            samples=REPEATS,
+            baseline_samples=REPEATS,
+        )
+    )
 
 
 def _tenant_namespaces(kubeconfig: Path) -> int:
