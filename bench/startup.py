@@ -9,11 +9,12 @@ policies. ``--help`` is the console script's wall time. Each figure is the media
 interpreter's own start-up (``python -c pass``), for context. Each serve row notes the CPU time
 the process had used when it was ready, which other load on the machine disturbs far less.
 
-A floor for ``serve``, in the same run: the interpreter importing only the third-party modules
-that ``serve`` loads (FastAPI, pydantic, SQLAlchemy, aiohttp, the Kubernetes client's
-configuration, Jinja, ..., as listed by a process that imported Kuberth's app and command line),
-none of Kuberth's own. What ``serve`` takes beyond it is Kuberth's: its modules (the routes made
-at import), and its lifespan (the database, the cluster objects, the watches) until /readyz.
+A floor for ``serve``, in the same run: the interpreter importing only the modules ``serve``
+loads that are not Kuberth's (FastAPI, pydantic, SQLAlchemy, aiohttp, the Kubernetes client's
+configuration, Jinja, ... and the standard library's, as listed by a process that imported
+Kuberth's app and command line). What ``serve`` takes beyond it is Kuberth's: its modules (the
+routes made at import), and its lifespan (the database, the cluster objects, the watches) until
+/readyz.
 
 Python's bytecode cache is on for the timed runs (written to a directory of this run's, via
 PYTHONPYCACHEPREFIX, by the untimed first run), as in any installed package; an environment with
@@ -127,7 +128,7 @@ def _median(measure: Callable[[], float], repeats: int = REPEATS) -> tuple[float
     return statistics.median(samples), [round(s, 3) for s in samples]
 
 
-#: Prints the third-party modules Kuberth's app and command line load, one a line.
+#: Prints the modules Kuberth's app and command line load that are not Kuberth's, one a line.
 _LIST_LIBRARIES = (
     "import sys, kuberth.cli, kuberth.http.app; "
     "print(*(m for m in sys.modules if not m.startswith(('kuberth', '__main__'))), sep='\\n')"
