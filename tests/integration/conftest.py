@@ -11,11 +11,13 @@ import re
 import secrets
 import shutil
 import tempfile
+import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import anyio.to_thread
 import httpx
 import pytest
 from fastapi.testclient import TestClient
@@ -169,6 +171,21 @@ async def database(database_url: str, anyio_backend: str) -> AsyncIterator[Datab
     migrate(database.engine)
     yield database
     await database.adispose()
+
+
+@pytest.fixture
+async def aiosqlite_threads_ended(anyio_backend: str) -> AsyncIterator[None]:
+    """Waits, before the test's event loop closes, for the aiosqlite worker threads the test
+    started to end. aiosqlite stops the thread of a connection that failed to open without
+    waiting for it; the thread's last step hands a result to the event loop, and on a busy
+    machine a loop closed by then made the thread fail (an unhandled exception in a thread,
+    reported against whichever test ran next)."""
+    before = set(threading.enumerate())
+    yield
+    for thread in set(threading.enumerate()) - before:
+        if thread.name.endswith("(_connection_worker_thread)"):  # aiosqlite's worker function
+            await anyio.to_thread.run_sync(thread.join, scaled(10))
+            assert not thread.is_alive(), f"{thread.name} still runs: a connection left open?"
 
 
 @pytest.fixture

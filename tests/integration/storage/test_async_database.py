@@ -68,6 +68,7 @@ async def test_an_in_memory_sqlite_is_one_database_for_both_engines() -> None:
         await database.adispose()
 
 
+@pytest.mark.usefixtures("aiosqlite_threads_ended")
 @pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
 async def test_an_unreachable_database_is_a_503_on_the_async_paths(kind: str) -> None:
     url = (

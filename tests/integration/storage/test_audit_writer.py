@@ -89,6 +89,7 @@ async def test_an_event_that_cannot_be_stored_fails_alone(database: Database) ->
         assert session.scalar(select(func.count()).select_from(AuditEvent)) == 2
 
 
+@pytest.mark.usefixtures("aiosqlite_threads_ended")
 async def test_an_unreachable_database_fails_every_caller_with_a_503() -> None:
     unreachable = Database(make_engine("sqlite:///file:/nonexistent-kuberth/k.db?mode=ro&uri=true"))
     writer = AuditWriter(unreachable.abegin)
