@@ -243,14 +243,14 @@ def _run(s: Scenario, tenant: httpx.Client, operator: httpx.Client, again: httpx
     with s.step("deployment: restart and watch the rollout"):
         # Paused, the restart cannot roll out, so the wait always watches (and ends at its
         # timeout): unpaused, the fake node could finish the rollout before the wait began.
-        paused = b'{"spec": {"paused": true}}'
+        pause = b'{"spec": {"paused": true}}'
         merge = {"content-type": "application/merge-patch+json"}
-        expect(tenant.patch(f"{base}/deployments/web", content=paused, headers=merge), 200)
+        expect(tenant.patch(f"{base}/deployments/web", content=pause, headers=merge), 200)
         expect(tenant.post(f"{base}/deployments/web/restart"), 200)
         rollout = tenant.get(f"{base}/deployments/web/rollout", params={"timeout": 1})
         assert expect(rollout, 200).json()["outcome"] == "timeout", rollout.text
-        unpaused = b'{"spec": {"paused": false}}'
-        expect(tenant.patch(f"{base}/deployments/web", content=unpaused, headers=merge), 200)
+        resume = b'{"spec": {"paused": false}}'
+        expect(tenant.patch(f"{base}/deployments/web", content=resume, headers=merge), 200)
     with s.step("service: create, read with endpoints, list, patch, replace"):
         spec = {"name": "web", "app": "web", "ports": [{"port": 80, "target_port": 8080}]}
         expect(tenant.post(f"{base}/services", json=spec), 201)
