@@ -132,9 +132,9 @@ class Hop:
         if self.session:
             await self.session.close()
 
-    def caller(self, authorization: bytes | None) -> int | None:
+    def caller(self, authorization: bytes) -> int | None:
         """The GitHub id of ``Authorization: Bearer <token>``, None if not a known token."""
-        return None if authorization is None else self.tokens.get(authorization)
+        return self.tokens.get(authorization)
 
     async def handle(self, scope: Scope, receive: Receive) -> tuple[int, bytes]:
         method, path = scope["method"], scope["path"]
