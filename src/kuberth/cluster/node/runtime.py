@@ -218,6 +218,14 @@ class RealNode:
             f"({time.monotonic() - started:.1f}s after the node)"
         )
 
+    def firewall_guards(self, namespace: str, pod: str) -> bool:
+        """Whether kube-router has given this pod of the node its firewall (see
+        :func:`firewall_guards`); False while there is no node."""
+        state = self._state()
+        return state is not None and firewall_guards(
+            state["pids"]["node-namespaces"], namespace, pod
+        )
+
     def apps_port(self) -> int | None:
         """The host port apps answer on (through Traefik), if the node runs it."""
         state = self._state()
@@ -556,15 +564,26 @@ _SYNCED_MARK = "rule to explicitly ACCEPT traffic that comply to network policie
 
 def firewall_synced(holder_pid: int) -> bool:
     """Whether kube-router has restored a full sync into the node's filter table."""
+    return any(_SYNCED_MARK in rule for rule in _forward_rules(holder_pid))
+
+
+def firewall_guards(holder_pid: int, namespace: str, pod: str) -> bool:
+    """Whether kube-router has given the pod its firewall: traffic to the pod jumps to the
+    pod's chain of policies. kube-router v2.1.0 lets any traffic reach a pod until then (a
+    sync after the pod has its address; see docs/design.md)."""
+    destined = f"destined to POD name:{pod} namespace: {namespace} to chain"
+    return any(destined in rule for rule in _forward_rules(holder_pid))
+
+
+def _forward_rules(holder_pid: int) -> list[str]:
+    """The rules of kube-router's FORWARD chain in the node's filter table."""
     iptables_save = which("iptables-save")
     if iptables_save is None:
-        return False
+        return []
     command = namespaces.inside(holder_pid, [iptables_save, "-t", "filter"])
     result = subprocess.run(command, capture_output=True, text=True, timeout=10, check=False)
-    return any(
-        line.startswith("-A KUBE-ROUTER-FORWARD") and _SYNCED_MARK in line
-        for line in result.stdout.splitlines()
-    )
+    chain = "-A KUBE-ROUTER-FORWARD "
+    return [line for line in result.stdout.splitlines() if line.startswith(chain)]
 
 
 def _forwarded_port(plane: Layout) -> int:
