@@ -225,6 +225,7 @@ def test_a_pod_really_runs_on_the_real_node_and_down_leaves_nothing(
         "node/kubelet",
         "node/kube-proxy",
         "node/kube-router",
+        "node/firewall-gate",
         "node/apps-forwarder",
         "node/traefik",
     }
@@ -356,6 +357,7 @@ def test_a_pod_really_runs_on_the_real_node_and_down_leaves_nothing(
     assert "node/kubelet" in stopped
     assert "node/containerd" in stopped
     assert "node/kube-router" in stopped
+    assert "node/firewall-gate" in stopped
     assert node_leftovers(layout.host_veth, pids, str(tmp_path / "plane")) == []
     assert node_netns not in network_namespaces()
     assert not any(Path("/sys/fs/cgroup").glob(f"*/{layout.cgroup_root.lstrip('/')}"))

@@ -8,7 +8,6 @@ Requests go to 127.0.0.1 with the app's Host header, as a browser resolving ``*.
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 
@@ -160,22 +159,12 @@ def test_the_tenant_policy_blocks_a_controller_outside_the_allowed_namespace(
     with tenants_of(kuberth_server, github, new_id, **wrong) as tenants:
         alice = tenants()
         host, pod_name = create_web_app(alice, web_image, admin_api)
-        ready = time.monotonic()
-        # kube-router v2.1.0 lets anything reach a new pod until it has synced the pod's address
-        # (docs/design.md, "A new pod's first moment"): that window is the enforcer's, the policy
-        # under test is Kuberth's, so the probes start once the pod has its firewall.
-        eventually(
-            lambda: real_node.firewall_guards(alice.namespace, pod_name),
-            within=30,
-            what=f"kube-router's firewall for {pod_name}",
-            interval=0.2,
-        )
-        print(f"{pod_name}: firewalled {time.monotonic() - ready:.2f}s after Ready")
 
         # Traefik routes the host (its router exists) but its connection to the pod is dropped
-        # or refused by alice's policy: a 502 or 504 from Traefik, never alice's page.
-        # Until Traefik has the pod among its servers it answers 404 or 503: wait for a verdict,
-        # then check it again on new connections.
+        # (by the node's firewall gate until kube-router has synced the pod, docs/design.md) or
+        # refused by alice's policy: a 502 or 504 from Traefik, never alice's page, from the
+        # pod's first moment. Until Traefik has the pod among its servers it answers 404 or 503:
+        # wait for a verdict, then check it again on new connections.
         def verdict() -> httpx.Response | None:
             response = fetch(apps_port, host, timeout=scaled(90))
             assert f"HOSTNAME={pod_name}" not in response.text, "the policy let Traefik in"

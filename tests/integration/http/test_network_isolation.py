@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import secrets
+import signal
 import subprocess
 import sys
 import time
@@ -285,6 +287,42 @@ def test_a_tenant_reaches_its_own_namespace_and_nothing_of_another_tenant(
         assert f"Hello from pod {alice_peer.pod} in namespace {alice.namespace}" in page
         page = reached(node, alice_web, f"http://{alice_peer.cluster_ip}/", "alice -> peer svc")
         assert f"in namespace {alice.namespace}" in page
+
+
+@contextmanager
+def kube_router_paused(real_node: RealNode) -> Iterator[None]:
+    """kube-router stopped (SIGSTOP): it syncs nothing until the block ends, as on a node where
+    its sync is slow."""
+    (pid,) = (c.pid for c in real_node.status() if c.name == "kube-router")
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(pid, signal.SIGCONT)
+
+
+def test_a_pod_is_cut_off_until_kube_router_firewalls_it(
+    node: Node,
+    real_node: RealNode,
+    kuberth_tenants: Callable[..., AbstractContextManager[Callable[[], Tenant]]],
+    admin_api: client.ApiClient,
+    web_image: str,
+) -> None:
+    """kube-router v2.1.0 lets everything reach a pod, and the pod reach everything, until it
+    syncs the pod; the node's firewall gate drops both until then (docs/design.md)."""
+    with kuberth_tenants() as tenants:
+        alice = tenants()
+        web = tenant_web(alice, "web", web_image, admin_api)
+        peer = tenant_web(alice, "peer", web_image, admin_api)
+        # Alice's policy admits her own pods, so only the gate can refuse what follows.
+        reached(node, web, f"http://{peer.pod_ip}:8080/", "web -> peer, both firewalled")
+        with kube_router_paused(real_node):
+            late = tenant_web(alice, "late", web_image, admin_api)
+            assert not real_node.firewall_guards(alice.namespace, late.pod)
+            blocked(node, web, f"{late.pod_ip}:8080", "into a pod kube-router has not synced")
+            blocked(node, late, f"{peer.pod_ip}:8080", "out of a pod kube-router has not synced")
+        reached(node, web, f"http://{late.pod_ip}:8080/", "into the pod once synced")
+        reached(node, late, f"http://{peer.pod_ip}:8080/", "out of the pod once synced")
 
 
 def test_only_the_configured_ingress_controller_namespace_gets_into_a_tenant(

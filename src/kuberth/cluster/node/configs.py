@@ -241,39 +241,48 @@ def kube_router_rbac() -> list[dict[str, Any]]:
     read pods, namespaces, network policies and nodes (its own address), and the Services and
     endpoints its shared informers list at start; no writes (leases and services/status are
     for its load-balancer controller, which does not run)."""
-    read = ["get", "list", "watch"]
+    return _reader(
+        KUBE_ROUTER_ROLE,
+        KUBE_ROUTER_USER,
+        [
+            {
+                "apiGroups": [""],
+                "resources": ["namespaces", "pods", "services", "nodes", "endpoints"],
+            },
+            {"apiGroups": ["networking.k8s.io"], "resources": ["networkpolicies"]},
+            {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"]},
+        ],
+    )
+
+
+#: The firewall gate's identity (:mod:`.gate`) and its ClusterRole.
+GATE_USER = "kuberth:firewall-gate"
+GATE_ROLE = "kuberth:firewall-gate"
+
+
+def gate_rbac() -> list[dict[str, Any]]:
+    """The firewall gate reads pods (the node's, by a field selector RBAC cannot narrow)."""
+    return _reader(GATE_ROLE, GATE_USER, [{"apiGroups": [""], "resources": ["pods"]}])
+
+
+def _reader(name: str, user: str, rules: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A ClusterRole that reads ``rules``' resources (get, list, watch) and its binding to
+    ``user``."""
     labels = {"app.kubernetes.io/managed-by": "kuberth-cluster"}
+    role_ref = {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name}
     return [
         {
             "apiVersion": "rbac.authorization.k8s.io/v1",
             "kind": "ClusterRole",
-            "metadata": {"name": KUBE_ROUTER_ROLE, "labels": labels},
-            "rules": [
-                {
-                    "apiGroups": [""],
-                    "resources": ["namespaces", "pods", "services", "nodes", "endpoints"],
-                    "verbs": read,
-                },
-                {
-                    "apiGroups": ["networking.k8s.io"],
-                    "resources": ["networkpolicies"],
-                    "verbs": read,
-                },
-                {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": read},
-            ],
+            "metadata": {"name": name, "labels": labels},
+            "rules": [{**rule, "verbs": ["get", "list", "watch"]} for rule in rules],
         },
         {
             "apiVersion": "rbac.authorization.k8s.io/v1",
             "kind": "ClusterRoleBinding",
-            "metadata": {"name": KUBE_ROUTER_ROLE, "labels": labels},
-            "roleRef": {
-                "apiGroup": "rbac.authorization.k8s.io",
-                "kind": "ClusterRole",
-                "name": KUBE_ROUTER_ROLE,
-            },
-            "subjects": [
-                {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": KUBE_ROUTER_USER}
-            ],
+            "metadata": {"name": name, "labels": labels},
+            "roleRef": role_ref,
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}],
         },
     ]
 

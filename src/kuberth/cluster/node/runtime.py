@@ -25,7 +25,7 @@ import yaml
 
 from kuberth.cluster.build import NodeBinaries
 from kuberth.cluster.components import Layout, kubeconfig
-from kuberth.cluster.node import configs, ingress, namespaces
+from kuberth.cluster.node import configs, gate, ingress, namespaces
 from kuberth.cluster.node.layout import (
     KUBE_PROXY_HEALTHZ_PORT,
     KUBE_ROUTER_HEALTH_PORT,
@@ -50,6 +50,7 @@ PROCESSES = (
     "kubelet",
     "kube-proxy",
     "kube-router",
+    "firewall-gate",
     "apps-forwarder",
 )
 
@@ -60,6 +61,8 @@ IDENTITIES = {
     "kube-proxy": ("system:kube-proxy", ()),
     # Bound to its own read-only ClusterRole at start (configs.kube_router_rbac).
     "kube-router": (configs.KUBE_ROUTER_USER, ()),
+    # Bound to its own ClusterRole, which reads pods, at start (configs.gate_rbac).
+    "firewall-gate": (configs.GATE_USER, ()),
 }
 
 Report = Callable[[str], None]
@@ -185,6 +188,7 @@ class RealNode:
             proxy_health = f"http://{layout.node_ip}:{KUBE_PROXY_HEALTHZ_PORT}/healthz"
             self._wait(lambda: _healthz(proxy_health) is None, "kube-proxy", "become healthy")
             self._start_kube_router(layout, holder, node, state)
+            self._start_gate(layout, holder, state)
             report(f"real node {NODE_NAME} Ready ({time.monotonic() - started:.1f}s more)")
             if "traefik" in node.images:
                 self._start_ingress(layout, state, node, apps_port, report)
@@ -251,6 +255,18 @@ class RealNode:
             "kube-router",
             "sync the node's firewall",
         )
+
+    def _start_gate(self, layout: NodeLayout, holder: int, state: dict[str, Any]) -> None:
+        """The firewall gate (:mod:`.gate`), once kube-router has synced, and waited for until
+        its rules are in: from then on no pod is reachable before kube-router firewalls it."""
+        self._apply_cluster_objects(configs.gate_rbac())
+        command = [sys.executable, "-m", "kuberth.cluster.node.gate"]
+        command.append(str(layout.path("firewall-gate.kubeconfig")))
+        state["pids"]["firewall-gate"] = self._spawn(
+            "firewall-gate", namespaces.inside(holder, command)
+        )
+        self._save(state)
+        self._wait(lambda: gate_closed(holder), "firewall-gate", "close the pod range")
 
     def _apply_cluster_objects(self, manifests: list[dict[str, Any]]) -> None:
         """Create or replace cluster-scoped RBAC objects, as the plane's admin."""
@@ -476,6 +492,11 @@ class RealNode:
             "kube-router": lambda: _healthz(
                 f"http://{layout.node_ip}:{KUBE_ROUTER_HEALTH_PORT}/healthz"
             ),
+            "firewall-gate": lambda: (
+                None
+                if gate_closed(state["pids"]["node-namespaces"])
+                else "its hooks or chains are gone from the node's mangle table"
+            ),
         }
         result = []
         for name in PROCESSES:
@@ -518,7 +539,7 @@ class RealNode:
         pids: dict[str, int] = dict(state["pids"])
         pids.update({name: p.pid for name, p in self._children.items() if name not in pids})
         stopped: list[str] = []
-        for name in ("kube-router", "kube-proxy", "kubelet"):
+        for name in ("firewall-gate", "kube-router", "kube-proxy", "kubelet"):
             if name in pids and self._children.stop(name, pids[name]):
                 stopped.append(name)
         for pid in namespaces.cgroup_pids(layout):
@@ -567,23 +588,33 @@ def firewall_synced(holder_pid: int) -> bool:
     return any(_SYNCED_MARK in rule for rule in _forward_rules(holder_pid))
 
 
+def gate_closed(holder_pid: int) -> bool:
+    """Whether the firewall gate's hooks and chains are in the node's mangle table."""
+    return gate.closed(_saved_rules(holder_pid, "mangle"))
+
+
 def firewall_guards(holder_pid: int, namespace: str, pod: str) -> bool:
     """Whether kube-router has given the pod its firewall: traffic to the pod jumps to the
-    pod's chain of policies. kube-router v2.1.0 lets any traffic reach a pod until then (a
-    sync after the pod has its address; see docs/design.md)."""
-    destined = f"destined to POD name:{pod} namespace: {namespace} to chain"
-    return any(destined in rule for rule in _forward_rules(holder_pid))
+    pod's chain of policies. Until then kube-router v2.1.0 lets any traffic reach the pod, and
+    only the firewall gate (:mod:`.gate`) keeps it away."""
+    jumps = gate.firewalled(_saved_rules(holder_pid, "filter"))
+    return any((namespace, pod) == (ns, name) for _, ns, name in jumps)
 
 
 def _forward_rules(holder_pid: int) -> list[str]:
     """The rules of kube-router's FORWARD chain in the node's filter table."""
+    chain = "-A KUBE-ROUTER-FORWARD "
+    return [rule for rule in _saved_rules(holder_pid, "filter") if rule.startswith(chain)]
+
+
+def _saved_rules(holder_pid: int, table: str) -> list[str]:
+    """The node's rules of one table, as ``iptables-save`` prints them."""
     iptables_save = which("iptables-save")
     if iptables_save is None:
         return []
-    command = namespaces.inside(holder_pid, [iptables_save, "-t", "filter"])
+    command = namespaces.inside(holder_pid, [iptables_save, "-t", table])
     result = subprocess.run(command, capture_output=True, text=True, timeout=10, check=False)
-    chain = "-A KUBE-ROUTER-FORWARD "
-    return [line for line in result.stdout.splitlines() if line.startswith(chain)]
+    return result.stdout.splitlines()
 
 
 def _forwarded_port(plane: Layout) -> int:
