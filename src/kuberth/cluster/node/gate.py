@@ -34,9 +34,12 @@ import threading
 import time
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from kuberth.cluster.node.layout import NODE_NAME, POD_CIDR
+
+if TYPE_CHECKING:
+    from kubernetes.client import V1Pod
 
 #: The gate's chains in the ``mangle`` table: new connections to pods, and from pods.
 TO = "KUBERTH-GATE-TO"
@@ -122,34 +125,41 @@ class NodePods:
     changed: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def replace(self, pods: Iterable[Any]) -> None:
+    def replace(self, pods: Iterable[V1Pod]) -> None:
         with self.lock:
             self.by_address = {}
             for pod in pods:
-                self._put(pod)
+                self._put(*_policed(pod))
         self.changed.set()
 
-    def apply(self, kind: str, pod: Any) -> None:
-        key = (pod.metadata.namespace, pod.metadata.name)
+    def apply(self, kind: str, pod: V1Pod) -> None:
+        key, ip = _policed(pod)
         with self.lock:
-            self.by_address = {ip: who for ip, who in self.by_address.items() if who != key}
+            self.by_address = {at: who for at, who in self.by_address.items() if who != key}
             if kind != "DELETED":
-                self._put(pod)
+                self._put(key, ip)
         self.changed.set()
 
-    def _put(self, pod: Any) -> None:
-        """Only a pod kube-router firewalls: on the pod network, with an address, not ended."""
-        ip = pod.status.pod_ip if pod.status else None
-        if not ip or pod.spec.host_network or pod.status.phase in ("Succeeded", "Failed"):
-            return
-        self.by_address[ip] = (pod.metadata.namespace, pod.metadata.name)
-        self.seen.setdefault(ip, time.monotonic())
+    def _put(self, key: tuple[str, str], ip: str | None) -> None:
+        if ip:
+            self.by_address[ip] = key
+            self.seen.setdefault(ip, time.monotonic())
 
     def snapshot(self) -> tuple[dict[str, tuple[str, str]], dict[str, float]]:
         """The pods by address, and when each address was first seen."""
         with self.lock:
             self.seen = {ip: at for ip, at in self.seen.items() if ip in self.by_address}
             return dict(self.by_address), dict(self.seen)
+
+
+def _policed(pod: V1Pod) -> tuple[tuple[str, str], str | None]:
+    """The pod's namespace and name, and its address if kube-router polices it: on the pod
+    network, with an address, not ended."""
+    meta, spec, status = pod.metadata, pod.spec, pod.status
+    key = (meta.namespace or "", meta.name or "") if meta else ("", "")
+    if status is None or (spec and spec.host_network) or status.phase in ("Succeeded", "Failed"):
+        return key, None
+    return key, status.pod_ip
 
 
 def watch_pods(kubeconfig: str, pods: NodePods) -> None:
